@@ -1,0 +1,2 @@
+// @kindling/seccompiler: Firecracker-format seccomp filters compiled to BPF, a BPF interpreter, and filter installation.
+export {};

@@ -1,0 +1,602 @@
+// The one native addon of Kindling: thin wrappers of the raw syscalls Node lacks.
+//
+// Rules: no logic beyond argument marshalling. Integer-returning calls return
+// the raw kernel convention (>= 0 on success, -errno on failure) so the hot
+// path never builds an exception; the TypeScript layer turns -errno into a
+// typed SysError. Calls that must return an object throw an Error carrying
+// `errno` and `syscall`, which TypeScript converts the same way.
+#include <napi.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+int64_t ToI64(const Napi::Value& v) {
+  if (v.IsBigInt()) {
+    bool lossless = true;
+    return v.As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  if (v.IsNumber()) return v.As<Napi::Number>().Int64Value();
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? 1 : 0;
+  return 0;
+}
+
+uint64_t ToU64(const Napi::Value& v) {
+  if (v.IsBigInt()) {
+    bool lossless = true;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (v.IsNumber()) return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
+  return 0;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, const char* syscall_name, int err) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + " failed: " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall_name));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+inline Napi::Number Ret(Napi::Env env, long r) {
+  return Napi::Number::New(env, r < 0 ? -errno : static_cast<double>(r));
+}
+
+// Pointer and length of any ArrayBuffer / TypedArray / DataView / Buffer.
+bool BufferOf(const Napi::Value& v, uint8_t** data, size_t* len) {
+  if (v.IsArrayBuffer()) {
+    auto ab = v.As<Napi::ArrayBuffer>();
+    *data = static_cast<uint8_t*>(ab.Data());
+    *len = ab.ByteLength();
+    return true;
+  }
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    *data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    *len = ta.ByteLength();
+    return true;
+  }
+  if (v.IsDataView()) {
+    auto dv = v.As<Napi::DataView>();
+    *data = static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    *len = dv.ByteLength();
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- mmap
+
+// Every live mapping handed to JavaScript. The finalizer and an explicit
+// unmap() both consult it, so a mapping is unmapped exactly once.
+struct Mapping {
+  void* addr;
+  size_t len;
+  bool unmapped;
+};
+std::mutex g_maps_mu;
+std::unordered_map<void*, Mapping*> g_maps;
+
+void FinalizeMapping(Napi::Env, void* data, Mapping* m) {
+  std::lock_guard<std::mutex> lock(g_maps_mu);
+  if (!m->unmapped) munmap(m->addr, m->len);
+  g_maps.erase(m->addr);
+  delete m;
+}
+
+// mmap(len, prot, flags, fd, offset) -> ArrayBuffer (external, unmapped on GC).
+Napi::Value Mmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t len = static_cast<size_t>(ToU64(info[0]));
+  int prot = static_cast<int>(ToI64(info[1]));
+  int flags = static_cast<int>(ToI64(info[2]));
+  int fd = static_cast<int>(ToI64(info[3]));
+  off_t off = static_cast<off_t>(ToI64(info[4]));
+  if (len == 0) return ThrowErrno(env, "mmap", EINVAL);
+  void* p = mmap(nullptr, len, prot, flags, fd, off);
+  if (p == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
+  auto* m = new Mapping{p, len, false};
+  {
+    std::lock_guard<std::mutex> lock(g_maps_mu);
+    g_maps[p] = m;
+  }
+  return Napi::ArrayBuffer::New(env, p, len, FinalizeMapping, m);
+}
+
+// munmap(arrayBuffer): unmaps now and detaches the buffer so every view of it
+// reads as empty instead of touching unmapped memory. Returns 0 or -errno.
+Napi::Value Munmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) return ThrowType(env, "munmap expects an ArrayBuffer");
+  auto ab = info[0].As<Napi::ArrayBuffer>();
+  void* p = ab.Data();
+  Mapping* m = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_maps_mu);
+    auto it = g_maps.find(p);
+    if (it == g_maps.end() || it->second->unmapped) return Napi::Number::New(env, -EINVAL);
+    m = it->second;
+    m->unmapped = true;
+  }
+  int r = munmap(m->addr, m->len);
+  int err = errno;
+  if (!ab.IsDetached()) ab.Detach();
+  return Napi::Number::New(env, r < 0 ? -err : 0);
+}
+
+// madvise/mprotect/msync(arrayBuffer, offset, len, arg)
+template <int (*Fn)(void*, size_t, int)>
+Napi::Value RangeOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) return ThrowType(env, "expects a mapped ArrayBuffer");
+  auto ab = info[0].As<Napi::ArrayBuffer>();
+  uint64_t off = ToU64(info[1]);
+  uint64_t len = ToU64(info[2]);
+  if (off > ab.ByteLength() || len > ab.ByteLength() - off) return Napi::Number::New(env, -EFAULT);
+  int r = Fn(static_cast<uint8_t*>(ab.Data()) + off, len, static_cast<int>(ToI64(info[3])));
+  return Ret(env, r);
+}
+
+// addressOf(buffer) -> bigint host address of the first byte of the view.
+Napi::Value AddressOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t len;
+  if (!BufferOf(info[0], &data, &len)) return ThrowType(env, "addressOf expects a buffer");
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data)));
+}
+
+// ---------------------------------------------------------------- fds
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int r = open(path.c_str(), static_cast<int>(ToI64(info[1])), static_cast<mode_t>(ToI64(info[2])));
+  return Ret(info.Env(), r);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  return Ret(info.Env(), close(static_cast<int>(ToI64(info[0]))));
+}
+
+// ioctl(fd, request, arg): arg is a number/bigint (passed by value) or a
+// buffer (passed by pointer). Returns the ioctl's result or -errno.
+Napi::Value Ioctl(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(ToI64(info[0]));
+  unsigned long req = static_cast<unsigned long>(ToU64(info[1]));
+  long r;
+  uint8_t* data;
+  size_t len;
+  if (info.Length() > 2 && BufferOf(info[2], &data, &len)) {
+    r = ioctl(fd, req, data);
+  } else {
+    r = ioctl(fd, req, info.Length() > 2 ? static_cast<unsigned long>(ToU64(info[2])) : 0UL);
+  }
+  return Ret(info.Env(), r);
+}
+
+// ioctlRun(fd): KVM_RUN without argument decoding; the hot path of every VMM.
+Napi::Value IoctlRun(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  long r = ioctl(fd, KVM_RUN, 0);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
+}
+
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  long r = syscall(SYS_memfd_create, name.c_str(), static_cast<unsigned>(ToI64(info[1])));
+  return Ret(info.Env(), r);
+}
+
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  return Ret(info.Env(), ftruncate(static_cast<int>(ToI64(info[0])), static_cast<off_t>(ToI64(info[1]))));
+}
+
+Napi::Value Eventfd(const Napi::CallbackInfo& info) {
+  return Ret(info.Env(), eventfd(static_cast<unsigned>(ToI64(info[0])), static_cast<int>(ToI64(info[1]))));
+}
+
+// eventfdRead(fd) -> bigint counter, or a negative bigint -errno.
+Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
+  uint64_t v = 0;
+  ssize_t r = read(static_cast<int>(ToI64(info[0])), &v, sizeof v);
+  if (r < 0) return Napi::BigInt::New(info.Env(), static_cast<int64_t>(-errno));
+  return Napi::BigInt::New(info.Env(), v);
+}
+
+Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
+  uint64_t v = ToU64(info[1]);
+  ssize_t r = write(static_cast<int>(ToI64(info[0])), &v, sizeof v);
+  return Ret(info.Env(), r);
+}
+
+// pread/pwrite(fd, buffer, offset, len, fileOffset): straight into or out of
+// the buffer's memory (guest memory when the buffer is a mapping).
+template <bool Write>
+Napi::Value PreadPwrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t blen;
+  if (!BufferOf(info[1], &data, &blen)) return ThrowType(env, "expects a buffer");
+  uint64_t off = ToU64(info[2]);
+  uint64_t len = ToU64(info[3]);
+  if (off > blen || len > blen - off) return Napi::Number::New(env, -EFAULT);
+  int fd = static_cast<int>(ToI64(info[0]));
+  int64_t foff = ToI64(info[4]);
+  ssize_t r;
+  if (foff < 0) {
+    r = Write ? write(fd, data + off, len) : read(fd, data + off, len);
+  } else {
+    r = Write ? pwrite(fd, data + off, len, foff) : pread(fd, data + off, len, foff);
+  }
+  return Ret(env, r);
+}
+
+// syscall(nr, a0..a5): the raw escape hatch. Arguments are numbers or bigints;
+// buffers are passed as their address. Returns a number (result or -errno).
+Napi::Value Syscall(const Napi::CallbackInfo& info) {
+  long a[6] = {0, 0, 0, 0, 0, 0};
+  for (size_t i = 0; i < 6 && i + 1 < info.Length(); i++) {
+    uint8_t* data;
+    size_t len;
+    if (BufferOf(info[i + 1], &data, &len)) {
+      a[i] = reinterpret_cast<long>(data);
+    } else {
+      a[i] = static_cast<long>(ToI64(info[i + 1]));
+    }
+  }
+  long r = syscall(ToI64(info[0]), a[0], a[1], a[2], a[3], a[4], a[5]);
+  return Ret(info.Env(), r);
+}
+
+Napi::Value Gettid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+// ---------------------------------------------------------------- vCPU kicks
+
+// A vCPU thread inside KVM_RUN leaves it when a signal arrives. To close the
+// race where the signal lands just before KVM_RUN is entered, the handler
+// also sets kvm_run->immediate_exit for the thread's registered kvm_run.
+thread_local struct kvm_run* t_kick_target = nullptr;
+int g_kick_signal = 0;
+
+void KickHandler(int) {
+  if (t_kick_target != nullptr) t_kick_target->immediate_exit = 1;
+}
+
+// kickSignal() -> the signal number used to kick vCPUs (installs the handler once).
+Napi::Value KickSignal(const Napi::CallbackInfo& info) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_kick_signal = SIGRTMIN + 5;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = KickHandler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(g_kick_signal, &sa, nullptr);
+  });
+  // Make sure this thread can receive it.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, g_kick_signal);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  return Napi::Number::New(info.Env(), g_kick_signal);
+}
+
+// setKickTarget(kvmRunArrayBuffer | null): the kvm_run this thread runs.
+Napi::Value SetKickTarget(const Napi::CallbackInfo& info) {
+  if (info[0].IsArrayBuffer()) {
+    auto ab = info[0].As<Napi::ArrayBuffer>();
+    if (ab.ByteLength() < sizeof(struct kvm_run)) return ThrowType(info.Env(), "buffer smaller than kvm_run");
+    t_kick_target = static_cast<struct kvm_run*>(ab.Data());
+  } else {
+    t_kick_target = nullptr;
+  }
+  return info.Env().Undefined();
+}
+
+// threadTimerCreate(clockid) -> timer id that sends the kick signal to this thread.
+Napi::Value ThreadTimerCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g_kick_signal == 0) return ThrowType(env, "call kickSignal() first");
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = g_kick_signal;
+  sev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  int timerid = -1;
+  long r = syscall(SYS_timer_create, static_cast<clockid_t>(ToI64(info[0])), &sev, &timerid);
+  if (r < 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, timerid);
+}
+
+// threadTimerSet(id, valueNs, intervalNs): arm (or disarm with 0) a timer.
+Napi::Value ThreadTimerSet(const Napi::CallbackInfo& info) {
+  uint64_t v = ToU64(info[1]);
+  uint64_t iv = ToU64(info[2]);
+  struct itimerspec its;
+  its.it_value.tv_sec = static_cast<time_t>(v / 1000000000ULL);
+  its.it_value.tv_nsec = static_cast<long>(v % 1000000000ULL);
+  its.it_interval.tv_sec = static_cast<time_t>(iv / 1000000000ULL);
+  its.it_interval.tv_nsec = static_cast<long>(iv % 1000000000ULL);
+  long r = syscall(SYS_timer_settime, static_cast<int>(ToI64(info[0])), 0, &its, nullptr);
+  return Ret(info.Env(), r);
+}
+
+Napi::Value ThreadTimerDelete(const Napi::CallbackInfo& info) {
+  return Ret(info.Env(), syscall(SYS_timer_delete, static_cast<int>(ToI64(info[0]))));
+}
+
+// ---------------------------------------------------------------- spawn
+
+// spawn({file, argv, envp, cwd?, fds?: number[], seccomp?: Uint8Array (sock_filter[]),
+//        seccompFlags?: number, traceme?: boolean, noNewPrivs?: boolean})
+//   -> {pid, listenerFd}
+// fork + exec with the filter installed in the child just before exec. With
+// SECCOMP_FILTER_FLAG_NEW_LISTENER the child's listener fd is passed back over a
+// socketpair. An exec failure is reported through a CLOEXEC pipe as an error.
+bool SendFd(int sock, int fd) {
+  char dummy = 'F';
+  struct iovec iov = {&dummy, 1};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return sendmsg(sock, &msg, 0) == 1;
+}
+
+int RecvFd(int sock) {
+  char dummy;
+  struct iovec iov = {&dummy, 1};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return fd;
+}
+
+[[noreturn]] void ChildFail(int pipefd, int step, int err) {
+  int msg[2] = {step, err};
+  ssize_t ignored = write(pipefd, msg, sizeof msg);
+  (void)ignored;
+  _exit(127);
+}
+
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) return ThrowType(env, "spawn expects an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  std::string file = o.Get("file").As<Napi::String>().Utf8Value();
+  std::vector<std::string> argv_s, envp_s;
+  Napi::Array a = o.Get("argv").As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) argv_s.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  Napi::Array e = o.Get("envp").As<Napi::Array>();
+  for (uint32_t i = 0; i < e.Length(); i++) envp_s.push_back(e.Get(i).As<Napi::String>().Utf8Value());
+  std::string cwd;
+  bool has_cwd = o.Has("cwd") && o.Get("cwd").IsString();
+  if (has_cwd) cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
+  std::vector<int> fds;  // fds[i] becomes the child's fd i; -1 closes it
+  if (o.Has("fds") && o.Get("fds").IsArray()) {
+    Napi::Array f = o.Get("fds").As<Napi::Array>();
+    for (uint32_t i = 0; i < f.Length(); i++) fds.push_back(f.Get(i).As<Napi::Number>().Int32Value());
+  } else {
+    fds = {0, 1, 2};
+  }
+  std::vector<uint8_t> filter;
+  if (o.Has("seccomp") && o.Get("seccomp").IsTypedArray()) {
+    auto ta = o.Get("seccomp").As<Napi::TypedArray>();
+    auto* p = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    filter.assign(p, p + ta.ByteLength());
+    if (filter.size() % sizeof(struct sock_filter) != 0) return ThrowType(env, "seccomp program length not a multiple of 8");
+  }
+  unsigned seccomp_flags = o.Has("seccompFlags") ? static_cast<unsigned>(ToI64(o.Get("seccompFlags"))) : 0;
+  bool traceme = o.Has("traceme") && o.Get("traceme").ToBoolean().Value();
+  bool no_new_privs = !o.Has("noNewPrivs") || o.Get("noNewPrivs").ToBoolean().Value();
+  bool want_listener = (seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) != 0;
+
+  std::vector<char*> argv, envp;
+  for (auto& s : argv_s) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  for (auto& s : envp_s) envp.push_back(const_cast<char*>(s.c_str()));
+  envp.push_back(nullptr);
+  struct sock_fprog prog;
+  prog.len = static_cast<unsigned short>(filter.size() / sizeof(struct sock_filter));
+  prog.filter = reinterpret_cast<struct sock_filter*>(filter.data());
+
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);
+  int sv[2] = {-1, -1};
+  if (want_listener && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    int err = errno;
+    close(errpipe[0]);
+    close(errpipe[1]);
+    return ThrowErrno(env, "socketpair", err);
+  }
+  // Raise the fds we must place above the target range so dup2 order cannot clobber them.
+  std::vector<int> src(fds.size());
+  int highest = static_cast<int>(fds.size()) + 3;
+  for (size_t i = 0; i < fds.size(); i++) src[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, highest);
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    for (int s : src) if (s >= 0) close(s);
+    close(errpipe[0]);
+    close(errpipe[1]);
+    if (sv[0] >= 0) { close(sv[0]); close(sv[1]); }
+    return ThrowErrno(env, "fork", err);
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls from here on.
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    for (size_t i = 0; i < src.size(); i++) {
+      if (src[i] < 0) {
+        close(static_cast<int>(i));
+      } else if (dup2(src[i], static_cast<int>(i)) < 0) {
+        ChildFail(errpipe[1], 1, errno);
+      }
+    }
+    if (has_cwd && chdir(cwd.c_str()) < 0) ChildFail(errpipe[1], 2, errno);
+    if (traceme) {
+      if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) < 0) ChildFail(errpipe[1], 3, errno);
+      raise(SIGSTOP);
+    }
+    if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) ChildFail(errpipe[1], 4, errno);
+    if (!filter.empty()) {
+      long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, seccomp_flags, &prog);
+      if (lfd < 0) ChildFail(errpipe[1], 5, errno);
+      if (want_listener) {
+        if (!SendFd(sv[1], static_cast<int>(lfd))) ChildFail(errpipe[1], 6, errno);
+        close(static_cast<int>(lfd));
+      }
+    }
+    execve(file.c_str(), argv.data(), envp.data());
+    ChildFail(errpipe[1], 7, errno);
+  }
+  // Parent.
+  for (int s : src) if (s >= 0) close(s);
+  close(errpipe[1]);
+  int listener = -1;
+  if (want_listener) {
+    close(sv[1]);
+    listener = RecvFd(sv[0]);
+    close(sv[0]);
+  }
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = read(errpipe[0], msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (n == sizeof msg) {
+    if (listener >= 0) close(listener);
+    int status;
+    waitpid(pid, &status, 0);
+    static const char* steps[] = {"", "dup2", "chdir", "ptrace(TRACEME)", "prctl(NO_NEW_PRIVS)", "seccomp", "sendmsg", "execve"};
+    return ThrowErrno(env, steps[msg[0] & 7], msg[1]);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, pid));
+  out.Set("listenerFd", Napi::Number::New(env, listener));
+  return out;
+}
+
+// waitpid(pid, options) -> [pid, status] or [-errno, 0]
+Napi::Value Waitpid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(static_cast<pid_t>(ToI64(info[0])), &status, static_cast<int>(ToI64(info[1])));
+  } while (r < 0 && errno == EINTR);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, r < 0 ? -errno : r));
+  out.Set(1u, Napi::Number::New(env, status));
+  return out;
+}
+
+// seccompInstall(program: Uint8Array, flags) -> result of seccomp(2) or -errno.
+// Sets PR_SET_NO_NEW_PRIVS first, as an unprivileged process must.
+Napi::Value SeccompInstall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t len;
+  if (!BufferOf(info[0], &data, &len) || len % sizeof(struct sock_filter) != 0 || len == 0)
+    return ThrowType(env, "seccompInstall expects a non-empty sock_filter array");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return Napi::Number::New(env, -errno);
+  struct sock_fprog prog;
+  prog.len = static_cast<unsigned short>(len / sizeof(struct sock_filter));
+  prog.filter = reinterpret_cast<struct sock_filter*>(data);
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, static_cast<unsigned>(ToI64(info[1])), &prog);
+  return Ret(env, r);
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mmap", Napi::Function::New(env, Mmap));
+  exports.Set("munmap", Napi::Function::New(env, Munmap));
+  exports.Set("madvise", Napi::Function::New(env, RangeOp<madvise>));
+  exports.Set("mprotect", Napi::Function::New(env, RangeOp<mprotect>));
+  exports.Set("msync", Napi::Function::New(env, RangeOp<msync>));
+  exports.Set("addressOf", Napi::Function::New(env, AddressOf));
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("ioctl", Napi::Function::New(env, Ioctl));
+  exports.Set("ioctlRun", Napi::Function::New(env, IoctlRun));
+  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
+  exports.Set("ftruncate", Napi::Function::New(env, Ftruncate));
+  exports.Set("eventfd", Napi::Function::New(env, Eventfd));
+  exports.Set("eventfdRead", Napi::Function::New(env, EventfdRead));
+  exports.Set("eventfdWrite", Napi::Function::New(env, EventfdWrite));
+  exports.Set("pread", Napi::Function::New(env, PreadPwrite<false>));
+  exports.Set("pwrite", Napi::Function::New(env, PreadPwrite<true>));
+  exports.Set("syscall", Napi::Function::New(env, Syscall));
+  exports.Set("gettid", Napi::Function::New(env, Gettid));
+  exports.Set("kickSignal", Napi::Function::New(env, KickSignal));
+  exports.Set("setKickTarget", Napi::Function::New(env, SetKickTarget));
+  exports.Set("threadTimerCreate", Napi::Function::New(env, ThreadTimerCreate));
+  exports.Set("threadTimerSet", Napi::Function::New(env, ThreadTimerSet));
+  exports.Set("threadTimerDelete", Napi::Function::New(env, ThreadTimerDelete));
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("waitpid", Napi::Function::New(env, Waitpid));
+  exports.Set("seccompInstall", Napi::Function::New(env, SeccompInstall));
+  return exports;
+}
+
+NODE_API_MODULE(kindling_sys, Init)

@@ -1,0 +1,409 @@
+/**
+ * @kindling/sys-util: the one native seam of Kindling.
+ *
+ * Thin, typed wrappers of Linux system calls that Node.js does not expose.
+ * Every failure is a {@link SysError} carrying `errno` and `code`; misuse of a
+ * wrapper (a closed fd, use after unmap) is a {@link UsageError}.
+ */
+import { check, rethrow, SysError, UsageError } from "./errors.js";
+import { type NativeSpawnOptions, native } from "./native.js";
+
+export * from "./constants.js";
+export { check, errnoName, errnoValue, SysError, UsageError } from "./errors.js";
+export * from "./ioctl-numbers.js";
+export type { NativeBinding, NativeSpawnOptions } from "./native.js";
+export { native } from "./native.js";
+
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "./constants.js";
+
+// ------------------------------------------------------------------ fds
+
+/** open(2). Returns the new fd. */
+export function open(path: string, flags: number, mode = 0): number {
+  return check(native().open(path, flags, mode), "open", path);
+}
+
+/** close(2). */
+export function close(fd: number): void {
+  check(native().close(fd), "close");
+}
+
+/**
+ * ioctl(2). `arg` is passed by value (number/bigint) or by pointer (a buffer).
+ * Returns the ioctl's non-negative result.
+ */
+export function ioctl(
+  fd: number,
+  request: number | bigint,
+  arg?: number | bigint | ArrayBufferView | ArrayBuffer,
+): number {
+  return check(native().ioctl(fd, request, arg ?? 0), "ioctl", `0x${request.toString(16)}`);
+}
+
+/** ioctl(2) returning -errno instead of throwing: for hot paths and expected failures. */
+export function ioctlRaw(
+  fd: number,
+  request: number | bigint,
+  arg?: number | bigint | ArrayBufferView | ArrayBuffer,
+): number {
+  return native().ioctl(fd, request, arg ?? 0);
+}
+
+/** memfd_create(2). */
+export function memfdCreate(name: string, flags = 0): number {
+  return check(native().memfdCreate(name, flags), "memfd_create", name);
+}
+
+/** ftruncate(2). */
+export function ftruncate(fd: number, length: number | bigint): void {
+  check(native().ftruncate(fd, length), "ftruncate");
+}
+
+function viewRange(buf: ArrayBufferLike | ArrayBufferView, offset: number, length: number | undefined): number {
+  const size = ArrayBuffer.isView(buf) ? buf.byteLength : buf.byteLength;
+  const len = length ?? size - offset;
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len < 0 || offset + len > size) {
+    throw new UsageError("ERANGE", `range [${offset}, +${len}) outside a buffer of ${size} bytes`);
+  }
+  return len;
+}
+
+/**
+ * pread(2) straight into `buf[offset, offset+length)`. A negative `position`
+ * reads at the file's current offset (read(2)). Returns the bytes read.
+ */
+export function pread(
+  fd: number,
+  buf: ArrayBufferLike | ArrayBufferView,
+  offset = 0,
+  length?: number,
+  position: number | bigint = -1,
+): number {
+  const len = viewRange(buf, offset, length);
+  return check(native().pread(fd, buf, offset, len, position), "pread");
+}
+
+/** pwrite(2) straight from `buf[offset, offset+length)`; negative `position` writes at the current offset. */
+export function pwrite(
+  fd: number,
+  buf: ArrayBufferLike | ArrayBufferView,
+  offset = 0,
+  length?: number,
+  position: number | bigint = -1,
+): number {
+  const len = viewRange(buf, offset, length);
+  return check(native().pwrite(fd, buf, offset, len, position), "pwrite");
+}
+
+/** An eventfd(2): a 64-bit counter the kernel can signal (ioeventfd) or wait on (irqfd). */
+export class EventFd {
+  #fd: number;
+  constructor(initval = 0, flags = 0) {
+    this.#fd = check(native().eventfd(initval, flags), "eventfd");
+  }
+  get fd(): number {
+    if (this.#fd < 0) throw new UsageError("EBADF", "EventFd is closed");
+    return this.#fd;
+  }
+  /** Adds `value` to the counter. */
+  write(value: number | bigint = 1): void {
+    check(native().eventfdWrite(this.fd, value), "eventfd write");
+  }
+  /** Reads and resets the counter (blocks unless EFD_NONBLOCK; then EAGAIN when zero). */
+  read(): bigint {
+    const v = native().eventfdRead(this.fd);
+    if (v < 0n) throw new SysError("eventfd read", Number(-v));
+    return v;
+  }
+  /** Reads the counter without blocking; 0n when nothing was signalled (needs EFD_NONBLOCK). */
+  tryRead(): bigint {
+    const v = native().eventfdRead(this.fd);
+    if (v < 0n) {
+      if (Number(-v) === 11) return 0n; // EAGAIN
+      throw new SysError("eventfd read", Number(-v));
+    }
+    return v;
+  }
+  close(): void {
+    if (this.#fd >= 0) {
+      native().close(this.#fd);
+      this.#fd = -1;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ memory
+
+/**
+ * A memory mapping owned by JavaScript. `buffer` is an external ArrayBuffer
+ * over the mapped bytes; the mapping is removed exactly once, by `unmap()` or
+ * by the garbage collector. After `unmap()`, every access through this object
+ * is a UsageError and old views of `buffer` read as empty (it is detached).
+ */
+export class MmapRegion {
+  #buffer: ArrayBuffer | undefined;
+  readonly length: number;
+  readonly hostAddress: bigint;
+
+  private constructor(buffer: ArrayBuffer) {
+    this.#buffer = buffer;
+    this.length = buffer.byteLength;
+    this.hostAddress = native().addressOf(buffer);
+  }
+
+  /** mmap(2) with explicit arguments. */
+  static map(length: number, prot: number, flags: number, fd = -1, offset: number | bigint = 0): MmapRegion {
+    if (!Number.isSafeInteger(length) || length <= 0) {
+      throw new SysError("mmap", 22, `length ${length}`);
+    }
+    try {
+      return new MmapRegion(native().mmap(length, prot, flags, fd, offset));
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
+  /** Anonymous private read/write memory. */
+  static anonymous(length: number): MmapRegion {
+    return MmapRegion.map(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  }
+
+  /** A shared (or private, copy-on-write) read/write mapping of a file or memfd. */
+  static file(fd: number, length: number, offset: number | bigint = 0, shared = true): MmapRegion {
+    return MmapRegion.map(length, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, offset);
+  }
+
+  get mapped(): boolean {
+    return this.#buffer !== undefined;
+  }
+
+  /** The mapped bytes as an ArrayBuffer. */
+  get buffer(): ArrayBuffer {
+    if (this.#buffer === undefined) throw new UsageError("EUNMAPPED", "mapping used after unmap()");
+    return this.#buffer;
+  }
+
+  /** A Uint8Array view of `[offset, offset+length)`, bounds-checked. */
+  bytes(offset = 0, length = this.length - offset): Uint8Array {
+    viewRange(this.buffer, offset, length);
+    return new Uint8Array(this.buffer, offset, length);
+  }
+
+  madvise(offset: number, length: number, advice: number): void {
+    viewRange(this.buffer, offset, length);
+    check(native().madvise(this.buffer, offset, length, advice), "madvise");
+  }
+
+  mprotect(offset: number, length: number, prot: number): void {
+    viewRange(this.buffer, offset, length);
+    check(native().mprotect(this.buffer, offset, length, prot), "mprotect");
+  }
+
+  msync(offset: number, length: number, flags = 4 /* MS_SYNC */): void {
+    viewRange(this.buffer, offset, length);
+    check(native().msync(this.buffer, offset, length, flags), "msync");
+  }
+
+  /** Removes the mapping now. A second call is a UsageError. */
+  unmap(): void {
+    const b = this.buffer;
+    this.#buffer = undefined;
+    check(native().munmap(b), "munmap");
+  }
+}
+
+/** The host address of a buffer's first byte (for ioctl structs that hold pointers). */
+export function addressOf(buf: ArrayBufferLike | ArrayBufferView): bigint {
+  return native().addressOf(buf);
+}
+
+// ------------------------------------------------------------------ raw syscalls
+
+/** syscall(2): the escape hatch. Buffers are passed by address. Returns the result or throws SysError. */
+export function syscall(nr: number, ...args: Array<number | bigint | ArrayBufferView | ArrayBuffer>): number {
+  return check(native().syscall(nr, ...args), `syscall ${nr}`);
+}
+
+/** syscall(2) returning -errno instead of throwing. */
+export function syscallRaw(nr: number, ...args: Array<number | bigint | ArrayBufferView | ArrayBuffer>): number {
+  return native().syscall(nr, ...args);
+}
+
+/** The kernel thread id of the calling thread. */
+export function gettid(): number {
+  return native().gettid();
+}
+
+const SYS_prctl = 157;
+const SYS_tgkill = 234;
+const SYS_openat2 = 437;
+const SYS_pidfd_open = 434;
+
+/** prctl(2). */
+export function prctl(option: number, a2: number | bigint = 0, a3: number | bigint = 0, a4 = 0, a5 = 0): number {
+  return check(native().syscall(SYS_prctl, option, a2, a3, a4, a5), "prctl");
+}
+
+/** tgkill(2): a signal to one thread. */
+export function tgkill(tgid: number, tid: number, sig: number): void {
+  check(native().syscall(SYS_tgkill, tgid, tid, sig), "tgkill");
+}
+
+/** pidfd_open(2). */
+export function pidfdOpen(pid: number, flags = 0): number {
+  return check(native().syscall(SYS_pidfd_open, pid, flags), "pidfd_open");
+}
+
+export interface OpenHow {
+  flags: number;
+  mode?: number;
+  resolve?: number;
+}
+
+/** openat2(2): `resolve` takes RESOLVE_* flags (RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS…). */
+export function openat2(dirfd: number, path: string, how: OpenHow): number {
+  const r = openat2Raw(dirfd, path, how);
+  return check(r, "openat2", path);
+}
+
+/** openat2(2) returning -errno instead of throwing. */
+export function openat2Raw(dirfd: number, path: string, how: OpenHow): number {
+  const p = Buffer.from(`${path}\0`, "utf8");
+  const h = new BigUint64Array([BigInt(how.flags >>> 0), BigInt(how.mode ?? 0), BigInt(how.resolve ?? 0)]);
+  return native().syscall(SYS_openat2, dirfd, p, h, 24);
+}
+
+// ------------------------------------------------------------------ seccomp and processes
+
+/**
+ * Installs a classic-BPF seccomp program (an array of 8-byte sock_filter) on
+ * the calling thread, after PR_SET_NO_NEW_PRIVS. `flags` takes SECCOMP_FILTER_FLAG_*
+ * (TSYNC applies it to every thread). Returns seccomp(2)'s result.
+ */
+export function seccompInstall(program: Uint8Array, flags = 0): number {
+  if (program.byteLength === 0 || program.byteLength % 8 !== 0) {
+    throw new UsageError("EINVAL", "a seccomp program is a non-empty array of 8-byte instructions");
+  }
+  return check(native().seccompInstall(program, flags), "seccomp");
+}
+
+export interface SpawnOptions {
+  file: string;
+  argv: string[];
+  env?: string[];
+  cwd?: string;
+  /** fds[i] becomes the child's fd i; -1 closes it. Default [0, 1, 2]. */
+  fds?: number[];
+  /** A seccomp program installed just before execve. */
+  seccomp?: Uint8Array;
+  seccompFlags?: number;
+  /** PTRACE_TRACEME then SIGSTOP before the filter and execve. */
+  traceme?: boolean;
+  /** PR_SET_NO_NEW_PRIVS before the filter (default true). */
+  noNewPrivs?: boolean;
+}
+
+export interface SpawnedProcess {
+  pid: number;
+  /** The seccomp user-notification listener when SECCOMP_FILTER_FLAG_NEW_LISTENER was asked; else -1. */
+  listenerFd: number;
+}
+
+/** fork + execve with an optional seccomp filter installed in the child before exec. */
+export function spawn(options: SpawnOptions): SpawnedProcess {
+  const o: NativeSpawnOptions = {
+    file: options.file,
+    argv: options.argv,
+    envp: options.env ?? Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ""}`),
+    noNewPrivs: options.noNewPrivs ?? true,
+  };
+  if (options.cwd !== undefined) o.cwd = options.cwd;
+  if (options.fds !== undefined) o.fds = options.fds;
+  if (options.seccomp !== undefined) o.seccomp = options.seccomp;
+  if (options.seccompFlags !== undefined) o.seccompFlags = options.seccompFlags;
+  if (options.traceme !== undefined) o.traceme = options.traceme;
+  try {
+    return native().spawn(o);
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+export interface WaitResult {
+  pid: number;
+  /** The raw wait status. */
+  status: number;
+  /** Exit code when the child exited normally. */
+  exitCode: number | null;
+  /** Terminating signal when the child was killed. */
+  signal: number | null;
+  /** Stop signal when the child is stopped (traced). */
+  stopSignal: number | null;
+}
+
+export function decodeWaitStatus(pid: number, status: number): WaitResult {
+  const sig = status & 0x7f;
+  return {
+    pid,
+    status,
+    exitCode: sig === 0 ? (status >> 8) & 0xff : null,
+    signal: sig !== 0 && sig !== 0x7f ? sig : null,
+    stopSignal: (status & 0xff) === 0x7f ? (status >> 8) & 0xff : null,
+  };
+}
+
+/** waitpid(2), retried on EINTR. With WNOHANG and nothing to report, pid is 0. */
+export function waitpid(pid: number, options = 0): WaitResult {
+  const [r, status] = native().waitpid(pid, options);
+  check(r, "waitpid");
+  return decodeWaitStatus(r, status);
+}
+
+// ------------------------------------------------------------------ kicking a vCPU
+
+/**
+ * Making a thread that is inside KVM_RUN return: a signal (without SA_RESTART)
+ * whose handler also sets `kvm_run.immediate_exit` of the thread's registered
+ * kvm_run, so a kick that lands just before KVM_RUN is not lost.
+ */
+export const kick = {
+  /** The signal used for kicks; installs its handler on first use. */
+  signal(): number {
+    return native().kickSignal();
+  },
+  /** Registers the kvm_run mapping the calling thread runs (null clears it). */
+  setTarget(kvmRun: ArrayBuffer | null): void {
+    native().kickSignal();
+    native().setKickTarget(kvmRun);
+  },
+  /** Kicks thread `tid` of this process. */
+  thread(tid: number): void {
+    tgkill(process.pid, tid, native().kickSignal());
+  },
+};
+
+/**
+ * A POSIX timer that delivers the kick signal to the thread that created it:
+ * with CLOCK_MONOTONIC for wall-time limits, CLOCK_THREAD_CPUTIME_ID for CPU time.
+ */
+export class ThreadTimer {
+  #id: number;
+  constructor(clockId: number) {
+    native().kickSignal();
+    this.#id = check(native().threadTimerCreate(clockId), "timer_create");
+  }
+  /** Arms the timer to fire once after `ns` (and every `intervalNs` after, if non-zero); 0 disarms. */
+  set(ns: number | bigint, intervalNs: number | bigint = 0): void {
+    if (this.#id < 0) throw new UsageError("EBADF", "ThreadTimer is deleted");
+    check(native().threadTimerSet(this.#id, ns, intervalNs), "timer_settime");
+  }
+  delete(): void {
+    if (this.#id >= 0) {
+      native().threadTimerDelete(this.#id);
+      this.#id = -1;
+    }
+  }
+}
+
+/** Convenience for constants commonly passed with shared mappings. */
+export const MAP_SHARED_RW = { prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED } as const;
