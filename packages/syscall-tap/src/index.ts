@@ -1,2 +1,2 @@
-// @kindling/syscall-tap: Intercepting a program's system calls: KVM-guest, seccomp user-notification and ptrace platforms, and an strace-like tracer.
-export {};
+// @kindling/syscall-tap: intercepting a program's system calls.
+export * from "./types.js";
