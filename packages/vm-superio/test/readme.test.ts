@@ -1,0 +1,18 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+it("runs the README example", async () => {
+  const readme = readFileSync(join(pkg, "README.md"), "utf8");
+  const m = /```ts\n([\s\S]*?)```/.exec(readme);
+  expect(m).not.toBeNull();
+  const code = m![1].replace('from "@kindling/vm-superio"', `from ${JSON.stringify(join(pkg, "src/index.ts"))}`);
+  const dir = join(pkg, "build", "readme");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "example.ts");
+  writeFileSync(file, code);
+  await import(file);
+});
