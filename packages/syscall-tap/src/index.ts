@@ -1,2 +1,3 @@
 // @kindling/syscall-tap: intercepting a program's system calls.
 export * from "./types.js";
+export * from "./seccomp/index.js";

@@ -1,0 +1,537 @@
+/**
+ * The seccomp platform: the program runs as a host child process under a
+ * seccomp filter that turns its system calls into user notifications
+ * (SECCOMP_RET_USER_NOTIF). The server answers each one with a return value,
+ * or lets the kernel run it (Resume.Continue). Memory-only calls and those
+ * that act on the program's own kernel context run natively (see
+ * DEFAULT_NATIVE_SYSCALLS), so signals and faults are the host kernel's job:
+ * a task here has `nativeSignals: true` and `nativeMemory: true`.
+ */
+import { readFileSync } from "node:fs";
+import {
+  close,
+  ioctlRaw,
+  native,
+  pidfdOpen,
+  SECCOMP_FILTER_FLAG_NEW_LISTENER,
+  spawn,
+  waitpid,
+} from "@kindling/sys-util";
+import { syscallNumber } from "../strace/names.js";
+import {
+  MemoryFault,
+  type Registers,
+  Resume,
+  type SyscallEvent,
+  type SyscallServer,
+  type TaskControl,
+} from "../types.js";
+import {
+  EAGAIN,
+  EINTR,
+  ENOENT,
+  NOTIF_DATA,
+  NOTIF_ID,
+  NOTIF_PID,
+  O_CLOEXEC,
+  SECCOMP_ADDFD_FLAG_SEND,
+  SECCOMP_ADDFD_FLAG_SETFD,
+  SECCOMP_IOCTL_NOTIF_ADDFD,
+  SECCOMP_IOCTL_NOTIF_ID_VALID,
+  SECCOMP_IOCTL_NOTIF_RECV,
+  SECCOMP_IOCTL_NOTIF_SEND,
+  SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+  SECCOMP_NOTIF_ADDFD_SIZE,
+  SECCOMP_NOTIF_RESP_SIZE,
+  SECCOMP_NOTIF_SIZE,
+  SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+  SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+  SYS_kill,
+  SYS_poll,
+} from "./abi.js";
+import { type IpRange, userNotifFilter } from "./bpf.js";
+import { ProcessMemory } from "./memory.js";
+
+/**
+ * System calls that run natively by default, without a notification:
+ * - memory-only: brk, mmap (anonymous only: a file-backed mmap is notified),
+ *   munmap, mprotect, madvise, mremap;
+ * - the program's own kernel context, which a server in another process
+ *   cannot change: rt_sigaction, rt_sigprocmask, rt_sigreturn, sigaltstack,
+ *   arch_prctl, set_tid_address, set_robust_list, rseq, futex,
+ *   restart_syscall, exit, exit_group.
+ * Everything else (files, identity, time, kill/tgkill, clone, execve ...) is
+ * notified; a server may answer Continue to run it natively.
+ */
+export const DEFAULT_NATIVE_SYSCALLS: readonly string[] = [
+  "brk",
+  "mmap",
+  "munmap",
+  "mprotect",
+  "madvise",
+  "mremap",
+  "rt_sigaction",
+  "rt_sigprocmask",
+  "rt_sigreturn",
+  "sigaltstack",
+  "arch_prctl",
+  "set_tid_address",
+  "set_robust_list",
+  "rseq",
+  "futex",
+  "restart_syscall",
+  "exit",
+  "exit_group",
+];
+
+/**
+ * The system calls sys-util's spawn makes in the child after installing the
+ * filter and before execve (send the listener fd, close it, execve; on
+ * failure write the error and _exit). They would wait forever for a
+ * supervisor that does not yet hold the listener, so the filter lets them run
+ * natively when they come from the spawning process's libc text (see
+ * `spawnGateRanges`).
+ */
+export const SPAWN_GATE_SYSCALLS: readonly string[] = ["write", "close", "sendmsg", "execve", "exit", "exit_group"];
+
+/** Errors of the seccomp platform. */
+export class SeccompPlatformError extends Error {
+  override readonly name = "SeccompPlatformError";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let gateCache: IpRange[] | undefined;
+
+/**
+ * The executable mappings of this process's libc (glibc's libc.so.6 or musl's
+ * ld-musl), else of the node executable: where spawn's post-filter system
+ * calls come from. After execve none of these mappings exist in the child.
+ */
+export function spawnGateRanges(): IpRange[] {
+  if (gateCache) return gateCache;
+  const maps = readFileSync("/proc/self/maps", "utf8").split("\n");
+  const exec = (re: (path: string) => boolean): IpRange[] => {
+    const out: IpRange[] = [];
+    for (const line of maps) {
+      const f = line.split(/\s+/);
+      if (f.length < 6 || f[1] !== "r-xp" || !re(f.slice(5).join(" "))) continue;
+      const [s, e] = f[0]!.split("-");
+      out.push({ start: BigInt(`0x${s}`), end: BigInt(`0x${e}`) });
+    }
+    return out;
+  };
+  let ranges = exec((p) => /\/(libc[.-][^/]*so[^/]*|ld-musl-[^/]*)$/.test(p));
+  if (ranges.length === 0) ranges = exec((p) => p === process.execPath || p.endsWith("/node"));
+  if (ranges.length === 0) throw new SeccompPlatformError("ENOENT", "no libc or node text mapping in /proc/self/maps");
+  gateCache = ranges;
+  return ranges;
+}
+
+function numbersOf(names: readonly string[]): number[] {
+  return names.map((n) => {
+    const nr = syscallNumber(n);
+    if (nr === undefined) throw new SeccompPlatformError("EINVAL", `unknown system call name ${JSON.stringify(n)}`);
+    return nr;
+  });
+}
+
+/** The filter the platform installs: notify all but `allowNative`, with the spawn gate. */
+export function seccompPlatformFilter(allowNative: readonly string[] = DEFAULT_NATIVE_SYSCALLS): Uint8Array {
+  return userNotifFilter({
+    allow: numbersOf(allowNative),
+    gate: { nrs: numbersOf(SPAWN_GATE_SYSCALLS), ranges: spawnGateRanges() },
+  });
+}
+
+export interface SeccompSpawnOptions {
+  file: string;
+  argv: string[];
+  env?: string[];
+  cwd?: string;
+  /** fds[i] becomes the child's fd i (default [0, 1, 2]). */
+  fds?: number[];
+  /** System call names run natively (default DEFAULT_NATIVE_SYSCALLS). */
+  allowNative?: readonly string[];
+  /** Ask for synchronous wake-ups (Linux 6.6+; ignored where unsupported). Default true. */
+  syncWakeUp?: boolean;
+}
+
+export interface SeccompExit {
+  pid: number;
+  /** Raw wait status. */
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+  /** The server ended the task (Resume.Exit); it was killed with SIGKILL. */
+  killedByServer: boolean;
+}
+
+const TWO32 = 2 ** 32;
+
+/** One notification, decoded in place from the reused seccomp_notif buffer. */
+export class SeccompSyscallEvent implements SyscallEvent {
+  readonly kind = "syscall" as const;
+  nr = 0;
+  readonly #dv: DataView;
+  constructor(dv: DataView) {
+    this.#dv = dv;
+  }
+  arg(i: number): number {
+    const o = NOTIF_DATA + 16 + i * 8;
+    return this.#dv.getUint32(o, true) + this.#dv.getUint32(o + 4, true) * TWO32;
+  }
+  argI32(i: number): number {
+    return this.#dv.getInt32(NOTIF_DATA + 16 + i * 8, true);
+  }
+  argU64(i: number): bigint {
+    return this.#dv.getBigUint64(NOTIF_DATA + 16 + i * 8, true);
+  }
+  /** The notification's thread id (in the listener's pid namespace). */
+  get pid(): number {
+    return this.#dv.getUint32(NOTIF_PID, true);
+  }
+  /** The instruction pointer after the `syscall` instruction. */
+  get instructionPointer(): bigint {
+    return this.#dv.getBigUint64(NOTIF_DATA + 8, true);
+  }
+  /** The notification id (the cookie of SEND/ADDFD/ID_VALID). */
+  get id(): bigint {
+    return this.#dv.getBigUint64(NOTIF_ID, true);
+  }
+}
+
+function unsupported(what: string): never {
+  throw new SeccompPlatformError(
+    "ENOTSUP",
+    `${what} is not available on the seccomp platform (signals and registers stay with the host kernel)`,
+  );
+}
+
+/** One thread of the program, as the server sees it while it is stopped in a notified system call. */
+export class SeccompTask implements TaskControl {
+  readonly memory: ProcessMemory;
+  readonly nativeMemory = true;
+  /** Signals and faults are delivered by the host kernel: the server must not deliver them. */
+  readonly nativeSignals = true;
+  /** Set when the current call has already been answered (returnFd). */
+  answered = false;
+  readonly #owner: SeccompProcess;
+
+  constructor(
+    readonly pid: number,
+    owner: SeccompProcess,
+    validate: boolean,
+  ) {
+    this.#owner = owner;
+    this.memory = new ProcessMemory(pid, validate ? () => this.#mustBeValid() : undefined);
+  }
+
+  #mustBeValid(): void {
+    if (!this.#owner.notificationValid()) {
+      throw new MemoryFault(0, 0); // the task died (its tid may be reused): the bytes are not its
+    }
+  }
+
+  /** True while the current notification is still pending (its task alive and waiting). */
+  notificationValid(): boolean {
+    return this.#owner.notificationValid();
+  }
+
+  /**
+   * Installs host fd `hostFd` into the task (SECCOMP_IOCTL_NOTIF_ADDFD) at
+   * `targetFd` (replacing what is there) or at the lowest free number;
+   * returns the task's fd number.
+   */
+  installFd(hostFd: number, targetFd?: number, cloexec = false): number {
+    return this.#owner.addFd(hostFd, targetFd, cloexec, false);
+  }
+
+  /**
+   * Installs `hostFd` and completes the current system call with the new fd
+   * number as its result, atomically (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14+).
+   * The server's return value is then ignored.
+   */
+  returnFd(hostFd: number, cloexec = false): number {
+    const fd = this.#owner.addFd(hostFd, undefined, cloexec, true);
+    this.answered = true;
+    return fd;
+  }
+
+  getRegisters(): Registers {
+    return unsupported("getRegisters");
+  }
+  setRegisters(_regs: Registers): void {
+    unsupported("setRegisters");
+  }
+  getFsBase(): bigint {
+    return unsupported("getFsBase");
+  }
+  setFsBase(_value: bigint): void {
+    unsupported("setFsBase");
+  }
+  getGsBase(): bigint {
+    return unsupported("getGsBase");
+  }
+  setGsBase(_value: bigint): void {
+    unsupported("setGsBase");
+  }
+  getExtendedState(): Uint8Array {
+    return unsupported("getExtendedState");
+  }
+  setExtendedState(_state: Uint8Array): void {
+    unsupported("setExtendedState");
+  }
+}
+
+const POLLIN = 1;
+
+/** A program running under the seccomp platform. */
+export class SeccompProcess {
+  readonly pid: number;
+  #listener: number;
+  #pidfd: number;
+  #exit: SeccompExit | undefined;
+  #killedByServer = false;
+  readonly #notif = new Uint8Array(SECCOMP_NOTIF_SIZE);
+  readonly #notifDv = new DataView(this.#notif.buffer);
+  readonly #resp = new Uint8Array(SECCOMP_NOTIF_RESP_SIZE);
+  readonly #respDv = new DataView(this.#resp.buffer);
+  readonly #addfd = new Uint8Array(SECCOMP_NOTIF_ADDFD_SIZE);
+  readonly #addfdDv = new DataView(this.#addfd.buffer);
+  readonly #id = new Uint8Array(8);
+  readonly #pollfds = new Uint8Array(16);
+  readonly #pollDv = new DataView(this.#pollfds.buffer);
+  readonly #event = new SeccompSyscallEvent(this.#notifDv);
+  readonly #outcome = { resume: Resume.Return as Resume };
+  readonly #main: SeccompTask;
+  readonly #tasks = new Map<number, SeccompTask>();
+  /** Notifications served. */
+  served = 0;
+
+  constructor(pid: number, listenerFd: number, syncWakeUp: boolean) {
+    this.pid = pid;
+    this.#listener = listenerFd;
+    this.#pidfd = pidfdOpen(pid);
+    this.#main = new SeccompTask(pid, this, false);
+    this.#tasks.set(pid, this.#main);
+    this.#pollDv.setInt32(0, listenerFd, true);
+    this.#pollDv.setInt16(4, POLLIN, true);
+    this.#pollDv.setInt32(8, this.#pidfd, true);
+    this.#pollDv.setInt16(12, POLLIN, true);
+    if (syncWakeUp) {
+      ioctlRaw(listenerFd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+    }
+  }
+
+  /** The main task (the spawned process). */
+  get mainTask(): SeccompTask {
+    return this.#main;
+  }
+
+  /** The exit status once the process is gone. */
+  get exit(): SeccompExit | undefined {
+    return this.#exit;
+  }
+
+  notificationValid(): boolean {
+    this.#id.set(this.#notif.subarray(NOTIF_ID, NOTIF_ID + 8));
+    return ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_ID_VALID, this.#id) === 0;
+  }
+
+  addFd(hostFd: number, targetFd: number | undefined, cloexec: boolean, send: boolean): number {
+    const dv = this.#addfdDv;
+    this.#addfd.set(this.#notif.subarray(NOTIF_ID, NOTIF_ID + 8), 0);
+    dv.setUint32(
+      8,
+      (targetFd !== undefined ? SECCOMP_ADDFD_FLAG_SETFD : 0) | (send ? SECCOMP_ADDFD_FLAG_SEND : 0),
+      true,
+    );
+    dv.setUint32(12, hostFd, true);
+    dv.setUint32(16, targetFd ?? 0, true);
+    dv.setUint32(20, cloexec ? O_CLOEXEC : 0, true);
+    const r = ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_ADDFD, this.#addfd);
+    if (r < 0) throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_ADDFD failed (errno ${-r})`);
+    return r;
+  }
+
+  /**
+   * Waits for the next notification and serves it. Returns false once the
+   * process has exited (then `exit` holds its status).
+   */
+  serveOne(server: SyscallServer): boolean {
+    if (this.#exit) return false;
+    const n = native();
+    for (;;) {
+      this.#pollDv.setInt16(6, 0, true);
+      this.#pollDv.setInt16(14, 0, true);
+      const pr = n.syscall(SYS_poll, this.#pollfds, 2, -1);
+      if (pr === -EINTR || pr === -EAGAIN) continue;
+      if (pr < 0) throw new SeccompPlatformError(errnoCode(-pr), `poll failed (errno ${-pr})`);
+      const lrev = this.#pollDv.getInt16(6, true);
+      if (lrev & POLLIN) break;
+      // Nothing to receive: the process exited (pidfd readable) or every task left the filter (POLLHUP).
+      this.#reap();
+      return false;
+    }
+    this.#notif.fill(0);
+    const r = ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
+    if (r < 0) {
+      // ENOENT: the task died between poll and RECV; EINTR: a signal; try again.
+      if (r === -ENOENT || r === -EINTR) return true;
+      throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_RECV failed (errno ${-r})`);
+    }
+    this.served++;
+    const ev = this.#event;
+    ev.nr = this.#notifDv.getInt32(NOTIF_DATA, true);
+    const tid = this.#notifDv.getUint32(NOTIF_PID, true);
+    let task = tid === this.pid ? this.#main : this.#tasks.get(tid);
+    if (task === undefined) {
+      task = new SeccompTask(tid, this, true);
+      this.#tasks.set(tid, task);
+    }
+    task.answered = false;
+    const outcome = this.#outcome;
+    outcome.resume = Resume.Return;
+    let ret: number;
+    try {
+      ret = server.onSyscall(task, ev, outcome);
+    } catch (e) {
+      if (e instanceof MemoryFault) {
+        ret = -14; // EFAULT: the server let a bad program pointer through
+        outcome.resume = Resume.Return;
+      } else {
+        this.kill(9);
+        this.#reap();
+        throw e;
+      }
+    }
+    switch (outcome.resume as Resume) {
+      case Resume.Return:
+        if (!task.answered) this.#send(ret, 0);
+        break;
+      case Resume.Continue:
+        this.#send(0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+        break;
+      case Resume.Exit:
+        this.#killedByServer = true;
+        this.#killTask(tid);
+        break;
+      default:
+        this.kill(9);
+        this.#reap();
+        throw new SeccompPlatformError(
+          "ENOTSUP",
+          `resume mode ${outcome.resume} is not available on the seccomp platform (registers stay with the host kernel)`,
+        );
+    }
+    return true;
+  }
+
+  #send(ret: number, flags: number): void {
+    const dv = this.#respDv;
+    this.#resp.set(this.#notif.subarray(NOTIF_ID, NOTIF_ID + 8), 0);
+    if (flags !== 0 || ret >= 0) {
+      const v = flags !== 0 ? 0 : ret;
+      dv.setUint32(8, v % TWO32, true);
+      dv.setUint32(12, Math.floor(v / TWO32) >>> 0, true);
+      dv.setInt32(16, 0, true);
+    } else if (ret >= -4095) {
+      dv.setUint32(8, 0, true);
+      dv.setUint32(12, 0, true);
+      dv.setInt32(16, ret, true);
+    } else {
+      dv.setBigInt64(8, BigInt.asIntN(64, BigInt(Math.trunc(ret))), true);
+      dv.setInt32(16, 0, true);
+    }
+    dv.setUint32(20, flags, true);
+    const r = ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_SEND, this.#resp);
+    // ENOENT: the task died (or was interrupted by a signal) while we served it; nothing to answer.
+    if (r < 0 && r !== -ENOENT) {
+      throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_SEND failed (errno ${-r})`);
+    }
+  }
+
+  #killTask(tid: number): void {
+    // Killing any thread with SIGKILL ends the whole thread group.
+    native().syscall(SYS_kill, tid === this.pid ? this.pid : tid, 9);
+  }
+
+  #reap(): void {
+    if (this.#exit) return;
+    const w = waitpid(this.pid, 0);
+    this.#exit = {
+      pid: this.pid,
+      status: w.status,
+      exitCode: w.exitCode,
+      signal: w.signal,
+      killedByServer: this.#killedByServer,
+    };
+    this.#closeFds();
+  }
+
+  #closeFds(): void {
+    if (this.#listener >= 0) {
+      close(this.#listener);
+      this.#listener = -1;
+    }
+    if (this.#pidfd >= 0) {
+      close(this.#pidfd);
+      this.#pidfd = -1;
+    }
+  }
+
+  /** Serves notifications until the process exits; returns its status. */
+  run(server: SyscallServer): SeccompExit {
+    while (this.serveOne(server)) {
+      /* serve */
+    }
+    return this.#exit!;
+  }
+
+  /** Sends a signal to the process (default SIGKILL). */
+  kill(signal = 9): void {
+    if (this.#exit) return;
+    native().syscall(SYS_kill, this.pid, signal);
+  }
+
+  /** Kills the process if it still runs, reaps it and closes the listener. */
+  close(): SeccompExit {
+    if (!this.#exit) {
+      this.kill(9);
+      this.#reap();
+    }
+    return this.#exit!;
+  }
+}
+
+function errnoCode(errno: number): string {
+  const names: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 3: "ESRCH", 9: "EBADF", 14: "EFAULT", 22: "EINVAL" };
+  return names[errno] ?? `E${errno}`;
+}
+
+/** The seccomp platform. */
+export const SeccompPlatform = {
+  /** Starts `file` as a host child whose system calls come to the server as notifications. */
+  spawn(options: SeccompSpawnOptions): SeccompProcess {
+    const program = seccompPlatformFilter(options.allowNative ?? DEFAULT_NATIVE_SYSCALLS);
+    const spawnOpts: Parameters<typeof spawn>[0] = {
+      file: options.file,
+      argv: options.argv,
+      seccomp: program,
+      seccompFlags: SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    };
+    if (options.env !== undefined) spawnOpts.env = options.env;
+    if (options.cwd !== undefined) spawnOpts.cwd = options.cwd;
+    if (options.fds !== undefined) spawnOpts.fds = options.fds;
+    const child = spawn(spawnOpts);
+    if (child.listenerFd < 0) {
+      throw new SeccompPlatformError("EINVAL", "spawn returned no seccomp listener");
+    }
+    return new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true);
+  },
+};

@@ -1,0 +1,335 @@
+import { execFileSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  MemoryFault,
+  Resume,
+  SECCOMP_IOCTL_NOTIF_ADDFD,
+  SECCOMP_IOCTL_NOTIF_ID_VALID,
+  SECCOMP_IOCTL_NOTIF_RECV,
+  SECCOMP_IOCTL_NOTIF_SEND,
+  SECCOMP_NOTIF_ADDFD_SIZE,
+  SECCOMP_NOTIF_RESP_SIZE,
+  SECCOMP_NOTIF_SIZE,
+  SeccompPlatform,
+  SeccompPlatformError,
+  type SeccompTask,
+} from "@kindling/syscall-tap";
+import { describe, expect, it } from "vitest";
+import { CaptureServer, compile, dir, hasCompiler } from "./seccomp-helpers.js";
+
+const cc = hasCompiler("cc");
+if (!cc) console.warn("seccomp platform tests skipped: no C compiler `cc` to build the test programs");
+
+describe.skipIf(!cc)("seccomp ABI", () => {
+  it("ioctl numbers and struct sizes match <linux/seccomp.h>", () => {
+    const bin = join(dir, "abi");
+    writeFileSync(
+      `${bin}.c`,
+      `#include <stdio.h>
+#include <sys/ioctl.h>
+#include <linux/seccomp.h>
+int main(void) {
+  printf("%lu %lu %lu %lu %zu %zu %zu\\n", (unsigned long)SECCOMP_IOCTL_NOTIF_RECV, (unsigned long)SECCOMP_IOCTL_NOTIF_SEND,
+    (unsigned long)SECCOMP_IOCTL_NOTIF_ID_VALID, (unsigned long)SECCOMP_IOCTL_NOTIF_ADDFD,
+    sizeof(struct seccomp_notif), sizeof(struct seccomp_notif_resp), sizeof(struct seccomp_notif_addfd));
+  return 0;
+}
+`,
+    );
+    execFileSync("cc", ["-o", bin, `${bin}.c`]);
+    const got = execFileSync(bin, { encoding: "utf8" }).trim().split(" ").map(Number);
+    expect(got).toEqual([
+      SECCOMP_IOCTL_NOTIF_RECV,
+      SECCOMP_IOCTL_NOTIF_SEND,
+      SECCOMP_IOCTL_NOTIF_ID_VALID,
+      SECCOMP_IOCTL_NOTIF_ADDFD,
+      SECCOMP_NOTIF_SIZE,
+      SECCOMP_NOTIF_RESP_SIZE,
+      SECCOMP_NOTIF_ADDFD_SIZE,
+    ]);
+  });
+});
+
+describe.skipIf(!cc)("seccomp platform", () => {
+  const hello = cc
+    ? compile(
+        "hello",
+        `#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  write(1, "hello\\n", 6);
+  printf("ppid=%d argc=%d arg1=%s\\n", (int)getppid(), argc, argc > 1 ? argv[1] : "-");
+  fflush(stdout);
+  return 7;
+}
+`,
+      )
+    : "";
+
+  it("runs a static program: getppid is served, writes are captured, the exit code comes back", () => {
+    const server = new CaptureServer();
+    const proc = SeccompPlatform.spawn({ file: hello, argv: [hello, "xyz"], env: [] });
+    const exit = proc.run(server);
+    expect(server.stdout).toBe("hello\nppid=4242 argc=2 arg1=xyz\n");
+    expect(exit.exitCode).toBe(7);
+    expect(exit.signal).toBeNull();
+    expect(exit.killedByServer).toBe(false);
+    expect(proc.served).toBeGreaterThanOrEqual(3);
+  });
+
+  it("memory-only system calls run natively (no notification for brk/mmap/munmap)", () => {
+    const prog = compile(
+      "memonly",
+      `#include <sys/mman.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(void) {
+  for (int i = 0; i < 100; i++) {
+    char *p = mmap(0, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    p[0] = 1; p[(1 << 20) - 1] = 2;
+    mprotect(p, 4096, PROT_READ);
+    munmap(p, 1 << 20);
+    syscall(SYS_brk, 0);
+  }
+  return getppid() == 4242 ? 0 : 2;
+}
+`,
+    );
+    const server = new CaptureServer();
+    const seen = new Set<number>();
+    server.hook = (_t, ev) => {
+      seen.add(ev.nr);
+      return undefined;
+    };
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(exit.exitCode).toBe(0);
+    for (const nr of [9, 10, 11, 12]) expect(seen.has(nr)).toBe(false);
+    expect(seen.has(110)).toBe(true);
+  });
+
+  it("a file-backed mmap is notified (the fd may be virtual), an anonymous one is not", () => {
+    const prog = compile(
+      "filemap",
+      `#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int fd = open(argv[0], O_RDONLY);
+  char *p = mmap(0, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) return 1;
+  return p[1] == 'E' ? 0 : 3;
+}
+`,
+    );
+    const server = new CaptureServer();
+    const mmaps: number[] = [];
+    server.hook = (_t, ev) => {
+      if (ev.nr === 9) mmaps.push(ev.argI32(4));
+      return undefined;
+    };
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(exit.exitCode).toBe(0);
+    expect(mmaps.length).toBe(1);
+    expect(mmaps[0]).toBeGreaterThanOrEqual(3);
+  });
+
+  it("reports exit codes and signals", () => {
+    const prog = compile(
+      "exits",
+      `#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "segv") == 0) { volatile int *p = (int *)8; *p = 1; }
+  if (argc > 1 && strcmp(argv[1], "abort") == 0) abort();
+  return argc > 1 ? atoi(argv[1]) : 0;
+}
+`,
+    );
+    const run = (arg: string) =>
+      SeccompPlatform.spawn({ file: prog, argv: [prog, arg], env: [] }).run(new CaptureServer());
+    expect(run("42").exitCode).toBe(42);
+    expect(run("0").exitCode).toBe(0);
+    const segv = run("segv");
+    expect(segv.signal).toBe(11);
+    expect(segv.exitCode).toBeNull();
+    expect(run("abort").signal).toBe(6);
+  });
+
+  it("hostile pointers reach the server as MemoryFault, and the program sees EFAULT", () => {
+    const prog = compile(
+      "badptr",
+      `#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+  int bad = 0;
+  long r = syscall(SYS_write, 1, (void *)0x10, 5);
+  if (r == -1 && errno == EFAULT) bad++;
+  r = syscall(SYS_write, 1, (void *)0xffffffffffff0000UL, 5);
+  if (r == -1 && errno == EFAULT) bad++;
+  char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  p[4095] = 'x';
+  munmap(p + 4096, 4096);
+  r = syscall(SYS_write, 1, p + 4090, 10);   /* crosses into the unmapped page */
+  if (r == -1 && errno == EFAULT) bad++;
+  r = syscall(SYS_write, 1, p + 4095, 1);    /* the last good byte */
+  if (r == 1) bad++;
+  char *q = mmap(0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  r = syscall(SYS_write, 1, q, 1);           /* PROT_NONE: no access, like the kernel's copy_from_user */
+  if (r == -1 && errno == EFAULT) bad++;
+  return bad;
+}
+`,
+    );
+    const server = new CaptureServer();
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(exit.exitCode).toBe(5);
+    expect(server.faults).toBe(4);
+    expect(server.stdout).toBe("x");
+  });
+
+  it("server writes into program memory honour page protections", () => {
+    const prog = compile(
+      "memwrite",
+      `#include <sys/mman.h>
+#include <unistd.h>
+#include <stdio.h>
+int main(void) {
+  char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  mprotect(p + 4096, 4096, PROT_READ);
+  long a = syscall(1000, p, 0);          /* the server writes "ok" at p */
+  long b = syscall(1000, p + 4096, 0);   /* read-only: the server's write faults */
+  printf("%ld %ld %s\\n", a, b, p);
+  fflush(stdout);
+  return 0;
+}
+`,
+    );
+    const server = new CaptureServer();
+    let lastFault: unknown;
+    server.hook = (task, ev) => {
+      if (ev.nr !== 1000) return undefined;
+      try {
+        task.memory.write(ev.arg(0), new TextEncoder().encode("ok\0"));
+        return 1;
+      } catch (e) {
+        lastFault = e;
+        return -14;
+      }
+    };
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(exit.exitCode).toBe(0);
+    expect(server.stdout).toBe("1 -1 ok\n");
+    expect(lastFault).toBeInstanceOf(MemoryFault);
+  });
+
+  it("the child dying in the middle of a served call ends the run with its signal", () => {
+    const server = new CaptureServer();
+    const proc = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [] });
+    server.hook = (task, ev) => {
+      if (ev.nr !== 110) return undefined;
+      process.kill(proc.pid, "SIGKILL");
+      // The task is gone: the notification is no longer valid, the answer is dropped.
+      let valid = true;
+      for (let i = 0; i < 1000 && valid; i++) valid = (task as SeccompTask).notificationValid();
+      expect(valid).toBe(false);
+      return 4242;
+    };
+    const exit = proc.run(server);
+    expect(exit.signal).toBe(9);
+    expect(server.stdout).toBe("hello\n");
+  });
+
+  it("Resume.Exit kills the task", () => {
+    const server = new CaptureServer();
+    server.hook = (_t, ev, outcome) => {
+      if (ev.nr !== 110) return undefined;
+      outcome.resume = Resume.Exit;
+      return 0;
+    };
+    const exit = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [] }).run(server);
+    expect(exit.signal).toBe(9);
+    expect(exit.killedByServer).toBe(true);
+  });
+
+  it("a server error kills the child and propagates; registers are not available", () => {
+    const server = new CaptureServer();
+    server.hook = (task, ev) => {
+      if (ev.nr !== 110) return undefined;
+      task.getRegisters();
+      return 0;
+    };
+    const proc = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [] });
+    expect(() => proc.run(server)).toThrow(SeccompPlatformError);
+    expect(proc.exit?.signal).toBe(9);
+  });
+
+  it("installs host fds into the program with ADDFD", () => {
+    const secret = join(mkdtempSync(join(dir, "files-")), "secret.txt");
+    writeFileSync(secret, "from the host\n");
+    const prog = compile(
+      "addfd",
+      `#include <fcntl.h>
+#include <unistd.h>
+#include <stdio.h>
+int main(void) {
+  int fd = open("/virtual/secret", O_RDONLY);
+  if (fd < 0) return 1;
+  char buf[100];
+  int n = read(fd, buf, sizeof buf);
+  write(1, buf, n);
+  int flags = fcntl(fd, F_GETFD);
+  /* fd 9 installed at a fixed number with close-on-exec */
+  int n9 = read(9, buf, sizeof buf);
+  printf("fd=%d cloexec=%d fd9flags=%d n9=%d\\n", fd, flags, fcntl(9, F_GETFD), n9);
+  fflush(stdout);
+  return 0;
+}
+`,
+    );
+    const server = new CaptureServer();
+    server.hook = (task, ev) => {
+      if (ev.nr !== 257) return undefined;
+      const path = Buffer.from(task.memory.readCString(ev.arg(1), 4096) ?? []).toString();
+      if (path !== "/virtual/secret") return -2;
+      const t = task as SeccompTask;
+      const h = openSync(secret, "r");
+      const h9 = openSync(secret, "r");
+      try {
+        expect(t.installFd(h9, 9, true)).toBe(9);
+        return t.returnFd(h);
+      } finally {
+        closeSync(h);
+        closeSync(h9);
+      }
+    };
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(exit.exitCode).toBe(0);
+    expect(server.stdout).toMatch(/^from the host\nfd=3 cloexec=0 fd9flags=1 n9=14\n$/);
+  });
+
+  it("measures the round trip of a served getppid (reported, not asserted)", () => {
+    const prog = compile(
+      "loop",
+      `#include <unistd.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+  int n = atoi(argv[1]);
+  for (int i = 0; i < n; i++) if (getppid() != 4242) return 1;
+  return 0;
+}
+`,
+    );
+    const n = 20000;
+    const t0 = process.hrtime.bigint();
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog, String(n)], env: [] }).run(new CaptureServer());
+    const dt = Number(process.hrtime.bigint() - t0) / n / 1000;
+    expect(exit.exitCode).toBe(0);
+    console.log(`seccomp platform: ${dt.toFixed(2)} µs per served getppid (${n} calls, incl. start-up)`);
+  });
+});
