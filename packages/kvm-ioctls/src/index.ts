@@ -1,2 +1,13 @@
-// @kindling/kvm-ioctls: Safe, typed wrappers of the KVM API: Kvm, VmFd, VcpuFd, DeviceFd and zero-copy VcpuExit decoding (x86-64).
-export {};
+/**
+ * @kindling/kvm-ioctls: safe, typed wrappers of the KVM API for x86-64, in
+ * the shape of rust-vmm's kvm-ioctls: Kvm → VmFd → VcpuFd / DeviceFd.
+ */
+export * from "./codec.js";
+export * from "./constants.js";
+export type { VcpuExit, VcpuExitKind } from "./exit.js";
+export { SystemEventType } from "./exit.js";
+export { CpuId, decodeMsrs, encodeMsrs, Kvm, KvmError, KVM_MAX_CPUID_ENTRIES } from "./kvm.js";
+export * from "./structs.js";
+export { VcpuFd } from "./vcpu.js";
+export { DeviceFd, type Datamatch, type IoEventAddress, type UserMemoryRegion, VmFd } from "./vm.js";
+export * from "./x86.js";
