@@ -1,2 +1,20 @@
-// @kindling/libos: A library OS: the Linux x86-64 syscall ABI served in TypeScript (tasks, fds, VFS, pipes, memory, time, signals).
-export {};
+// @kindling/libos: a library OS: the Linux x86-64 syscall ABI served in TypeScript.
+export * from "./abi.js";
+export type { Handler, Outcome, SyscallModule, SyscallTable } from "./dispatch.js";
+export { createTable, define } from "./dispatch.js";
+export * as errno from "./errno.js";
+export { LibosError } from "./errors.js";
+export {
+  type Clock,
+  hostClock,
+  type Identity,
+  isMemoryFault,
+  Libos,
+  type LibosOptions,
+  Task,
+  type Utsname,
+} from "./kernel.js";
+export { AddressSpace, type AddressSpaceOptions, type Mapping, type MappingKind } from "./mm.js";
+export * from "./signals.js";
+export { SYS, SYSCALL_NAMES, type SyscallName, syscallName } from "./sysno.js";
+export type { FdTable, FileDescription, StdioEndpoint, StdioHooks, Vfs } from "./vfs-contract.js";

@@ -1,0 +1,335 @@
+/**
+ * The kernel object: one Libos serves one sandboxed process (all of its tasks).
+ * It implements syscall-tap's SyscallServer: a platform calls `onSyscall` for
+ * each system call and `onFault` for each CPU exception of the program.
+ *
+ * Hot path: `onSyscall` indexes a dense table of handlers by number and calls
+ * one; nothing is allocated per call.
+ */
+import {
+  type FaultEvent,
+  MemoryFault,
+  Resume,
+  type SyscallEvent,
+  type SyscallServer,
+  type TaskControl,
+} from "@kindling/syscall-tap";
+import { RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_CORE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK } from "./abi.js";
+import { createTable, type Handler, type Outcome, type SyscallTable } from "./dispatch.js";
+import { EFAULT, ENOSYS } from "./errno.js";
+import { LibosError } from "./errors.js";
+import { AddressSpace } from "./mm.js";
+import { SignalState } from "./signals.js";
+import { CORE_MODULES } from "./syscalls/index.js";
+import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
+import type { StdioEndpoint, Vfs } from "./vfs-contract.js";
+
+/** Time sources (injectable for tests). Values in milliseconds, fractional. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  realtimeMs(): number;
+  /** Milliseconds since an arbitrary start (CLOCK_MONOTONIC, CLOCK_BOOTTIME). */
+  monotonicMs(): number;
+  /** CPU time used by the program, in milliseconds. */
+  cpuMs(): number;
+}
+
+export const hostClock: Clock = {
+  realtimeMs: () => performance.timeOrigin + performance.now(),
+  monotonicMs: () => performance.now(),
+  cpuMs: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  },
+};
+
+export interface Identity {
+  pid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+export interface Utsname {
+  sysname: string;
+  nodename: string;
+  release: string;
+  version: string;
+  machine: string;
+  domainname: string;
+}
+
+export interface LibosOptions {
+  argv?: readonly string[];
+  env?: readonly string[];
+  /** The program's path inside the sandbox (/proc/self/exe). */
+  exe?: string;
+  /** The program's address space: the range mmap and brk hand out, and the total limit. */
+  memory: { base: number; size: number; limit?: number; brk?: number };
+  /** Standard input, output and error (read by the file side). */
+  stdio?: readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
+  /** The file side; its `attach(k)` installs the file syscalls and fds 0-2. */
+  fs?: Vfs;
+  identity?: Partial<Identity>;
+  uname?: Partial<Utsname>;
+  /** Initial resource limits: resource → [soft, hard] (RLIM_INFINITY for none). */
+  rlimits?: Partial<Record<number, readonly [bigint, bigint]>>;
+  /** CPUs reported by sched_getaffinity and sysinfo (default 1). */
+  cpus?: number;
+  clock?: Clock;
+  /** Fills `buf` with random bytes (getrandom); default crypto.getRandomValues. */
+  random?: (buf: Uint8Array) => void;
+  /** Blocks the calling thread for `ms` milliseconds (nanosleep, futex timeouts). */
+  sleep?: (ms: number) => void;
+  /** Releases host memory behind an unmapped range; true when it now reads as zeros. */
+  discard?: (addr: number, len: number) => boolean | undefined;
+  /** Called once per syscall name the libos does not implement (it returns ENOSYS). */
+  onUnsupported?: (name: string, nr: number) => void;
+}
+
+/** One thread of the process. */
+export class Task {
+  /** set_tid_address: cleared and futex-woken at exit. */
+  clearChildTid = 0;
+  robustListHead = 0;
+  robustListLen = 0;
+  /** Blocked signals (bit n-1 for signal n). */
+  sigmask = 0n;
+  /** sigaltstack: ss_sp, ss_size, ss_flags. */
+  altSp = 0;
+  altSize = 0;
+  altFlags = 2; // SS_DISABLE
+  constructor(readonly tid: number) {}
+}
+
+const sharedSleep = new Int32Array(new SharedArrayBuffer(4));
+function defaultSleep(ms: number): void {
+  let left = ms;
+  const end = performance.now() + ms;
+  while (left > 0) {
+    Atomics.wait(sharedSleep, 0, 0, Math.min(left, 2 ** 31 - 1));
+    left = end - performance.now();
+  }
+}
+
+function defaultRandom(buf: Uint8Array): void {
+  for (let off = 0; off < buf.length; off += 65536) {
+    crypto.getRandomValues(buf.subarray(off, Math.min(buf.length, off + 65536)));
+  }
+}
+
+export class Libos implements SyscallServer {
+  readonly options: LibosOptions;
+  /** Handlers by syscall number (the file side adds its own in `fs.attach`). */
+  readonly table: SyscallTable;
+  readonly mm: AddressSpace;
+  readonly fs: Vfs | undefined;
+  readonly clock: Clock;
+  readonly random: (buf: Uint8Array) => void;
+  readonly sleep: (ms: number) => void;
+  readonly uts: Utsname;
+  readonly cpus: number;
+
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  ruid: number;
+  euid: number;
+  suid: number;
+  fsuid: number;
+  rgid: number;
+  egid: number;
+  sgid: number;
+  fsgid: number;
+  groups: number[];
+  umask = 0o022;
+  /** Resource limits: [soft, hard] at 2*r and 2*r+1. */
+  readonly rlimits = new BigUint64Array(RLIM_NLIMITS * 2);
+  readonly signals: SignalState;
+  /** Monotonic time at creation (ms), for uptime and CPU clocks. */
+  readonly startMs: number;
+  readonly cpuStartMs: number;
+
+  /** Set when the process has ended (exit_group or a fatal signal). */
+  exited = false;
+  /** The exit code given to exit/exit_group (0-255). */
+  exitStatus = 0;
+  /** The signal that ended the process, or 0. */
+  termSignal = 0;
+  /** Why the process was ended by the libos itself (e.g. a deadlock), if it was. */
+  killReason: string | undefined;
+
+  /** Calls per syscall number (cheap counters for --stats). */
+  readonly counts = new Float64Array(SYSCALL_TABLE_SIZE);
+
+  private readonly tasks = new Map<TaskControl, Task>();
+  private lastControl: TaskControl | undefined;
+  private lastTask: Task | undefined;
+  private nextTid: number;
+  private readonly reported = new Set<number>();
+  private readonly enosys: Handler;
+
+  constructor(options: LibosOptions) {
+    if (options === null || typeof options !== "object" || options.memory === undefined) {
+      throw new LibosError("EINVAL", "new Libos(options): options.memory is required");
+    }
+    this.options = options;
+    this.clock = options.clock ?? hostClock;
+    this.random = options.random ?? defaultRandom;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.cpus = Math.max(1, Math.min(1024, Math.floor(options.cpus ?? 1)));
+    this.mm = new AddressSpace({ ...options.memory, discard: options.discard });
+    const id = options.identity ?? {};
+    this.pid = id.pid ?? 1;
+    this.ppid = id.ppid ?? 0;
+    this.pgid = this.pid;
+    this.sid = this.pid;
+    this.nextTid = this.pid + 1;
+    const uid = id.uid ?? (typeof process.getuid === "function" ? process.getuid() : 0);
+    const gid = id.gid ?? (typeof process.getgid === "function" ? process.getgid() : 0);
+    this.ruid = this.euid = this.suid = this.fsuid = uid;
+    this.rgid = this.egid = this.sgid = this.fsgid = gid;
+    this.groups = [...(id.groups ?? [gid])];
+    this.uts = {
+      sysname: "Linux",
+      nodename: "kindling",
+      release: "6.1.0-kindling",
+      version: "#1 SMP PREEMPT_DYNAMIC Kindling",
+      machine: "x86_64",
+      domainname: "(none)",
+      ...options.uname,
+    };
+    this.rlimits.fill(RLIM_INFINITY);
+    this.setRlimit(RLIMIT_STACK, 8n * 1024n * 1024n, RLIM_INFINITY);
+    this.setRlimit(RLIMIT_CORE, 0n, RLIM_INFINITY);
+    this.setRlimit(RLIMIT_NOFILE, 1024n, 4096n);
+    this.setRlimit(RLIMIT_NPROC, 4096n, 4096n);
+    for (const [r, v] of Object.entries(options.rlimits ?? {})) {
+      const res = Number(r);
+      if (v === undefined || !(res >= 0 && res < RLIM_NLIMITS)) continue;
+      this.setRlimit(res, v[0], v[1]);
+    }
+    this.signals = new SignalState();
+    this.startMs = this.clock.monotonicMs();
+    this.cpuStartMs = this.clock.cpuMs();
+
+    const enosys: Handler = (k, _t, ev) => k.unsupported(ev.nr);
+    this.enosys = enosys;
+    this.table = createTable(enosys);
+    for (const m of CORE_MODULES) m.register(this.table);
+    this.fs = options.fs;
+    this.fs?.attach?.(this);
+  }
+
+  // ---- the SyscallServer interface ----
+
+  onSyscall(t: TaskControl, ev: SyscallEvent, out: { resume: Resume }): number {
+    const nr = ev.nr;
+    let h = this.enosys;
+    if (nr >= 0 && nr < SYSCALL_TABLE_SIZE) {
+      h = this.table[nr];
+      this.counts[nr]++;
+    }
+    let ret: number;
+    try {
+      ret = h(this, t, ev, out as Outcome);
+    } catch (e) {
+      if (!isMemoryFault(e)) throw e;
+      ret = -EFAULT;
+    }
+    if (this.signals.deliverable && out.resume === Resume.Return) {
+      return this.signals.deliverPending(this, t, ret, out);
+    }
+    return ret;
+  }
+
+  onFault(t: TaskControl, ev: FaultEvent, out: { resume: Resume }): void {
+    this.signals.deliverFault(this, t, ev, out);
+  }
+
+  // ---- services for handlers ----
+
+  /** The Task behind a TaskControl (one TaskControl per task; the first is the main thread). */
+  task(t: TaskControl): Task {
+    if (t === this.lastControl) return this.lastTask!;
+    let task = this.tasks.get(t);
+    if (task === undefined) {
+      task = new Task(this.tasks.size === 0 ? this.pid : this.nextTid++);
+      this.tasks.set(t, task);
+    }
+    this.lastControl = t;
+    this.lastTask = task;
+    return task;
+  }
+
+  /** ENOSYS for syscall `nr`, reported once per name through `onUnsupported`. */
+  unsupported(nr: number): number {
+    if (!this.reported.has(nr)) {
+      this.reported.add(nr);
+      this.options.onUnsupported?.(syscallName(nr), nr);
+    }
+    return -ENOSYS;
+  }
+
+  /** Ends the process with exit code `code` (exit_group). */
+  exitGroup(code: number, out: Outcome): number {
+    if (!this.exited) {
+      this.exited = true;
+      this.exitStatus = code & 0xff;
+      this.releaseAtExit();
+    }
+    out.resume = Resume.Exit;
+    return 0;
+  }
+
+  /** Ends the process by signal `sig` (a fatal signal; status 128+sig for a shell). */
+  killBy(sig: number, out: Outcome, reason?: string): void {
+    if (!this.exited) {
+      this.exited = true;
+      this.termSignal = sig;
+      this.killReason = reason;
+      this.releaseAtExit();
+    }
+    out.resume = Resume.Exit;
+  }
+
+  /** The exit status as a shell reports it: the exit code, or 128+N after signal N. */
+  get shellStatus(): number {
+    return this.termSignal !== 0 ? 128 + this.termSignal : this.exitStatus;
+  }
+
+  private releaseAtExit(): void {
+    try {
+      this.fs?.fds.closeAll();
+    } catch {
+      // Closing host resources at exit must not mask the exit.
+    }
+  }
+
+  rlimitCur(resource: number): bigint {
+    return this.rlimits[resource * 2];
+  }
+  rlimitMax(resource: number): bigint {
+    return this.rlimits[resource * 2 + 1];
+  }
+  setRlimit(resource: number, soft: bigint, hard: bigint): void {
+    this.rlimits[resource * 2] = soft;
+    this.rlimits[resource * 2 + 1] = hard;
+  }
+  /** A soft limit as a number (Infinity for RLIM_INFINITY or beyond 2^53). */
+  rlimitNumber(resource: number): number {
+    const v = this.rlimits[resource * 2];
+    return v >= 2n ** 53n ? Number.POSITIVE_INFINITY : Number(v);
+  }
+
+  /** True for the superuser (euid 0): may raise hard limits, change ids. */
+  get privileged(): boolean {
+    return this.euid === 0;
+  }
+}
+
+export function isMemoryFault(e: unknown): boolean {
+  return e instanceof MemoryFault || (e instanceof Error && e.name === "MemoryFault");
+}
