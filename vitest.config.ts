@@ -14,6 +14,8 @@ export default defineConfig({
   test: {
     include: ["packages/*/test/**/*.test.ts", "bench/test/**/*.test.ts"],
     pool: "forks",
+    // gc() lets tests check finalizer behaviour of native mappings.
+    poolOptions: { forks: { execArgv: ["--expose-gc"] } },
     testTimeout: 60_000,
     hookTimeout: 300_000,
     reporters: process.env.CI ? ["default"] : ["default"],

@@ -1,4 +1,4 @@
-import { close as sysClose, ioctlRaw, SysError, UsageError } from "@kindling/sys-util";
+import { ioctlRaw, SysError, close as sysClose, UsageError } from "@kindling/sys-util";
 
 /**
  * An owned file descriptor of the KVM API. Calls after close() are a

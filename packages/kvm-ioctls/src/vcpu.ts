@@ -1,4 +1,4 @@
-import { gettid, kick, type MmapRegion, SysError, UsageError, native } from "@kindling/sys-util";
+import { gettid, kick, type MmapRegion, native, SysError } from "@kindling/sys-util";
 import {
   ExitReason,
   Ioctl,
@@ -8,10 +8,9 @@ import {
   KVM_SYNC_X86_SREGS,
 } from "./constants.js";
 import type { VcpuExit } from "./exit.js";
-import { CpuId, decodeMsrs, encodeMsrs, KVM_MAX_CPUID_ENTRIES } from "./kvm.js";
 import { KvmFdBase } from "./fd.js";
+import { CpuId, decodeMsrs, encodeMsrs, KVM_MAX_CPUID_ENTRIES } from "./kvm.js";
 import {
-  KVM_RUN_OFFSETS as R,
   type KvmDebugregs,
   type KvmFpu,
   type KvmGuestDebug,
@@ -33,6 +32,7 @@ import {
   kvm_vcpu_events,
   kvm_xcrs,
   kvm_xsave,
+  KVM_RUN_OFFSETS as R,
 } from "./structs.js";
 
 const EINTR = 4;
@@ -51,8 +51,18 @@ export class VcpuFd extends KvmFdBase {
   readonly syncRegsHalves: Uint32Array;
   readonly #views = new Map<number, Uint8Array<ArrayBuffer>>();
   readonly #exits = {
-    io: { kind: "IoOut" as "IoIn" | "IoOut", port: 0, size: 0, count: 0, data: new Uint8Array(0) as Uint8Array<ArrayBuffer> },
-    mmio: { kind: "MmioRead" as "MmioRead" | "MmioWrite", address: 0, data: new Uint8Array(0) as Uint8Array<ArrayBuffer> },
+    io: {
+      kind: "IoOut" as "IoIn" | "IoOut",
+      port: 0,
+      size: 0,
+      count: 0,
+      data: new Uint8Array(0) as Uint8Array<ArrayBuffer>,
+    },
+    mmio: {
+      kind: "MmioRead" as "MmioRead" | "MmioWrite",
+      address: 0,
+      data: new Uint8Array(0) as Uint8Array<ArrayBuffer>,
+    },
     hlt: { kind: "Hlt" as const },
     shutdown: { kind: "Shutdown" as const },
     intr: { kind: "Intr" as const },
@@ -135,7 +145,11 @@ export class VcpuFd extends KvmFdBase {
       case ExitReason.IrqWindowOpen:
         return this.#exits.irqWindow;
       case ExitReason.FailEntry:
-        return { kind: "FailEntry", hardwareEntryFailureReason: v.getBigUint64(x, true), cpu: v.getUint32(x + 8, true) };
+        return {
+          kind: "FailEntry",
+          hardwareEntryFailureReason: v.getBigUint64(x, true),
+          cpu: v.getUint32(x + 8, true),
+        };
       case ExitReason.InternalError: {
         const ndata = Math.min(v.getUint32(x + 4, true), 16);
         const data = Array.from({ length: ndata }, (_, i) => v.getBigUint64(x + 8 + i * 8, true));
@@ -371,5 +385,3 @@ export class VcpuFd extends KvmFdBase {
     this.ioctl("KVM_INTERRUPT", Ioctl.KVM_INTERRUPT, new Uint32Array([vector]));
   }
 }
-
-

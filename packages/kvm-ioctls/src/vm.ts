@@ -1,6 +1,6 @@
-import { addressOf, type EventFd, MmapRegion, MAP_SHARED, PROT_READ, PROT_WRITE, UsageError } from "@kindling/sys-util";
+import { addressOf, type EventFd, MAP_SHARED, MmapRegion, PROT_READ, PROT_WRITE, UsageError } from "@kindling/sys-util";
 import {
-  Cap,
+  type Cap,
   Ioctl,
   KVM_IOEVENTFD_FLAG_DATAMATCH,
   KVM_IOEVENTFD_FLAG_DEASSIGN,
@@ -110,7 +110,11 @@ export class VmFd extends KvmFdBase {
       memory_size: region.memorySize,
       userspace_addr: region.userspaceAddr,
     };
-    this.ioctl("KVM_SET_USER_MEMORY_REGION", Ioctl.KVM_SET_USER_MEMORY_REGION, kvm_userspace_memory_region.toBytes(raw));
+    this.ioctl(
+      "KVM_SET_USER_MEMORY_REGION",
+      Ioctl.KVM_SET_USER_MEMORY_REGION,
+      kvm_userspace_memory_region.toBytes(raw),
+    );
   }
 
   /**
@@ -208,7 +212,13 @@ export class VmFd extends KvmFdBase {
   }
 
   unregisterIrqfd(fd: EventFd, gsi: number): void {
-    const b = kvm_irqfd.toBytes({ fd: fd.fd, gsi, flags: KVM_IRQFD_FLAG_DEASSIGN, resamplefd: 0, pad: new Uint8Array(0) });
+    const b = kvm_irqfd.toBytes({
+      fd: fd.fd,
+      gsi,
+      flags: KVM_IRQFD_FLAG_DEASSIGN,
+      resamplefd: 0,
+      pad: new Uint8Array(0),
+    });
     this.ioctl("KVM_IRQFD", Ioctl.KVM_IRQFD, b);
   }
 

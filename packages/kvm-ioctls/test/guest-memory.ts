@@ -1,5 +1,5 @@
-import { MmapRegion } from "@kindling/sys-util";
 import type { VmFd } from "@kindling/kvm-ioctls";
+import { MmapRegion } from "@kindling/sys-util";
 
 /** Anonymous guest memory registered as one slot (tests only; real VMMs use @kindling/vm-memory). */
 export class TestMemory {

@@ -10,7 +10,9 @@ function probes(codec: StructCodec<object>): string[] {
   const walk = (c: StructCodec<object>, path: string) => {
     for (const f of c.fields) {
       const p = path ? `${path}.${f.name}` : f.name;
-      lines.push(`P("${codec.name}", "${p}", offsetof(struct ${codec.name}, ${p}), sizeof(((struct ${codec.name}*)0)->${p}));`);
+      lines.push(
+        `P("${codec.name}", "${p}", offsetof(struct ${codec.name}, ${p}), sizeof(((struct ${codec.name}*)0)->${p}));`,
+      );
       const t: FieldType = f.type;
       if (typeof t === "object" && "struct" in t) walk(t.struct, p);
       if (typeof t === "object" && "array" in t && typeof t.array === "object") walk(t.array.struct, `${p}[0]`);
@@ -34,7 +36,8 @@ function expected(codec: StructCodec<object>): string[] {
       lines.push(`${codec.name} ${p} ${base + f.offset} ${size(f.type)}`);
       const t = f.type;
       if (typeof t === "object" && "struct" in t) walk(t.struct, p, base + f.offset);
-      if (typeof t === "object" && "array" in t && typeof t.array === "object") walk(t.array.struct, `${p}[0]`, base + f.offset);
+      if (typeof t === "object" && "array" in t && typeof t.array === "object")
+        walk(t.array.struct, `${p}[0]`, base + f.offset);
     }
   };
   walk(codec, "", 0);
@@ -68,7 +71,9 @@ ${Object.keys(Ioctl)
 
   it("kvm_run offsets", () => {
     const R = KVM_RUN_OFFSETS;
-    expect(lines).toContain(`kvm_run ${R.size} ${R.exit_reason} ${R.exit} ${R.kvm_valid_regs} ${R.kvm_dirty_regs} ${R.s}`);
+    expect(lines).toContain(
+      `kvm_run ${R.size} ${R.exit_reason} ${R.exit} ${R.kvm_valid_regs} ${R.kvm_dirty_regs} ${R.s}`,
+    );
   });
 
   it("every ioctl request number", () => {

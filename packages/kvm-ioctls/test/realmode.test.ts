@@ -1,5 +1,5 @@
-import { EventFd, EFD_NONBLOCK, SysError, UsageError } from "@kindling/sys-util";
-import { Cap, Kvm, KVM_MEM_LOG_DIRTY_PAGES, type VcpuFd, type VmFd } from "@kindling/kvm-ioctls";
+import { Cap, KVM_MEM_LOG_DIRTY_PAGES, Kvm, type VcpuFd, type VmFd } from "@kindling/kvm-ioctls";
+import { EFD_NONBLOCK, EventFd, SysError, UsageError } from "@kindling/sys-util";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestMemory } from "./guest-memory.js";
 import { kvmUnavailable } from "./helpers.js";

@@ -107,10 +107,16 @@ struct Mapping {
 std::mutex g_maps_mu;
 std::unordered_map<void*, Mapping*> g_maps;
 
+// The registry holds only live mappings: an address unmapped by munmap() may
+// be reused by a later mmap before the old buffer is collected, so an entry is
+// removed only by the Mapping that owns it.
 void FinalizeMapping(Napi::Env, void* data, Mapping* m) {
   std::lock_guard<std::mutex> lock(g_maps_mu);
-  if (!m->unmapped) munmap(m->addr, m->len);
-  g_maps.erase(m->addr);
+  if (!m->unmapped) {
+    munmap(m->addr, m->len);
+    auto it = g_maps.find(m->addr);
+    if (it != g_maps.end() && it->second == m) g_maps.erase(it);
+  }
   delete m;
 }
 
@@ -147,6 +153,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     if (it == g_maps.end() || it->second->unmapped) return Napi::Number::New(env, -EINVAL);
     m = it->second;
     m->unmapped = true;
+    g_maps.erase(it);
   }
   int r = munmap(m->addr, m->len);
   int err = errno;

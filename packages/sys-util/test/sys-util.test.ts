@@ -135,3 +135,20 @@ describe("spawn", () => {
     );
   });
 });
+
+describe("mapping registry", () => {
+  it("an address reused after unmap() is not disturbed when the old buffer is collected", async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, "vitest runs with --expose-gc").toBeTypeOf("function");
+    for (let i = 0; i < 50; i++) {
+      const a = MmapRegion.anonymous(4096);
+      a.unmap();
+      // The kernel usually hands the same address out again.
+      const b = MmapRegion.anonymous(4096);
+      gc?.();
+      await new Promise((r) => setImmediate(r));
+      b.bytes()[0] = 1;
+      b.unmap();
+    }
+  });
+});
