@@ -1,0 +1,75 @@
+import { type FaultEvent, Resume, type SyscallEvent, type SyscallServer, type TaskControl } from "../types.js";
+import { formatResult, formatSignal, formatSyscall } from "./format.js";
+import type { SyscallStats } from "./stats.js";
+
+export interface TracerOptions {
+  /** Also record counts and times here. */
+  stats?: SyscallStats;
+  /** A prefix for every line (strace -f prints `[pid N] `). */
+  prefix?: string;
+}
+
+const FAULT_SIGNALS: Record<number, number> = {
+  0: 8,
+  1: 5,
+  3: 5,
+  4: 11,
+  5: 11,
+  6: 4,
+  7: 8,
+  12: 7,
+  13: 11,
+  14: 11,
+  16: 8,
+  17: 7,
+  19: 8,
+};
+
+/**
+ * A SyscallServer that delegates to `server` and writes one strace line per
+ * event: `openat(AT_FDCWD, "/etc/passwd", O_RDONLY) = 3`. The arguments are
+ * decoded before the call is served (so strings are what the program passed).
+ * A call the server lets run natively (Resume.Continue) prints `= ?`: its
+ * result is the host kernel's and not seen here.
+ */
+export class Tracer implements SyscallServer {
+  readonly #server: SyscallServer;
+  readonly #write: (line: string) => void;
+  readonly #stats: SyscallStats | undefined;
+  readonly #prefix: string;
+
+  constructor(server: SyscallServer, write: (line: string) => void, options: TracerOptions = {}) {
+    this.#server = server;
+    this.#write = write;
+    this.#stats = options.stats;
+    this.#prefix = options.prefix ?? "";
+  }
+
+  onSyscall(task: TaskControl, ev: SyscallEvent, outcome: { resume: Resume }): number {
+    const nr = ev.nr;
+    const call = formatSyscall(ev, task.memory);
+    const t0 = this.#stats ? performance.now() : 0;
+    let r: number;
+    try {
+      r = this.#server.onSyscall(task, ev, outcome);
+    } catch (e) {
+      this.#write(`${this.#prefix}${call} = ? <${e instanceof Error ? e.name : "error"}>`);
+      throw e;
+    }
+    const resume = outcome.resume as Resume;
+    const returned = resume === Resume.Return;
+    this.#stats?.record(nr, (performance.now() - t0) / 1000, returned && r < 0 && r >= -4095);
+    this.#write(`${this.#prefix}${call} = ${returned ? formatResult(nr, r) : "?"}`);
+    return r;
+  }
+
+  onFault(task: TaskControl, ev: FaultEvent, outcome: { resume: Resume }): void {
+    const sig = FAULT_SIGNALS[ev.vector];
+    const name = sig ? formatSignal(sig) : `vector ${ev.vector}`;
+    const addr = ev.vector === 14 ? `, si_addr=0x${ev.address.toString(16)}` : "";
+    this.#write(
+      `${this.#prefix}--- ${name} {si_signo=${name}${addr}, vector=${ev.vector}, error_code=0x${ev.errorCode.toString(16)}} ---`,
+    );
+    this.#server.onFault(task, ev, outcome);
+  }
+}
