@@ -1,2 +1,8 @@
-// @kindling/virtio-queue: Device side of virtio split and packed virtqueues, with every validation rule a hostile guest needs.
-export {};
+// @kindling/virtio-queue: the device side of virtio split and packed virtqueues,
+// with every validation rule a hostile guest needs.
+export { DescriptorChain } from "./chain.js";
+export * from "./descriptor.js";
+export { type ChainErrorCode, VirtioQueueError, type VirtioQueueErrorCode } from "./errors.js";
+export { type MockDescriptor, MockSplitQueue } from "./mock.js";
+export { AvailIter, Queue, type QueueState, type VirtQueue } from "./queue.js";
+export { ChainBuffers, Reader, readerWriter, Writer } from "./reader.js";

@@ -1,4 +1,4 @@
-import type { MmapRegion } from "@kindling/sys-util";
+import { type MmapRegion, pread, pwrite } from "@kindling/sys-util";
 import { AddressValue, GuestAddress, MemoryRegionAddress, toU64 } from "./address.js";
 import { AtomicViews } from "./atomic.js";
 import type { DirtyBitmap } from "./bitmap.js";
@@ -129,6 +129,38 @@ export class GuestMemoryRegion {
       });
     }
     return new VolatileSlice(this.bytes.subarray(off, off + count), this.bitmap, off);
+  }
+
+  /**
+   * pread(2) from `fd` straight into region bytes `[offset, offset+count)`
+   * (bounds-checked); marks them dirty; returns the bytes read.
+   */
+  readFrom(fd: number, offset: number, count: number, position: number | bigint = -1): number {
+    this.#checkSpan(offset, count);
+    if (count === 0) return 0;
+    const n = pread(fd, this.bytes, offset, count, position);
+    this.bitmap?.mark(offset, n);
+    return n;
+  }
+
+  /** pwrite(2) of region bytes `[offset, offset+count)` to `fd`; returns the bytes written. */
+  writeTo(fd: number, offset: number, count: number, position: number | bigint = -1): number {
+    this.#checkSpan(offset, count);
+    if (count === 0) return 0;
+    return pwrite(fd, this.bytes, offset, count, position);
+  }
+
+  #checkSpan(off: number, count: number): void {
+    if (
+      !Number.isSafeInteger(off) ||
+      !Number.isSafeInteger(count) ||
+      off < 0 ||
+      count < 0 ||
+      off > this.size ||
+      count > this.size - off
+    ) {
+      throw new GuestMemoryError("OUT_OF_BOUNDS", `[${off}, +${count}) is outside a region of ${this.size} bytes`);
+    }
   }
 
   /** The whole region as a slice. */

@@ -1,0 +1,335 @@
+import type { ByteCodec, GuestMemoryMmap, GuestMemoryRegion } from "@kindling/vm-memory";
+import type { DescriptorChain } from "./chain.js";
+import { VIRTQ_DESC_F_WRITE } from "./descriptor.js";
+import { VirtioQueueError } from "./errors.js";
+
+/** The buffers of one direction of a chain: parallel arrays of (region, offset in region, length). */
+export class ChainBuffers {
+  regions: GuestMemoryRegion[] = [];
+  offs: number[] = [];
+  lens: number[] = [];
+  /** Current buffer and position in it. */
+  idx = 0;
+  pos = 0;
+  /** Bytes left / bytes done. */
+  left = 0;
+  done = 0;
+
+  add(mem: GuestMemoryMmap, addr: number, len: number): void {
+    if (len === 0) return;
+    const r = mem.regionForRange(addr, len);
+    if (r === undefined) {
+      throw new VirtioQueueError(
+        "INVALID_BUFFER",
+        `buffer [0x${addr.toString(16)}, +${len}) is not inside one guest memory region`,
+      );
+    }
+    this.regions.push(r);
+    this.offs.push(addr - r.startN);
+    this.lens.push(len);
+    this.left += len;
+  }
+
+  /** Copies up to `n` bytes between the buffers and `buf[at..]`; returns the count. */
+  copy(buf: Uint8Array, at: number, n: number, toGuest: boolean): number {
+    let want = Math.min(n, this.left);
+    const total = want;
+    while (want > 0) {
+      const r = this.regions[this.idx];
+      const start = this.offs[this.idx] + this.pos;
+      const k = Math.min(want, this.lens[this.idx] - this.pos);
+      if (toGuest) {
+        r.bytes.set(k === buf.byteLength && at === 0 ? buf : buf.subarray(at, at + k), start);
+        r.bitmap?.mark(start, k);
+      } else {
+        buf.set(r.bytes.subarray(start, start + k), at);
+      }
+      at += k;
+      want -= k;
+      this.step(k);
+    }
+    return total;
+  }
+
+  step(k: number): void {
+    this.pos += k;
+    this.left -= k;
+    this.done += k;
+    if (this.pos === this.lens[this.idx]) {
+      this.idx++;
+      this.pos = 0;
+    }
+  }
+
+  /** Splits off everything after `offset` bytes from the current position. */
+  splitAt(offset: number): ChainBuffers {
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.left) {
+      throw new VirtioQueueError("INVALID_ARGUMENT", `split at ${offset} is beyond the ${this.left} bytes available`);
+    }
+    const other = new ChainBuffers();
+    let skip = offset;
+    let i = this.idx;
+    let p = this.pos;
+    while (i < this.lens.length && skip >= this.lens[i] - p) {
+      skip -= this.lens[i] - p;
+      i++;
+      p = 0;
+    }
+    p += skip;
+    // `other` gets [i, p..] onward; this keeps up to there.
+    for (let j = i; j < this.lens.length; j++) {
+      const from = j === i ? p : 0;
+      if (this.lens[j] - from === 0) continue;
+      other.regions.push(this.regions[j]);
+      other.offs.push(this.offs[j] + from);
+      other.lens.push(this.lens[j] - from);
+      other.left += this.lens[j] - from;
+    }
+    this.regions.length = i + (p > 0 ? 1 : 0);
+    this.offs.length = this.regions.length;
+    this.lens.length = this.regions.length;
+    if (p > 0) this.lens[i] = p;
+    this.left = offset;
+    return other;
+  }
+}
+
+function eof(what: string, want: number, have: number): VirtioQueueError {
+  return new VirtioQueueError("UNEXPECTED_EOF", `${what}: ${want} bytes wanted, ${have} left in the chain`);
+}
+
+function chainError(chain: DescriptorChain): VirtioQueueError {
+  return new VirtioQueueError(chain.error!, `descriptor chain ${chain.headIndex} is malformed: ${chain.error}`);
+}
+
+/** Walks a chain once and builds the device-readable and device-writable buffer lists. */
+function collect(
+  mem: GuestMemoryMmap,
+  chain: DescriptorChain,
+  readable: ChainBuffers | null,
+  writable: ChainBuffers | null,
+) {
+  while (chain.advance()) {
+    const target = (chain.flags & VIRTQ_DESC_F_WRITE) !== 0 ? writable : readable;
+    if (target !== null) target.add(mem, chain.addrHi * 4294967296 + chain.addrLo, chain.len);
+  }
+  if (chain.error !== undefined) throw chainError(chain);
+}
+
+abstract class Cursor {
+  protected readonly b: ChainBuffers;
+  protected constructor(b: ChainBuffers) {
+    this.b = b;
+  }
+  /** Bytes still available. */
+  availableBytes(): number {
+    return this.b.left;
+  }
+  /** Skips up to `n` bytes; returns the count skipped. */
+  consume(n: number): number {
+    let want = Math.min(n, this.b.left);
+    const total = want;
+    while (want > 0) {
+      const k = Math.min(want, this.b.lens[this.b.idx] - this.b.pos);
+      this.b.step(k);
+      want -= k;
+    }
+    return total;
+  }
+  /** The remaining buffers as raw views, in order (no copy). */
+  views(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = this.b.idx; i < this.b.lens.length; i++) {
+      const from = this.b.offs[i] + (i === this.b.idx ? this.b.pos : 0);
+      out.push(this.b.regions[i].bytes.subarray(from, this.b.offs[i] + this.b.lens[i]));
+    }
+    return out;
+  }
+}
+
+/**
+ * The device-readable side of a chain as one stream. Every buffer was checked
+ * to lie inside one guest memory region when the reader was built.
+ */
+export class Reader extends Cursor {
+  /** Builds a reader over the chain's readable descriptors (consumes the chain). */
+  constructor(mem: GuestMemoryMmap, chain: DescriptorChain);
+  constructor(buffers: ChainBuffers);
+  constructor(a: GuestMemoryMmap | ChainBuffers, chain?: DescriptorChain) {
+    if (a instanceof ChainBuffers) {
+      super(a);
+      return;
+    }
+    const b = new ChainBuffers();
+    collect(a, chain!, b, null);
+    super(b);
+  }
+
+  bytesRead(): number {
+    return this.b.done;
+  }
+  /** Copies up to buf.length bytes; returns the count. */
+  read(buf: Uint8Array): number {
+    return this.b.copy(buf, 0, buf.byteLength, false);
+  }
+  /** Fills `buf` or throws UNEXPECTED_EOF (consuming nothing). */
+  readExact(buf: Uint8Array): void {
+    if (buf.byteLength > this.b.left) throw eof("readExact", buf.byteLength, this.b.left);
+    this.b.copy(buf, 0, buf.byteLength, false);
+  }
+  readObj<T>(codec: ByteCodec<T>): T {
+    const b = this.b;
+    if (codec.size > b.left) throw eof("readObj", codec.size, b.left);
+    const i = b.idx;
+    if (codec.size <= b.lens[i] - b.pos) {
+      const v = codec.decode(b.regions[i].view, b.offs[i] + b.pos);
+      b.step(codec.size);
+      return v;
+    }
+    const tmp = new Uint8Array(codec.size);
+    b.copy(tmp, 0, codec.size, false);
+    return codec.decode(new DataView(tmp.buffer), 0);
+  }
+  readU8(): number {
+    const b = this.b;
+    if (b.left < 1) throw eof("readU8", 1, 0);
+    const v = b.regions[b.idx].bytes[b.offs[b.idx] + b.pos];
+    b.step(1);
+    return v;
+  }
+  readU16(): number {
+    return this.readObj(U16);
+  }
+  readU32(): number {
+    return this.readObj(U32);
+  }
+  readU64(): bigint {
+    return this.readObj(U64);
+  }
+  /** Splits off everything after `offset` bytes into a new Reader; this one keeps the first `offset`. */
+  splitAt(offset: number): Reader {
+    return new Reader(this.b.splitAt(offset));
+  }
+  /** pwrite(2)s up to `count` bytes of the chain straight from guest memory to `fd`; returns bytes written. */
+  writeTo(fd: number, count: number, position: number | bigint = -1): number {
+    let want = Math.min(count, this.b.left);
+    let done = 0;
+    let pos = BigInt(position);
+    while (want > 0) {
+      const b = this.b;
+      const k = Math.min(want, b.lens[b.idx] - b.pos);
+      const n = b.regions[b.idx].writeTo(fd, b.offs[b.idx] + b.pos, k, pos);
+      b.step(n);
+      done += n;
+      want -= n;
+      if (pos >= 0n) pos += BigInt(n);
+      if (n < k) break;
+    }
+    return done;
+  }
+}
+
+/** The device-writable side of a chain as one stream. Writes mark the regions' dirty bitmaps. */
+export class Writer extends Cursor {
+  constructor(mem: GuestMemoryMmap, chain: DescriptorChain);
+  constructor(buffers: ChainBuffers);
+  constructor(a: GuestMemoryMmap | ChainBuffers, chain?: DescriptorChain) {
+    if (a instanceof ChainBuffers) {
+      super(a);
+      return;
+    }
+    const b = new ChainBuffers();
+    collect(a, chain!, null, b);
+    super(b);
+  }
+
+  bytesWritten(): number {
+    return this.b.done;
+  }
+  /** Copies up to buf.length bytes into the chain; returns the count. */
+  write(buf: Uint8Array): number {
+    return this.b.copy(buf, 0, buf.byteLength, true);
+  }
+  /** Writes all of `buf` or throws UNEXPECTED_EOF (writing nothing). */
+  writeAll(buf: Uint8Array): void {
+    if (buf.byteLength > this.b.left) throw eof("writeAll", buf.byteLength, this.b.left);
+    this.b.copy(buf, 0, buf.byteLength, true);
+  }
+  writeObj<T>(value: T, codec: ByteCodec<T>): void {
+    const b = this.b;
+    if (codec.size > b.left) throw eof("writeObj", codec.size, b.left);
+    const i = b.idx;
+    if (codec.size <= b.lens[i] - b.pos) {
+      const off = b.offs[i] + b.pos;
+      codec.encode(value, b.regions[i].view, off);
+      b.regions[i].bitmap?.mark(off, codec.size);
+      b.step(codec.size);
+      return;
+    }
+    const tmp = new Uint8Array(codec.size);
+    codec.encode(value, new DataView(tmp.buffer), 0);
+    b.copy(tmp, 0, codec.size, true);
+  }
+  writeU8(value: number): void {
+    const b = this.b;
+    if (b.left < 1) throw eof("writeU8", 1, 0);
+    const off = b.offs[b.idx] + b.pos;
+    b.regions[b.idx].bytes[off] = value;
+    b.regions[b.idx].bitmap?.mark(off, 1);
+    b.step(1);
+  }
+  writeU16(value: number): void {
+    this.writeObj(value, U16);
+  }
+  writeU32(value: number): void {
+    this.writeObj(value, U32);
+  }
+  writeU64(value: bigint): void {
+    this.writeObj(value, U64);
+  }
+  splitAt(offset: number): Writer {
+    return new Writer(this.b.splitAt(offset));
+  }
+  /** pread(2)s up to `count` bytes from `fd` straight into the chain's buffers; returns bytes read. */
+  readFrom(fd: number, count: number, position: number | bigint = -1): number {
+    let want = Math.min(count, this.b.left);
+    let done = 0;
+    let pos = BigInt(position);
+    while (want > 0) {
+      const b = this.b;
+      const k = Math.min(want, b.lens[b.idx] - b.pos);
+      const off = b.offs[b.idx] + b.pos;
+      const n = b.regions[b.idx].readFrom(fd, off, k, pos);
+      b.step(n);
+      done += n;
+      want -= n;
+      if (pos >= 0n) pos += BigInt(n);
+      if (n < k) break;
+    }
+    return done;
+  }
+}
+
+/** Builds the Reader and the Writer of a chain in one walk (consumes the chain). */
+export function readerWriter(mem: GuestMemoryMmap, chain: DescriptorChain): [Reader, Writer] {
+  const r = new ChainBuffers();
+  const w = new ChainBuffers();
+  collect(mem, chain, r, w);
+  return [new Reader(r), new Writer(w)];
+}
+
+const U16: ByteCodec<number> = {
+  size: 2,
+  decode: (v, o) => v.getUint16(o, true),
+  encode: (x, v, o) => v.setUint16(o, x, true),
+};
+const U32: ByteCodec<number> = {
+  size: 4,
+  decode: (v, o) => v.getUint32(o, true),
+  encode: (x, v, o) => v.setUint32(o, x, true),
+};
+const U64: ByteCodec<bigint> = {
+  size: 8,
+  decode: (v, o) => v.getBigUint64(o, true),
+  encode: (x, v, o) => v.setBigUint64(o, BigInt.asUintN(64, x), true),
+};
