@@ -96,6 +96,8 @@ export class Task {
   robustListLen = 0;
   /** Blocked signals (bit n-1 for signal n). */
   sigmask = 0n;
+  /** The mask to restore after a handler that interrupted rt_sigsuspend (saved in its frame). */
+  savedMask: bigint | undefined;
   /** sigaltstack: ss_sp, ss_size, ss_flags. */
   altSp = 0;
   altSize = 0;
@@ -145,6 +147,11 @@ export class Libos implements SyscallServer {
   fsgid: number;
   groups: number[];
   umask = 0o022;
+  /** The task name (prctl PR_SET_NAME, /proc/self/comm). */
+  comm = "";
+  pdeathsig = 0;
+  dumpable = 1;
+  personality = 0;
   /** Resource limits: [soft, hard] at 2*r and 2*r+1. */
   readonly rlimits = new BigUint64Array(RLIM_NLIMITS * 2);
   readonly signals: SignalState;
@@ -176,6 +183,8 @@ export class Libos implements SyscallServer {
       throw new LibosError("EINVAL", "new Libos(options): options.memory is required");
     }
     this.options = options;
+    const exe = options.exe ?? options.argv?.[0] ?? "";
+    this.comm = exe.slice(exe.lastIndexOf("/") + 1).slice(0, 15);
     this.clock = options.clock ?? hostClock;
     this.random = options.random ?? defaultRandom;
     this.sleep = options.sleep ?? defaultSleep;

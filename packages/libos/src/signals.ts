@@ -263,6 +263,11 @@ export class SignalState {
       out.resume = Resume.Registers;
       break;
     }
+    if (task.savedMask !== undefined) {
+      // No handler ran after rt_sigsuspend: its temporary mask ends here.
+      task.sigmask = task.savedMask;
+      task.savedMask = undefined;
+    }
     this.update(task);
     return ret;
   }
@@ -394,10 +399,12 @@ export function setupFrame(
   dv.setUint16(MCONTEXT_OFFSET + 150, 0x2b, true); // ss: __USER_DS
   u64(MCONTEXT_OFFSET + 152, BigInt(info.err ?? 0));
   u64(MCONTEXT_OFFSET + 160, BigInt(info.trapno ?? 0));
-  u64(MCONTEXT_OFFSET + 168, task.sigmask & 0xffff_ffffn);
+  const savedMask = task.savedMask ?? task.sigmask;
+  task.savedMask = undefined;
+  u64(MCONTEXT_OFFSET + 168, savedMask & 0xffff_ffffn);
   u64(MCONTEXT_OFFSET + 176, BigInt(info.cr2 ?? 0));
   u64(MCONTEXT_OFFSET + 184, BigInt(fpAddr));
-  u64(SIGMASK_OFFSET, task.sigmask);
+  u64(SIGMASK_OFFSET, savedMask);
   // siginfo
   dv.setInt32(SIGINFO_OFFSET, sig, true);
   dv.setInt32(SIGINFO_OFFSET + 4, 0, true);

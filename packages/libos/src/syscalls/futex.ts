@@ -1,0 +1,142 @@
+/**
+ * futex: WAIT/WAKE and friends for one task. With a single task nobody else
+ * can wake a waiter: a wait whose value matches sleeps until its timeout
+ * (ETIMEDOUT) or, without one, would block forever: the process is ended with
+ * SIGKILL and `killReason` says why (Linux would hang until killed).
+ */
+import {
+  CLOCK_MONOTONIC,
+  CLOCK_REALTIME,
+  FUTEX_CLOCK_REALTIME,
+  FUTEX_CMD_MASK,
+  FUTEX_CMP_REQUEUE,
+  FUTEX_REQUEUE,
+  FUTEX_WAIT,
+  FUTEX_WAIT_BITSET,
+  FUTEX_WAKE,
+  FUTEX_WAKE_BITSET,
+  FUTEX_WAKE_OP,
+} from "../abi.js";
+import { define, type SyscallTable } from "../dispatch.js";
+import { EAGAIN, EINVAL, ENOSYS, ETIMEDOUT } from "../errno.js";
+import { SIGKILL } from "../signals.js";
+import { clockMs, readTimespecMs } from "./time.js";
+
+/** Applies a FUTEX_WAKE_OP operation to `old`; returns the new value, or NaN for a bad op. */
+export function wakeOp(old: number, encoded: number): { value: number; cond: boolean } | null {
+  const op = (encoded >>> 28) & 7;
+  const shift = (encoded >>> 28) & 8;
+  const cmp = (encoded >>> 24) & 15;
+  let oparg = (encoded << 8) >> 20; // sign-extended 12 bits
+  const cmparg = (encoded << 20) >> 20;
+  if (shift) {
+    if (oparg < 0 || oparg > 31) oparg &= 31; // Linux warns and masks
+    oparg = 1 << oparg;
+  }
+  let value: number;
+  switch (op) {
+    case 0:
+      value = oparg;
+      break; // SET
+    case 1:
+      value = old + oparg;
+      break; // ADD
+    case 2:
+      value = old | oparg;
+      break; // OR
+    case 3:
+      value = old & ~oparg;
+      break; // ANDN
+    case 4:
+      value = old ^ oparg;
+      break; // XOR
+    default:
+      return null;
+  }
+  const o = old | 0;
+  let cond: boolean;
+  switch (cmp) {
+    case 0:
+      cond = o === cmparg;
+      break;
+    case 1:
+      cond = o !== cmparg;
+      break;
+    case 2:
+      cond = o < cmparg;
+      break;
+    case 3:
+      cond = o <= cmparg;
+      break;
+    case 4:
+      cond = o > cmparg;
+      break;
+    case 5:
+      cond = o >= cmparg;
+      break;
+    default:
+      return null;
+  }
+  return { value: value >>> 0, cond };
+}
+
+export function register(table: SyscallTable): void {
+  define(table, "futex", (k, t, ev, out) => {
+    const uaddr = ev.arg(0);
+    const opFull = ev.argI32(1);
+    const val = ev.arg(2) % 2 ** 32;
+    const cmd = opFull & FUTEX_CMD_MASK;
+    const realtime = (opFull & FUTEX_CLOCK_REALTIME) !== 0;
+    if (realtime && cmd !== FUTEX_WAIT && cmd !== FUTEX_WAIT_BITSET) return -ENOSYS;
+    if (uaddr % 4 !== 0) return -EINVAL;
+    const mem = t.memory;
+    switch (cmd) {
+      case FUTEX_WAIT:
+      case FUTEX_WAIT_BITSET: {
+        if (cmd === FUTEX_WAIT_BITSET && ev.arg(5) % 2 ** 32 === 0) return -EINVAL;
+        const timeout = ev.arg(3);
+        let ms = Number.POSITIVE_INFINITY;
+        if (timeout !== 0) {
+          const req = readTimespecMs(mem, timeout);
+          if (Number.isNaN(req)) return -EINVAL;
+          // FUTEX_WAIT: relative; FUTEX_WAIT_BITSET: absolute on CLOCK_MONOTONIC (or REALTIME).
+          ms = cmd === FUTEX_WAIT ? req : req - clockMs(k, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC);
+        }
+        if (mem.readU32(uaddr) !== val) return -EAGAIN;
+        if (ms === Number.POSITIVE_INFINITY) {
+          k.killBy(SIGKILL, out, "deadlock: futex wait with no other task to wake it");
+          return 0;
+        }
+        if (ms > 0) k.sleep(ms);
+        return -ETIMEDOUT;
+      }
+      case FUTEX_WAKE:
+        mem.readU32(uaddr);
+        return 0;
+      case FUTEX_WAKE_BITSET:
+        if (ev.arg(5) % 2 ** 32 === 0) return -EINVAL;
+        mem.readU32(uaddr);
+        return 0;
+      case FUTEX_REQUEUE:
+      case FUTEX_CMP_REQUEUE: {
+        const nrWake = ev.argI32(2);
+        const nrRequeue = ev.argI32(3);
+        if (nrWake < 0 || nrRequeue < 0) return -EINVAL;
+        if (ev.arg(4) % 4 !== 0) return -EINVAL;
+        if (cmd === FUTEX_CMP_REQUEUE && mem.readU32(uaddr) !== ev.arg(5) % 2 ** 32) return -EAGAIN;
+        return 0;
+      }
+      case FUTEX_WAKE_OP: {
+        const uaddr2 = ev.arg(4);
+        if (uaddr2 % 4 !== 0) return -EINVAL;
+        const old = mem.readU32(uaddr2);
+        const r = wakeOp(old, ev.arg(5) % 2 ** 32);
+        if (r === null) return -ENOSYS;
+        mem.writeU32(uaddr2, r.value);
+        return 0;
+      }
+      default:
+        return -ENOSYS;
+    }
+  });
+}

@@ -1,0 +1,230 @@
+/** Signal syscalls: rt_sigaction, rt_sigprocmask, rt_sigpending, rt_sigsuspend, sigaltstack, rt_sigreturn, kill, tkill, tgkill, pause. */
+import { Resume } from "@kindling/syscall-tap";
+import { define, type SyscallTable } from "../dispatch.js";
+import { EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH } from "../errno.js";
+import type { Libos, Task } from "../kernel.js";
+import {
+  altStackFlags,
+  MINSIGSTKSZ,
+  NSIG,
+  restoreFrame,
+  SA_KNOWN,
+  SI_TKILL,
+  SI_USER,
+  SIG_BLOCK,
+  SIG_SETMASK,
+  SIG_UNBLOCK,
+  SIGKILL,
+  SIGSEGV,
+  SIGSTOP,
+  SS_AUTODISARM,
+  SS_DISABLE,
+  SS_ONSTACK,
+  UNBLOCKABLE,
+} from "../signals.js";
+import { readTimespecMs } from "./time.js";
+
+const SIGSET_SIZE = 8;
+
+function validSignal(sig: number): boolean {
+  return sig >= 1 && sig <= NSIG;
+}
+
+/** Raises `sig` on the process from itself (kill/tgkill to self). */
+function sendToSelf(k: Libos, task: Task, sig: number, code: number): number {
+  if (sig === 0) return 0;
+  k.signals.raise(task, sig, { signo: sig, code, pid: k.pid, uid: k.ruid });
+  return 0;
+}
+
+export function register(table: SyscallTable): void {
+  define(table, "rt_sigaction", (k, t, ev) => {
+    const sig = ev.argI32(0);
+    const act = ev.arg(1);
+    const oact = ev.arg(2);
+    if (ev.arg(3) !== SIGSET_SIZE) return -EINVAL;
+    if (!validSignal(sig)) return -EINVAL;
+    if (act !== 0 && (sig === SIGKILL || sig === SIGSTOP)) return -EINVAL;
+    const a = k.signals.actions[sig];
+    const old = { ...a };
+    if (act !== 0) {
+      const m = t.memory;
+      const handler = m.readBigU64(act);
+      const flags = Number(m.readBigU64(act + 8) & 0xffff_ffffn);
+      const restorer = m.readBigU64(act + 16);
+      const mask = m.readBigU64(act + 24);
+      a.handler = handler;
+      a.flags = (flags & SA_KNOWN) >>> 0;
+      a.restorer = restorer;
+      a.mask = mask & ~UNBLOCKABLE;
+      const task = k.task(t);
+      if (k.signals.isIgnored(sig)) k.signals.discard(task, sig);
+    }
+    if (oact !== 0) {
+      const b = new BigUint64Array([old.handler, BigInt(old.flags >>> 0), old.restorer, old.mask]);
+      t.memory.write(oact, new Uint8Array(b.buffer));
+    }
+    return 0;
+  });
+
+  define(table, "rt_sigprocmask", (k, t, ev) => {
+    const how = ev.argI32(0);
+    const set = ev.arg(1);
+    const oset = ev.arg(2);
+    if (ev.arg(3) !== SIGSET_SIZE) return -EINVAL;
+    const task = k.task(t);
+    const old = task.sigmask;
+    if (set !== 0) {
+      const s = t.memory.readBigU64(set) & ~UNBLOCKABLE;
+      if (how === SIG_BLOCK) task.sigmask = old | s;
+      else if (how === SIG_UNBLOCK) task.sigmask = old & ~s;
+      else if (how === SIG_SETMASK) task.sigmask = s;
+      else return -EINVAL;
+      k.signals.update(task);
+    }
+    if (oset !== 0) t.memory.writeBigU64(oset, old);
+    return 0;
+  });
+
+  define(table, "rt_sigpending", (k, t, ev) => {
+    if (ev.arg(1) > SIGSET_SIZE) return -EINVAL;
+    const task = k.task(t);
+    const pending = k.signals.pending & task.sigmask;
+    const b = new Uint8Array(new BigUint64Array([pending]).buffer).subarray(0, ev.arg(1));
+    t.memory.write(ev.arg(0), b);
+    return 0;
+  });
+
+  define(table, "rt_sigsuspend", (k, t, ev, out) => {
+    if (ev.arg(1) !== SIGSET_SIZE) return -EINVAL;
+    const task = k.task(t);
+    const mask = t.memory.readBigU64(ev.arg(0)) & ~UNBLOCKABLE;
+    const old = task.sigmask;
+    task.sigmask = mask;
+    k.signals.update(task);
+    if (!k.signals.deliverable) {
+      task.sigmask = old;
+      k.signals.update(task);
+      k.killBy(SIGKILL, out, "deadlock: rt_sigsuspend with no signal that can arrive");
+      return 0;
+    }
+    // The handler's frame saves the mask from before the suspend.
+    task.savedMask = old;
+    return -EINTR;
+  });
+
+  define(table, "pause", (k, t, _ev, out) => {
+    const task = k.task(t);
+    k.signals.update(task);
+    if (!k.signals.deliverable) {
+      k.killBy(SIGKILL, out, "deadlock: pause with no signal that can arrive");
+      return 0;
+    }
+    return -EINTR;
+  });
+
+  define(table, "rt_sigtimedwait", (k, t, ev, out) => {
+    if (ev.arg(3) !== SIGSET_SIZE) return -EINVAL;
+    const task = k.task(t);
+    const set = t.memory.readBigU64(ev.arg(0)) & ~UNBLOCKABLE;
+    const timeout = ev.arg(2);
+    const ready = k.signals.pending & set;
+    if (ready !== 0n) {
+      let sig = 1;
+      while ((ready & (1n << BigInt(sig - 1))) === 0n) sig++;
+      const info = k.signals.info[sig];
+      k.signals.discard(task, sig);
+      if (ev.arg(1) !== 0) {
+        const b = new Uint8Array(128);
+        const dv = new DataView(b.buffer);
+        dv.setInt32(0, sig, true);
+        dv.setInt32(8, info?.code ?? SI_USER, true);
+        dv.setInt32(16, info?.pid ?? 0, true);
+        dv.setUint32(20, info?.uid ?? 0, true);
+        t.memory.write(ev.arg(1), b);
+      }
+      return sig;
+    }
+    if (timeout === 0) {
+      k.killBy(SIGKILL, out, "deadlock: rt_sigtimedwait with no signal that can arrive");
+      return 0;
+    }
+    const ms = readTimespecMs(t.memory, timeout);
+    if (Number.isNaN(ms)) return -EINVAL;
+    if (ms > 0) k.sleep(ms);
+    return -EAGAIN;
+  });
+
+  define(table, "sigaltstack", (k, t, ev) => {
+    const ss = ev.arg(0);
+    const oss = ev.arg(1);
+    const task = k.task(t);
+    const sp = Number(t.getRegisters().rsp & 0xffff_ffff_ffffn);
+    const oldFlags = altStackFlags(task, sp);
+    const old = [task.altSp, oldFlags, task.altSize];
+    if (ss !== 0) {
+      const m = t.memory;
+      const ssSp = m.readU64(ss);
+      const ssFlags = m.readU32(ss + 8);
+      const ssSize = m.readU64(ss + 16);
+      if ((oldFlags & SS_ONSTACK) !== 0) return -EPERM;
+      const mode = ssFlags & ~SS_AUTODISARM;
+      if (mode !== SS_DISABLE && mode !== SS_ONSTACK && mode !== 0) return -EINVAL;
+      if (mode === SS_DISABLE) {
+        task.altSp = 0;
+        task.altSize = 0;
+        task.altFlags = SS_DISABLE;
+      } else {
+        if (ssSize < MINSIGSTKSZ) return -ENOMEM;
+        task.altSp = ssSp;
+        task.altSize = ssSize;
+        task.altFlags = ssFlags & SS_AUTODISARM;
+      }
+    }
+    if (oss !== 0) {
+      const b = new Uint8Array(24);
+      const dv = new DataView(b.buffer);
+      dv.setBigUint64(0, BigInt(old[0]), true);
+      dv.setUint32(8, old[1] >>> 0, true);
+      dv.setBigUint64(16, BigInt(old[2]), true);
+      t.memory.write(oss, b);
+    }
+    return 0;
+  });
+
+  define(table, "rt_sigreturn", (k, t, _ev, out) => {
+    const task = k.task(t);
+    if (!restoreFrame(k, t, task)) {
+      k.killBy(SIGSEGV, out);
+      return 0;
+    }
+    out.resume = Resume.Registers;
+    return 0;
+  });
+
+  define(table, "kill", (k, t, ev) => {
+    const pid = ev.argI32(0);
+    const sig = ev.argI32(1);
+    if (sig < 0 || sig > NSIG) return -EINVAL;
+    const self = pid === k.pid || pid === 0 || (pid < -1 && -pid === k.pgid);
+    if (!self) return -ESRCH; // -1 reaches every process but the caller: none here
+    return sendToSelf(k, k.task(t), sig, SI_USER);
+  });
+  define(table, "tgkill", (k, t, ev) => {
+    const tgid = ev.argI32(0);
+    const tid = ev.argI32(1);
+    const sig = ev.argI32(2);
+    if (tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
+    const task = k.task(t);
+    if (tgid !== k.pid || tid !== task.tid) return -ESRCH;
+    return sendToSelf(k, task, sig, SI_TKILL);
+  });
+  define(table, "tkill", (k, t, ev) => {
+    const tid = ev.argI32(0);
+    const sig = ev.argI32(1);
+    if (tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
+    const task = k.task(t);
+    if (tid !== task.tid) return -ESRCH;
+    return sendToSelf(k, task, sig, SI_TKILL);
+  });
+}

@@ -1,0 +1,118 @@
+/** Clocks and sleeping: clock_gettime, clock_getres, gettimeofday, time, nanosleep, clock_nanosleep. */
+import type { ProgramMemory } from "@kindling/syscall-tap";
+import {
+  CLOCK_BOOTTIME,
+  CLOCK_BOOTTIME_ALARM,
+  CLOCK_MONOTONIC,
+  CLOCK_MONOTONIC_COARSE,
+  CLOCK_MONOTONIC_RAW,
+  CLOCK_PROCESS_CPUTIME_ID,
+  CLOCK_REALTIME,
+  CLOCK_REALTIME_ALARM,
+  CLOCK_REALTIME_COARSE,
+  CLOCK_TAI,
+  CLOCK_THREAD_CPUTIME_ID,
+  TIMER_ABSTIME,
+} from "../abi.js";
+import { define, type SyscallTable } from "../dispatch.js";
+import { EINVAL, EOPNOTSUPP, EPERM } from "../errno.js";
+import type { Libos } from "../kernel.js";
+
+/** TAI - UTC (seconds), since 2017. */
+const TAI_OFFSET_MS = 37_000;
+/** Resolution of the coarse clocks: one tick at HZ=250. */
+const COARSE_RES_NS = 4_000_000;
+
+/** The reading of clock `id` in milliseconds, or NaN for an unknown clock. */
+export function clockMs(k: Libos, id: number): number {
+  switch (id) {
+    case CLOCK_REALTIME:
+    case CLOCK_REALTIME_COARSE:
+    case CLOCK_REALTIME_ALARM:
+      return k.clock.realtimeMs();
+    case CLOCK_TAI:
+      return k.clock.realtimeMs() + TAI_OFFSET_MS;
+    case CLOCK_MONOTONIC:
+    case CLOCK_MONOTONIC_RAW:
+    case CLOCK_MONOTONIC_COARSE:
+    case CLOCK_BOOTTIME:
+    case CLOCK_BOOTTIME_ALARM:
+      return k.clock.monotonicMs();
+    case CLOCK_PROCESS_CPUTIME_ID:
+    case CLOCK_THREAD_CPUTIME_ID:
+      return Math.max(0, k.clock.cpuMs() - k.cpuStartMs);
+    default:
+      return Number.NaN;
+  }
+}
+
+/** Writes a struct timespec (or timeval with `unit` 1000) for `ms` milliseconds. */
+function writeTime(mem: ProgramMemory, addr: number, ms: number, perSecond: number): void {
+  const sec = Math.floor(ms / 1000);
+  let frac = Math.floor((ms - sec * 1000) * (perSecond / 1000));
+  if (frac >= perSecond) frac = perSecond - 1;
+  mem.writeU64(addr, sec);
+  mem.writeU64(addr + 8, frac);
+}
+
+/** Reads a struct timespec as milliseconds; NaN when tv_nsec is out of range or tv_sec is negative. */
+export function readTimespecMs(mem: ProgramMemory, addr: number): number {
+  const sec = BigInt.asIntN(64, mem.readBigU64(addr));
+  const nsec = BigInt.asIntN(64, mem.readBigU64(addr + 8));
+  if (sec < 0n || nsec < 0n || nsec >= 1_000_000_000n) return Number.NaN;
+  return Number(sec) * 1000 + Number(nsec) / 1e6;
+}
+
+export function register(table: SyscallTable): void {
+  define(table, "clock_gettime", (k, t, ev) => {
+    const ms = clockMs(k, ev.argI32(0));
+    if (Number.isNaN(ms)) return -EINVAL;
+    writeTime(t.memory, ev.arg(1), ms, 1e9);
+    return 0;
+  });
+  define(table, "clock_getres", (_k, t, ev) => {
+    const id = ev.argI32(0);
+    if (id < 0 || id > CLOCK_TAI || id === 10) return -EINVAL;
+    const addr = ev.arg(1);
+    if (addr !== 0) {
+      const coarse = id === CLOCK_REALTIME_COARSE || id === CLOCK_MONOTONIC_COARSE;
+      t.memory.writeU64(addr, 0);
+      t.memory.writeU64(addr + 8, coarse ? COARSE_RES_NS : 1);
+    }
+    return 0;
+  });
+  define(table, "gettimeofday", (k, t, ev) => {
+    const tv = ev.arg(0);
+    const tz = ev.arg(1);
+    if (tv !== 0) writeTime(t.memory, tv, k.clock.realtimeMs(), 1e6);
+    if (tz !== 0) t.memory.writeU64(tz, 0); // tz_minuteswest = tz_dsttime = 0
+    return 0;
+  });
+  define(table, "time", (k, t, ev) => {
+    const sec = Math.floor(k.clock.realtimeMs() / 1000);
+    const p = ev.arg(0);
+    if (p !== 0) t.memory.writeU64(p, sec);
+    return sec;
+  });
+  define(table, "settimeofday", () => -EPERM);
+  define(table, "clock_settime", (_k, _t, ev) => (ev.argI32(0) === CLOCK_REALTIME ? -EPERM : -EINVAL));
+  define(table, "nanosleep", (k, t, ev) => {
+    const ms = readTimespecMs(t.memory, ev.arg(0));
+    if (Number.isNaN(ms)) return -EINVAL;
+    if (ms > 0) k.sleep(ms);
+    return 0;
+  });
+  define(table, "clock_nanosleep", (k, t, ev) => {
+    const id = ev.argI32(0);
+    const flags = ev.argI32(1);
+    if (id === CLOCK_THREAD_CPUTIME_ID) return -EINVAL;
+    const now = clockMs(k, id);
+    if (Number.isNaN(now)) return -EINVAL;
+    if (id === CLOCK_MONOTONIC_RAW || id === CLOCK_REALTIME_COARSE || id === CLOCK_MONOTONIC_COARSE) return -EOPNOTSUPP;
+    const req = readTimespecMs(t.memory, ev.arg(2));
+    if (Number.isNaN(req)) return -EINVAL;
+    const ms = (flags & TIMER_ABSTIME) !== 0 ? req - now : req;
+    if (ms > 0) k.sleep(ms);
+    return 0;
+  });
+}
