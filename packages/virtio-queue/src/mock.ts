@@ -1,6 +1,14 @@
 import type { GuestMemoryMmap } from "@kindling/vm-memory";
-import { availRingSize, descTableSize, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT } from "./descriptor.js";
+import {
+  availRingSize,
+  descTableSize,
+  VIRTQ_DESC_F_AVAIL,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
+} from "./descriptor.js";
 import { VirtioQueueError } from "./errors.js";
+import { PackedQueue } from "./packed.js";
 import { Queue } from "./queue.js";
 
 /** A descriptor as a test writes it. `next` defaults to the following index when NEXT is set. */
@@ -151,5 +159,144 @@ export class MockSplitQueue {
   usedElem(pos: number): { id: number; len: number } {
     const at = this.usedAddr + 4 + 8 * (pos % this.size);
     return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
+  }
+}
+
+/**
+ * The driver side of a packed queue in guest memory, for tests: it makes
+ * chains available with the driver's wrap counter, reaps used descriptors,
+ * and writes the driver event suppression structure.
+ */
+export class MockPackedQueue {
+  readonly mem: GuestMemoryMmap;
+  readonly size: number;
+  readonly ringAddr: number;
+  readonly driverArea: number;
+  readonly deviceArea: number;
+  readonly end: number;
+  nextAvail = 0;
+  availWrap = true;
+  nextUsed = 0;
+  usedWrap = true;
+  /** Slots each in-flight buffer id spans. */
+  readonly inFlight = new Map<number, number>();
+  #nextId = 0;
+
+  constructor(mem: GuestMemoryMmap, start: bigint | number, size: number) {
+    const s = Number(start);
+    if (s % 16 !== 0) throw new VirtioQueueError("INVALID_DESC_TABLE_ALIGN", "mock queue start must be 16-aligned");
+    this.mem = mem;
+    this.size = size;
+    this.ringAddr = s;
+    this.driverArea = s + 16 * size;
+    this.deviceArea = this.driverArea + 4;
+    this.end = Math.ceil((this.deviceArea + 4) / 16) * 16;
+  }
+
+  createQueue(options: { maxSize?: number; eventIdx?: boolean; ready?: boolean } = {}): PackedQueue {
+    const q = new PackedQueue(options.maxSize ?? this.size);
+    q.setSize(this.size);
+    q.setDescTable(this.ringAddr);
+    q.setDriverArea(this.driverArea);
+    q.setDeviceArea(this.deviceArea);
+    q.setEventIdx(options.eventIdx ?? false);
+    q.setReady(options.ready ?? true);
+    return q;
+  }
+
+  /** Free ring slots (a driver never makes more available than this). */
+  freeSlots(): number {
+    let used = 0;
+    for (const n of this.inFlight.values()) used += n;
+    return this.size - used;
+  }
+
+  #writeSlot(slot: number, d: MockDescriptor, id: number, flags: number, publish: boolean): void {
+    const at = this.ringAddr + 16 * slot;
+    this.mem.writeU64(BigInt(d.addr), at);
+    this.mem.writeU32(d.len >>> 0, at + 8);
+    this.mem.writeU16(id, at + 12);
+    if (publish) this.mem.storeU16(flags, at + 14);
+    else this.mem.writeU16(flags, at + 14);
+  }
+
+  /**
+   * Makes `descs` available as one buffer with id `id` (default: a rolling
+   * counter). The head's flags are written last. Returns the id.
+   */
+  addChain(descs: MockDescriptor[], id?: number): number {
+    if (descs.length === 0 || descs.length > this.freeSlots()) {
+      throw new VirtioQueueError("INVALID_ARGUMENT", `no room for ${descs.length} descriptors`);
+    }
+    const bufId = id ?? this.#nextId;
+    this.#nextId = (bufId + 1) % this.size;
+    const wrapBits = (w: boolean) => (w ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED);
+    const head = this.nextAvail;
+    const headWrap = this.availWrap;
+    let slot = head;
+    let wrap = headWrap;
+    for (let i = 0; i < descs.length; i++) {
+      const last = i === descs.length - 1;
+      const flags = ((descs[i].flags ?? 0) & ~VIRTQ_DESC_F_NEXT) | (last ? 0 : VIRTQ_DESC_F_NEXT) | wrapBits(wrap);
+      if (i > 0) this.#writeSlot(slot, descs[i], bufId, flags, false);
+      slot++;
+      if (slot === this.size) {
+        slot = 0;
+        wrap = !wrap;
+      }
+    }
+    const headFlags =
+      ((descs[0].flags ?? 0) & ~VIRTQ_DESC_F_NEXT) | (descs.length > 1 ? VIRTQ_DESC_F_NEXT : 0) | wrapBits(headWrap);
+    this.#writeSlot(head, descs[0], bufId, headFlags, true);
+    this.nextAvail = slot;
+    this.availWrap = wrap;
+    this.inFlight.set(bufId, (this.inFlight.get(bufId) ?? 0) + descs.length);
+    return bufId;
+  }
+
+  /** A one-slot buffer pointing at an indirect table of `descs` (packed format). */
+  addIndirectChain(tableAddr: bigint | number, descs: MockDescriptor[], id?: number): number {
+    descs.forEach((d, i) => {
+      const at = Number(tableAddr) + 16 * i;
+      this.mem.writeU64(BigInt(d.addr), at);
+      this.mem.writeU32(d.len >>> 0, at + 8);
+      this.mem.writeU16(0, at + 12);
+      this.mem.writeU16(d.flags ?? 0, at + 14);
+    });
+    return this.addChain([{ addr: tableAddr, len: 16 * descs.length, flags: VIRTQ_DESC_F_INDIRECT }], id);
+  }
+
+  /** Reads every used descriptor the device published since the last call. */
+  reapUsed(): Array<{ id: number; len: number }> {
+    const out: Array<{ id: number; len: number }> = [];
+    for (;;) {
+      const at = this.ringAddr + 16 * this.nextUsed;
+      const flags = this.mem.loadU16(at + 14);
+      const a = (flags & VIRTQ_DESC_F_AVAIL) !== 0;
+      const u = (flags & VIRTQ_DESC_F_USED) !== 0;
+      if (a !== this.usedWrap || u !== this.usedWrap) break;
+      const id = this.mem.readU16(at + 12);
+      const len = this.mem.readU32(at + 8);
+      out.push({ id, len });
+      const n = this.inFlight.get(id);
+      if (n === undefined) throw new VirtioQueueError("INVALID_DESCRIPTOR_INDEX", `device used unknown id ${id}`);
+      this.inFlight.delete(id);
+      this.nextUsed += n;
+      if (this.nextUsed >= this.size) {
+        this.nextUsed -= this.size;
+        this.usedWrap = !this.usedWrap;
+      }
+    }
+    return out;
+  }
+
+  /** Writes the driver event suppression structure. */
+  setDriverEvent(flags: number, offWrap = 0): void {
+    this.mem.writeU16(offWrap, this.driverArea);
+    this.mem.storeU16(flags, this.driverArea + 2);
+  }
+  /** Reads the device event suppression structure. */
+  deviceEvent(): { offWrap: number; flags: number } {
+    return { offWrap: this.mem.readU16(this.deviceArea), flags: this.mem.readU16(this.deviceArea + 2) };
   }
 }
