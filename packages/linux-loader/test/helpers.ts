@@ -85,3 +85,80 @@ export class RecordingMemory {
     return [{ start: { value: this.start }, size: Number(this.size) }];
   }
 }
+
+export interface TestPhdr {
+  type: number;
+  flags?: number;
+  vaddr: bigint;
+  paddr?: bigint;
+  memsz?: bigint;
+  align?: bigint;
+  /** Bytes of the segment in the file (placed after the headers, page-congruent with vaddr). */
+  content?: Uint8Array;
+  /** Override p_offset / p_filesz (for hostile files). */
+  offset?: bigint;
+  filesz?: bigint;
+}
+
+/** Builds a little ELF64 x86-64 file for tests. */
+export function buildElf(o: {
+  type?: number;
+  machine?: number;
+  entry: bigint;
+  phdrs: TestPhdr[];
+  cls?: number;
+  data?: number;
+  /** Put the program header table inside the first segment's file bytes (offset 64). */
+}): Uint8Array {
+  const phoff = 64;
+  const headerEnd = phoff + o.phdrs.length * 56;
+  // Lay out contents one after another, each at a 16-byte boundary after the headers.
+  let cursor = headerEnd;
+  const placed: Array<{ off: number; content: Uint8Array }> = [];
+  for (const p of o.phdrs) {
+    const c = p.content ?? new Uint8Array();
+    cursor = (cursor + 15) & ~15;
+    placed.push({ off: cursor, content: c });
+    cursor += c.length;
+  }
+  const buf = new Uint8Array(cursor);
+  const v = new DataView(buf.buffer);
+  buf.set([0x7f, 0x45, 0x4c, 0x46, o.cls ?? 2, o.data ?? 1, 1]);
+  v.setUint16(16, o.type ?? 2, true);
+  v.setUint16(18, o.machine ?? 62, true);
+  v.setUint32(20, 1, true);
+  v.setBigUint64(24, o.entry, true);
+  v.setBigUint64(32, BigInt(phoff), true);
+  v.setUint16(52, 64, true);
+  v.setUint16(54, 56, true);
+  v.setUint16(56, o.phdrs.length, true);
+  o.phdrs.forEach((p, i) => {
+    const at = phoff + i * 56;
+    const c = placed[i];
+    buf.set(c.content, c.off);
+    v.setUint32(at, p.type, true);
+    v.setUint32(at + 4, p.flags ?? 5, true);
+    v.setBigUint64(at + 8, p.offset ?? BigInt(c.off), true);
+    v.setBigUint64(at + 16, p.vaddr, true);
+    v.setBigUint64(at + 24, p.paddr ?? p.vaddr, true);
+    v.setBigUint64(at + 32, p.filesz ?? BigInt(c.content.length), true);
+    v.setBigUint64(at + 40, p.memsz ?? BigInt(c.content.length), true);
+    v.setBigUint64(at + 48, p.align ?? 0x1000n, true);
+  });
+  return buf;
+}
+
+/** An ELF note with a 4-byte-aligned name and descriptor. */
+export function elfNote(name: string, type: number, desc: Uint8Array): Uint8Array {
+  const nameBytes = new TextEncoder().encode(`${name}\0`);
+  const nameLen = (nameBytes.length + 3) & ~3;
+  const descLen = (desc.length + 3) & ~3;
+  const b = new Uint8Array(12 + nameLen + descLen);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, nameBytes.length, true);
+  v.setUint32(4, desc.length, true);
+  v.setUint32(8, type, true);
+  b.set(nameBytes, 12);
+  b.set(desc, 12 + nameLen);
+  return b;
+}
