@@ -1,0 +1,464 @@
+// hostfs: a host directory as a file system, confined to that directory.
+//
+// Every host object is reached one name at a time, relative to an O_PATH fd of
+// its parent directory, with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+// and O_NOFOLLOW, or with an *at system call that does not follow a final
+// symlink. ".." and symlinks are resolved by the VFS inside the sandbox's own
+// namespace, never by the host kernel, so no name the program supplies can
+// reach outside the directory (gVisor's gofer works the same way).
+
+import { closeSync } from "node:fs";
+import { native, syscallRaw } from "@kindling/sys-util";
+import { EACCES, EBADF, EINVAL, EIO, ENOENT, EPERM, EROFS } from "../errno.js";
+import {
+  AT_EMPTY_PATH,
+  AT_REMOVEDIR,
+  AT_SYMLINK_NOFOLLOW,
+  O_ACCMODE,
+  O_APPEND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_PATH,
+  O_RDONLY,
+  O_TRUNC,
+  O_WRONLY,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+  STATX_BASIC_STATS,
+  STATX_BTIME,
+  UTIME_OMIT,
+} from "./constants.js";
+import { cstr, decodeStatx, latin1, parseDirents, STATX_SIZE } from "./layout.js";
+import {
+  allocDev,
+  type Cred,
+  type DirEntry,
+  DirectoryDescription,
+  FileDescription,
+  type FileSystem,
+  FsError,
+  fail,
+  Inode,
+  type OpenContext,
+  type SetAttr,
+  type Stat,
+  seekRegular,
+} from "./types.js";
+
+const SYS_lseek = 8;
+const SYS_fsync = 74;
+const SYS_ftruncate = 77;
+const SYS_getdents64 = 217;
+const SYS_mkdirat = 258;
+const SYS_fchownat = 260;
+const SYS_unlinkat = 263;
+const SYS_linkat = 265;
+const SYS_symlinkat = 266;
+const SYS_readlinkat = 267;
+const SYS_utimensat = 280;
+const SYS_renameat2 = 316;
+const SYS_statx = 332;
+const SYS_openat2 = 437;
+const SYS_fchmodat2 = 452;
+
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_BENEATH = 0x08;
+const RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+
+const EMPTY = cstr("");
+const statxBuf = new Uint8Array(STATX_SIZE);
+const statxView = new DataView(statxBuf.buffer);
+const howBuf = new BigUint64Array(3);
+
+/** openat2(dirfd, name, {flags, mode, resolve: BENEATH|NO_MAGICLINKS}); -errno on failure. */
+export function hostOpenat2(dirfd: number, name: string, flags: number, mode = 0): number {
+  howBuf[0] = BigInt((flags | O_CLOEXEC) >>> 0);
+  howBuf[1] = BigInt(flags & (O_CREAT | 0o20000000) ? mode & 0o7777 : 0);
+  howBuf[2] = BigInt(RESOLVE);
+  return syscallRaw(SYS_openat2, dirfd, cstr(name), howBuf, 24);
+}
+
+function check(r: number): number {
+  if (r < 0) throw new FsError(-r);
+  return r;
+}
+
+/** One name, as the VFS hands it over: never empty, ".", "..", or containing "/" or NUL. */
+function assertName(name: string): void {
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
+    throw new FsError(EINVAL, "bad host name component");
+  }
+}
+
+/** statx of `name` relative to `dirfd` (or of `dirfd` itself when name is ""), not following symlinks. */
+function hostStatx(dirfd: number, name: string): Stat | null {
+  const r =
+    name === ""
+      ? syscallRaw(SYS_statx, dirfd, EMPTY, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, statxBuf)
+      : syscallRaw(SYS_statx, dirfd, cstr(name), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, statxBuf);
+  if (r === -ENOENT) return null;
+  check(r);
+  return decodeStatx(statxView);
+}
+
+const closer = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed by dispose()
+  }
+});
+
+export interface HostfsOptions {
+  /** Writes are refused with EROFS unless true. */
+  writable?: boolean;
+}
+
+export class Hostfs implements FileSystem {
+  readonly type = "hostfs";
+  readonly dev = allocDev();
+  readonly root: HostInode;
+  readonly writable: boolean;
+  readonly #fds = new Set<number>();
+  #disposed = false;
+
+  /** Opens `hostPath` (a directory, trusted: it comes from the sandbox's configuration). */
+  constructor(hostPath: string, options: HostfsOptions = {}) {
+    this.writable = options.writable ?? false;
+    const fd = native().open(hostPath, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) throw new FsError(-fd, `hostfs root ${hostPath}`);
+    const st = hostStatx(fd, "");
+    if (st === null || (st.mode & S_IFMT) !== S_IFDIR) fail(EINVAL, "hostfs root is not a directory");
+    this.#fds.add(fd);
+    this.root = new HostInode(this, st, null, "", fd);
+  }
+
+  /** Records an O_PATH directory fd owned by this file system. */
+  track(inode: HostInode, fd: number): void {
+    this.#fds.add(fd);
+    closer.register(inode, fd, inode);
+  }
+  untrack(inode: HostInode, fd: number): void {
+    this.#fds.delete(fd);
+    closer.unregister(inode);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const fd of this.#fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // ignore
+      }
+    }
+    this.#fds.clear();
+  }
+
+  writeCheck(): void {
+    if (!this.writable) fail(EROFS);
+  }
+}
+
+export class HostInode extends Inode {
+  readonly ino: number;
+  #mode: number;
+  /** Cached child directories (revalidated against the host on each lookup). */
+  readonly #dirs = new Map<string, WeakRef<HostInode>>();
+  /** A created file's fd, handed to the open() that follows create(). */
+  pendingFd = -1;
+
+  constructor(
+    readonly fs: Hostfs,
+    st: Stat,
+    /** The parent directory (null for the root). */
+    public dirParent: HostInode | null,
+    public name: string,
+    /** O_PATH fd of this directory (directories only; -1 for others). */
+    readonly fd: number,
+  ) {
+    super();
+    this.ino = st.ino;
+    this.#mode = st.mode;
+  }
+
+  get mode(): number {
+    return this.#mode;
+  }
+
+  /** (dirfd, name) addressing this inode for *at calls: the parent and the name, or own fd and "" for the root. */
+  #at(): [number, string] {
+    if (this.dirParent === null) return [this.fd, ""];
+    return [this.dirParent.fd, this.name];
+  }
+
+  getattr(): Stat {
+    const st = this.fd >= 0 ? hostStatx(this.fd, "") : hostStatx(...this.#at());
+    if (st === null) fail(ENOENT);
+    this.#mode = st.mode;
+    st.dev = this.fs.dev;
+    return st;
+  }
+
+  // ---- directories ----
+  override lookup(name: string): Inode | null {
+    if (this.fd < 0) fail(20);
+    assertName(name);
+    const st = hostStatx(this.fd, name);
+    if (st === null) return null;
+    if ((st.mode & S_IFMT) !== S_IFDIR) return new HostInode(this.fs, st, this, name, -1);
+    const cached = this.#dirs.get(name)?.deref();
+    if (cached && cached.ino === st.ino) return cached;
+    const fd = hostOpenat2(this.fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+    if (fd === -ENOENT || fd === -20) return null;
+    check(fd);
+    const dir = new HostInode(this.fs, st, this, name, fd);
+    this.fs.track(dir, fd);
+    this.#dirs.set(name, new WeakRef(dir));
+    return dir;
+  }
+  override parent(): Inode {
+    return this.dirParent ?? this;
+  }
+  override nameInParent(): string {
+    return this.name;
+  }
+  override get unlinked(): boolean {
+    return this.fd >= 0 && hostStatx(this.fd, "")?.nlink === 0;
+  }
+  override create(name: string, mode: number, _cred: Cred): Inode {
+    this.fs.writeCheck();
+    assertName(name);
+    const fd = check(hostOpenat2(this.fd, name, O_CREAT | O_EXCL | O_RDWR_OR_WRONLY | O_NOFOLLOW, mode));
+    const st = hostStatx(fd, "");
+    if (st === null) fail(EIO);
+    const node = new HostInode(this.fs, st, this, name, -1);
+    node.pendingFd = fd;
+    closer.register(node, fd, node);
+    return node;
+  }
+  override mkdir(name: string, mode: number, _cred: Cred): Inode {
+    this.fs.writeCheck();
+    assertName(name);
+    check(syscallRaw(SYS_mkdirat, this.fd, cstr(name), mode & 0o7777));
+    const node = this.lookup(name);
+    if (node === null) fail(ENOENT);
+    return node;
+  }
+  override symlink(name: string, target: string, _cred: Cred): Inode {
+    this.fs.writeCheck();
+    assertName(name);
+    check(syscallRaw(SYS_symlinkat, cstr(target), this.fd, cstr(name)));
+    const node = this.lookup(name);
+    if (node === null) fail(ENOENT);
+    return node;
+  }
+  override link(name: string, target: Inode): void {
+    this.fs.writeCheck();
+    assertName(name);
+    if (!(target instanceof HostInode) || target.fs !== this.fs) fail(EPERM);
+    const [tfd, tname] = target.#at();
+    if (tname === "") fail(EPERM);
+    check(syscallRaw(SYS_linkat, tfd, cstr(tname), this.fd, cstr(name), 0));
+  }
+  override unlink(name: string): void {
+    this.fs.writeCheck();
+    assertName(name);
+    check(syscallRaw(SYS_unlinkat, this.fd, cstr(name), 0));
+  }
+  override rmdir(name: string): void {
+    this.fs.writeCheck();
+    assertName(name);
+    check(syscallRaw(SYS_unlinkat, this.fd, cstr(name), AT_REMOVEDIR));
+    this.#dirs.delete(name);
+  }
+  override rename(oldName: string, newDirI: Inode, newName: string, flags: number): void {
+    this.fs.writeCheck();
+    assertName(oldName);
+    assertName(newName);
+    const newDir = newDirI as HostInode;
+    check(syscallRaw(SYS_renameat2, this.fd, cstr(oldName), newDir.fd, cstr(newName), flags));
+    const moved = this.#dirs.get(oldName)?.deref();
+    const other = newDir.#dirs.get(newName)?.deref();
+    this.#dirs.delete(oldName);
+    newDir.#dirs.delete(newName);
+    if (moved) {
+      moved.dirParent = newDir;
+      moved.name = newName;
+      newDir.#dirs.set(newName, new WeakRef(moved));
+    }
+    if (other && flags & 2 /* RENAME_EXCHANGE */) {
+      other.dirParent = this;
+      other.name = oldName;
+      this.#dirs.set(oldName, new WeakRef(other));
+    }
+  }
+  override readdir(): DirEntry[] {
+    const fd = check(hostOpenat2(this.fd, ".", O_RDONLY | O_DIRECTORY));
+    try {
+      const buf = new Uint8Array(32768);
+      const out: DirEntry[] = [];
+      for (;;) {
+        const n = check(syscallRaw(SYS_getdents64, fd, buf, buf.byteLength));
+        if (n === 0) break;
+        for (const e of parseDirents(buf, n)) if (e.name !== "." && e.name !== "..") out.push(e);
+      }
+      return out;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  // ---- symlinks ----
+  override readlink(): string {
+    const [dfd, name] = this.#at();
+    const buf = new Uint8Array(4096);
+    const n = check(syscallRaw(SYS_readlinkat, dfd, cstr(name), buf, buf.byteLength));
+    return latin1(buf.subarray(0, n));
+  }
+
+  // ---- attributes ----
+  override setattr(a: SetAttr): void {
+    this.fs.writeCheck();
+    const [dfd, name] = this.#at();
+    const nameBuf = cstr(name);
+    const atFlags = name === "" ? AT_EMPTY_PATH : AT_SYMLINK_NOFOLLOW;
+    if (a.size !== undefined) {
+      const fd = name === "" ? -EINVAL : hostOpenat2(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+      check(fd);
+      try {
+        check(syscallRaw(SYS_ftruncate, fd, a.size));
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (a.mode !== undefined) check(syscallRaw(SYS_fchmodat2, dfd, nameBuf, a.mode & 0o7777, atFlags));
+    if (a.uid !== undefined || a.gid !== undefined) {
+      check(syscallRaw(SYS_fchownat, dfd, nameBuf, a.uid ?? -1, a.gid ?? -1, atFlags));
+    }
+    if (a.atime || a.mtime) {
+      const ts = new BigInt64Array([
+        BigInt(a.atime?.sec ?? 0),
+        BigInt(a.atime?.nsec ?? UTIME_OMIT),
+        BigInt(a.mtime?.sec ?? 0),
+        BigInt(a.mtime?.nsec ?? UTIME_OMIT),
+      ]);
+      check(syscallRaw(SYS_utimensat, dfd, nameBuf, ts, atFlags));
+    }
+  }
+
+  override open(flags: number, _ctx: OpenContext): FileDescription {
+    const type = this.#mode & S_IFMT;
+    if (type === S_IFDIR) {
+      return new DirectoryDescription(flags, this, () => [
+        { name: ".", ino: this.ino, type: S_IFDIR },
+        { name: "..", ino: this.parent().ino, type: S_IFDIR },
+        ...this.readdir(),
+      ]);
+    }
+    // A nodev mount: host device nodes, FIFOs and sockets are not opened.
+    if (type === S_IFCHR || type === S_IFBLK || type === S_IFIFO || type === S_IFSOCK) fail(EACCES);
+    let fd = this.pendingFd;
+    if (fd >= 0) {
+      this.pendingFd = -1;
+      // Created O_RDWR (so a file created with mode 0 can still be written,
+      // as Linux allows its creator); the description's flags limit access.
+      closer.unregister(this);
+    }
+    if (fd < 0) {
+      if (this.dirParent === null) fail(EBADF);
+      const acc = flags & O_ACCMODE;
+      if (acc !== O_RDONLY || flags & O_TRUNC) this.fs.writeCheck();
+      const hostFlags = (flags & (O_ACCMODE | O_APPEND | O_TRUNC)) | O_NOFOLLOW | O_NONBLOCK;
+      fd = check(hostOpenat2(this.dirParent.fd, this.name, hostFlags));
+      const st = hostStatx(fd, "");
+      if (st === null || (st.mode & S_IFMT) !== S_IFREG) {
+        closeSync(fd);
+        fail(EACCES);
+      }
+    }
+    return new HostFileDescription(flags, this, fd);
+  }
+}
+
+const O_RDWR_OR_WRONLY = 2;
+
+/** An open host regular file; the offset is kept here (shared by dups) and passed to pread/pwrite. */
+export class HostFileDescription extends FileDescription {
+  override get mmapKind(): "file" {
+    return "file";
+  }
+  #fd: number;
+  constructor(
+    flags: number,
+    readonly node: HostInode,
+    fd: number,
+  ) {
+    super(flags, node);
+    this.#fd = fd;
+  }
+  override hostFd(): number {
+    return this.#fd;
+  }
+  override read(dst: Uint8Array): number {
+    const n = this.pread(dst, this.offset);
+    if (n > 0) this.offset += n;
+    return n;
+  }
+  override pread(dst: Uint8Array, pos: number): number {
+    if (pos < 0) return -EINVAL;
+    if (dst.byteLength === 0) return 0;
+    return native().pread(this.#fd, dst, 0, dst.byteLength, pos);
+  }
+  override write(src: Uint8Array): number {
+    if (this.append) this.offset = hostStatx(this.#fd, "")?.size ?? this.offset;
+    const n = this.pwrite(src, this.offset);
+    if (n > 0) this.offset += n;
+    return n;
+  }
+  override pwrite(src: Uint8Array, pos0: number): number {
+    // Linux: pwrite on an O_APPEND file appends.
+    const pos = this.append ? (hostStatx(this.#fd, "")?.size ?? pos0) : pos0;
+    if (pos < 0) return -EINVAL;
+    if (src.byteLength === 0) return 0;
+    return native().pwrite(this.#fd, src, 0, src.byteLength, pos);
+  }
+  override seek(off: number, whence: number): number {
+    if (whence === 3 || whence === 4) {
+      const r = syscallRaw(SYS_lseek, this.#fd, off, whence);
+      if (r >= 0) this.offset = r;
+      return r;
+    }
+    const st = hostStatx(this.#fd, "");
+    return seekRegular(this, off, whence, st?.size ?? 0);
+  }
+  override stat(): Stat {
+    const st = hostStatx(this.#fd, "");
+    if (st === null) fail(EIO);
+    st.dev = this.node.fs.dev;
+    return st;
+  }
+  override truncate(size: number): number {
+    if (!this.node.fs.writable) return -EROFS;
+    return syscallRaw(SYS_ftruncate, this.#fd, size);
+  }
+  override fsync(): number {
+    return syscallRaw(SYS_fsync, this.#fd);
+  }
+  protected override release(): void {
+    if (this.#fd >= 0) {
+      closeSync(this.#fd);
+      this.#fd = -1;
+    }
+  }
+}

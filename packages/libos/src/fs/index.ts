@@ -1,0 +1,42 @@
+// The file side of @kindling/libos: VFS, file systems, fd table, pipes, stdio.
+export * from "./constants.js";
+export { createDevfs, type DevfsOptions } from "./devfs.js";
+export { FdTable, NR_OPEN } from "./fdtable.js";
+export { Hostfs, HostFileDescription, HostInode, type HostfsOptions, hostOpenat2 } from "./hostfs.js";
+export * from "./layout.js";
+export { createPipe, Pipe, PipeEnd, type PipeWaiter } from "./pipe.js";
+export { createProcfs, cpuinfo, meminfo, type ProcessView } from "./procfs.js";
+export { mapsText, type MountSpec, SandboxFs, type SandboxFsOptions } from "./sandbox-fs.js";
+export { HooksDescription, HostStreamDescription, NodeStreamDescription, stdioDescription } from "./stdio.js";
+export {
+  BytesDescription,
+  FullDevice,
+  NullDevice,
+  RandomDevice,
+  SynthDevice,
+  SynthDir,
+  SynthFile,
+  SynthFs,
+  SynthLink,
+  type SynthNode,
+  ZeroDevice,
+} from "./synth.js";
+export { fsClock } from "./time.js";
+export { Tmpfs, TmpFileDescription, TmpInode, type TmpfsOptions } from "./tmpfs.js";
+export {
+  type Cred,
+  type DirEntry,
+  DirectoryDescription,
+  errnoOf,
+  FileDescription,
+  type FileSystem,
+  FsError,
+  Inode,
+  type IoctlIo,
+  type OpenContext,
+  ROOT_CRED,
+  type SetAttr,
+  type Stat,
+  type Timespec,
+} from "./types.js";
+export { type FsContext, type Loc, Mount, MountNamespace, type MountOptions, PathDescription, permitted, sameLoc } from "./vfs.js";

@@ -1,0 +1,183 @@
+// /proc: the parts static programs and busybox read. /proc/self is a symlink
+// to the pid's directory; /proc/<pid>/fd/N and exe are symlinks whose targets
+// are sandbox paths (readlink works; following them resolves in the sandbox).
+
+import { cpus, totalmem, freemem } from "node:os";
+import type { SynthNode } from "./synth.js";
+import { SynthFs } from "./synth.js";
+
+/** What procfs asks the process about. */
+export interface ProcessView {
+  pid(): number;
+  ppid(): number;
+  comm(): string;
+  exe(): string;
+  cwd(): string;
+  argv(): readonly string[];
+  env(): readonly string[];
+  /** Open fds and the sandbox path (or "pipe:[N]") of each. */
+  fds(): Array<[number, string]>;
+  /** /proc/self/maps text. */
+  maps(): string;
+  /** Memory limit in bytes (MemTotal) and bytes in use. */
+  memory(): { total: number; used: number };
+  cpus(): number;
+  uptimeSeconds(): number;
+  mounts(): string;
+  uid(): number;
+  gid(): number;
+}
+
+function nulJoin(list: readonly string[]): Uint8Array {
+  return Buffer.from(list.map((s) => `${s}\0`).join(""), "utf8");
+}
+
+export function meminfo(total: number, used: number): string {
+  const kb = (n: number) => `${String(Math.floor(n / 1024)).padStart(8)} kB`;
+  const free = Math.max(0, total - used);
+  const lines: Array<[string, number]> = [
+    ["MemTotal", total],
+    ["MemFree", free],
+    ["MemAvailable", free],
+    ["Buffers", 0],
+    ["Cached", 0],
+    ["SwapCached", 0],
+    ["Active", used],
+    ["Inactive", 0],
+    ["SwapTotal", 0],
+    ["SwapFree", 0],
+    ["Dirty", 0],
+    ["Shmem", 0],
+  ];
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(16)}${kb(v)}\n`).join("");
+}
+
+export function cpuinfo(n: number): string {
+  const host = cpus()[0];
+  const model = host?.model ?? "Kindling virtual CPU";
+  const mhz = (host?.speed ?? 2000).toFixed(3);
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    out +=
+      `processor\t: ${i}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n` +
+      `model name\t: ${model}\nstepping\t: 7\ncpu MHz\t\t: ${mhz}\ncache size\t: 16384 KB\n` +
+      `physical id\t: 0\nsiblings\t: ${n}\ncore id\t\t: ${i}\ncpu cores\t: ${n}\napicid\t\t: ${i}\n` +
+      "fpu\t\t: yes\nfpu_exception\t: yes\ncpuid level\t: 13\nwp\t\t: yes\n" +
+      "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx lm constant_tsc rep_good nopl cpuid pni ssse3 cx16 sse4_1 sse4_2 popcnt aes xsave avx hypervisor lahf_lm\n" +
+      "bogomips\t: 4000.00\nclflush size\t: 64\ncache_alignment\t: 64\naddress sizes\t: 46 bits physical, 48 bits virtual\npower management:\n\n";
+  }
+  return out;
+}
+
+export function createProcfs(p: ProcessView): SynthFs {
+  const pidDir = (): Map<string, SynthNode> =>
+    new Map<string, SynthNode>([
+      ["exe", { kind: "link", target: () => p.exe() }],
+      ["cwd", { kind: "link", target: () => p.cwd() }],
+      ["root", { kind: "link", target: () => "/" }],
+      [
+        "fd",
+        {
+          kind: "dir",
+          mode: 0o500,
+          children: () => new Map(p.fds().map(([fd, path]) => [String(fd), { kind: "link", target: () => path }])),
+        },
+      ],
+      ["maps", { kind: "file", content: () => p.maps() }],
+      ["cmdline", { kind: "file", content: () => nulJoin(p.argv()) }],
+      ["environ", { kind: "file", content: () => nulJoin(p.env()), mode: 0o400 }],
+      ["comm", { kind: "file", content: () => `${p.comm()}\n` }],
+      ["mounts", { kind: "file", content: () => p.mounts() }],
+      [
+        "stat",
+        {
+          kind: "file",
+          content: () => {
+            const pid = p.pid();
+            // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+            // utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss ...
+            const fields = [
+              pid,
+              `(${p.comm()})`,
+              "R",
+              p.ppid(),
+              pid,
+              pid,
+              0,
+              -1,
+              4194304,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              20,
+              0,
+              1,
+              0,
+              0,
+              p.memory().used,
+              Math.ceil(p.memory().used / 4096),
+              "18446744073709551615",
+            ];
+            return `${fields.join(" ")} 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n`;
+          },
+        },
+      ],
+      [
+        "status",
+        {
+          kind: "file",
+          content: () =>
+            `Name:\t${p.comm()}\nUmask:\t0022\nState:\tR (running)\nTgid:\t${p.pid()}\nNgid:\t0\nPid:\t${p.pid()}\n` +
+            `PPid:\t${p.ppid()}\nTracerPid:\t0\nUid:\t${p.uid()}\t${p.uid()}\t${p.uid()}\t${p.uid()}\n` +
+            `Gid:\t${p.gid()}\t${p.gid()}\t${p.gid()}\t${p.gid()}\nFDSize:\t64\nThreads:\t1\n` +
+            `VmRSS:\t${Math.floor(p.memory().used / 1024)} kB\n`,
+        },
+      ],
+    ]);
+  const root = (): Map<string, SynthNode> => {
+    const pid = String(p.pid());
+    return new Map<string, SynthNode>([
+      ["self", { kind: "link", target: () => pid }],
+      ["thread-self", { kind: "link", target: () => `${pid}/task/${pid}` }],
+      [
+        pid,
+        {
+          kind: "dir",
+          children: () => {
+            const m = pidDir();
+            m.set("task", { kind: "dir", children: () => new Map([[pid, { kind: "dir", children: pidDir }]]) });
+            return m;
+          },
+        },
+      ],
+      ["meminfo", { kind: "file", content: () => meminfo(p.memory().total, p.memory().used) }],
+      ["cpuinfo", { kind: "file", content: () => cpuinfo(p.cpus()) }],
+      ["mounts", { kind: "link", target: () => "self/mounts" }],
+      ["version", { kind: "file", content: () => "Linux version 6.1.0-kindling (kindling) #1 SMP PREEMPT_DYNAMIC\n" }],
+      [
+        "uptime",
+        {
+          kind: "file",
+          content: () => {
+            const u = p.uptimeSeconds();
+            return `${u.toFixed(2)} ${u.toFixed(2)}\n`;
+          },
+        },
+      ],
+      ["loadavg", { kind: "file", content: () => `0.00 0.00 0.00 1/1 ${pid}\n` }],
+      ["filesystems", { kind: "file", content: () => "nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n" }],
+    ]);
+  };
+  return new SynthFs("proc", root);
+}
+
+/** Host memory figures, for a default view. */
+export function hostMemory(): { total: number; used: number } {
+  const total = totalmem();
+  return { total, used: total - freemem() };
+}

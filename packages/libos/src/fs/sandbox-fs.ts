@@ -1,0 +1,194 @@
+// The file side of the libos: the mount namespace, the process's fs context
+// (root, cwd, umask, credentials) and fd table, and the file system calls.
+
+import type { Libos } from "../kernel.js";
+import { RLIMIT_NOFILE } from "../abi.js";
+import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
+import { FILE_MODULES } from "../syscalls/files-modules.js";
+import { createDevfs } from "./devfs.js";
+import { FdTable } from "./fdtable.js";
+import { Hostfs } from "./hostfs.js";
+import { createProcfs, hostMemory, type ProcessView } from "./procfs.js";
+import { HostStreamDescription, stdioDescription } from "./stdio.js";
+import { Tmpfs, type TmpfsOptions } from "./tmpfs.js";
+import type { FileDescription, FileSystem } from "./types.js";
+import { type FsContext, type Loc, type Mount, MountNamespace } from "./vfs.js";
+
+export type MountSpec =
+  | { path: string; fs: FileSystem; readonly?: boolean }
+  | { path: string; host: string; writable?: boolean }
+  | { path: string; tmpfs: TmpfsOptions | true };
+
+export interface SandboxFsOptions {
+  /** The root: a FileSystem, or a host directory (read-only unless rootWritable). Default: an empty tmpfs. */
+  root?: FileSystem | string;
+  rootWritable?: boolean;
+  /** More mounts, in order (a later mount may sit inside an earlier one). */
+  mounts?: MountSpec[];
+  /** Mount /dev (default true) and /proc (default true). */
+  dev?: boolean;
+  proc?: boolean;
+  /** The initial working directory (default "/"). */
+  cwd?: string;
+  /** Random bytes for /dev/urandom when not attached to a Libos. */
+  random?: (buf: Uint8Array) => void;
+}
+
+function defaultRandom(buf: Uint8Array): void {
+  for (let off = 0; off < buf.length; off += 65536) {
+    crypto.getRandomValues(buf.subarray(off, Math.min(buf.length, off + 65536)));
+  }
+}
+
+export class SandboxFs implements VfsContract {
+  readonly ns: MountNamespace;
+  readonly fds: FdTable;
+  readonly ctx: FsContext;
+  #k: Libos | undefined;
+  #options: SandboxFsOptions;
+  #ttyFd = -1;
+
+  constructor(options: SandboxFsOptions = {}) {
+    this.#options = options;
+    const root =
+      typeof options.root === "string"
+        ? new Hostfs(options.root, { writable: options.rootWritable ?? false })
+        : (options.root ?? new Tmpfs({ rootMode: 0o755 }));
+    this.ns = new MountNamespace(root, {
+      readonly: typeof options.root === "string" ? !(options.rootWritable ?? false) : false,
+    });
+    this.fds = new FdTable(() => (this.#k ? this.#k.rlimitNumber(RLIMIT_NOFILE) : 1024));
+    this.ctx = this.ns.context();
+    for (const m of options.mounts ?? []) this.mount(m);
+    if (options.dev ?? true) {
+      this.ns.mount(
+        "/dev",
+        createDevfs({
+          random: (b) => (this.#k ? this.#k.random(b) : (options.random ?? defaultRandom)(b)),
+          tty: (flags) => (this.#ttyFd >= 0 ? new HostStreamDescription(flags, this.#ttyFd) : null),
+        }),
+      );
+      this.ns.mount("/dev/shm", new Tmpfs({ rootMode: 0o1777 }));
+    }
+    if (options.proc ?? true) this.ns.mount("/proc", createProcfs(this.#processView()));
+    if (options.cwd) this.ns.chdir(this.ctx, this.ctx.root, options.cwd);
+  }
+
+  /** Adds a mount. */
+  mount(m: MountSpec): Mount {
+    if ("fs" in m) return this.ns.mount(m.path, m.fs, { readonly: m.readonly ?? false });
+    if ("host" in m) {
+      const writable = m.writable ?? false;
+      return this.ns.mount(m.path, new Hostfs(m.host, { writable }), { readonly: !writable });
+    }
+    return this.ns.mount(m.path, new Tmpfs(m.tmpfs === true ? {} : m.tmpfs));
+  }
+
+  get kernel(): Libos | undefined {
+    return this.#k;
+  }
+
+  /** Called by the Libos constructor: fds 0-2, the file system calls, credentials. */
+  attach(k: Libos): void {
+    this.#k = k;
+    const stdio: readonly StdioEndpoint[] = k.options.stdio ?? [0, 1, 2];
+    for (let i = 0; i < 3; i++) {
+      const d = stdioDescription(i, stdio[i] ?? "null");
+      if (d instanceof HostStreamDescription && d.tty && this.#ttyFd < 0) this.#ttyFd = d.fd;
+      this.fds.installAt(i, d, false);
+    }
+    for (const m of FILE_MODULES) m.register(k.table);
+  }
+
+  /** The context with credentials and umask taken from the kernel (fsuid/fsgid, groups, umask). */
+  context(): FsContext {
+    const k = this.#k;
+    if (k) {
+      const c = this.ctx;
+      if (c.cred.uid !== k.fsuid || c.cred.gid !== k.fsgid || c.cred.groups !== k.groups) {
+        c.cred = { uid: k.fsuid, gid: k.fsgid, groups: k.groups };
+      }
+      c.umask = k.umask;
+    }
+    return this.ctx;
+  }
+
+  /** Installs a description at the lowest free fd. */
+  install(d: FileDescription, cloexec = false): number {
+    return this.fds.alloc(d, 0, cloexec);
+  }
+
+  /** The location of a directory fd (for *at calls). */
+  locOf(fd: number): Loc | undefined {
+    return this.fds.get(fd)?.loc ?? undefined;
+  }
+
+  dispose(): void {
+    this.fds.closeAll();
+    this.ns.dispose();
+  }
+
+  #processView(): ProcessView {
+    const k = () => this.#k;
+    return {
+      pid: () => k()?.pid ?? 1,
+      ppid: () => k()?.ppid ?? 0,
+      comm: () => {
+        const exe = k()?.options.exe ?? k()?.options.argv?.[0] ?? "init";
+        return exe.slice(exe.lastIndexOf("/") + 1).slice(0, 15);
+      },
+      exe: () => k()?.options.exe ?? "/",
+      cwd: () => {
+        try {
+          return this.ns.getcwd(this.ctx);
+        } catch {
+          return "/";
+        }
+      },
+      argv: () => k()?.options.argv ?? [],
+      env: () => k()?.options.env ?? [],
+      fds: () => this.fds.fds().map((fd) => [fd, this.fds.get(fd)?.path || "anon_inode:[unknown]"]),
+      maps: () => mapsText(k()),
+      memory: () => {
+        const kk = k();
+        if (!kk) return hostMemory();
+        const m = kk.options.memory;
+        return { total: m.limit ?? m.size, used: mappedTotal(kk) };
+      },
+      cpus: () => k()?.cpus ?? 1,
+      uptimeSeconds: () => {
+        const kk = k();
+        return kk ? (kk.clock.monotonicMs() - kk.startMs) / 1000 : process.uptime();
+      },
+      mounts: () =>
+        this.ns
+          .mounts()
+          .map((m) => `${m.fs.type} ${m.path} ${m.fs.type} ${m.readonly ? "ro" : "rw"},relatime 0 0\n`)
+          .join(""),
+      uid: () => k()?.ruid ?? 0,
+      gid: () => k()?.rgid ?? 0,
+    };
+  }
+}
+
+function mappedTotal(k: Libos): number {
+  let n = 0;
+  for (const m of k.mm.mappings()) n += m.end - m.start;
+  return n;
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, "0");
+}
+
+/** /proc/self/maps lines from the core's address space. */
+export function mapsText(k: Libos | undefined): string {
+  if (!k) return "";
+  let out = "";
+  for (const m of k.mm.mappings()) {
+    const perms = `${m.prot & 1 ? "r" : "-"}${m.prot & 2 ? "w" : "-"}${m.prot & 4 ? "x" : "-"}${m.flags & 1 ? "s" : "p"}`;
+    const head = `${hex(m.start, 8)}-${hex(m.end, 8)} ${perms} ${hex(m.offset, 8)} 00:00 0`;
+    out += m.name ? `${head.padEnd(73)}${m.name}\n` : `${head} \n`;
+  }
+  return out;
+}
