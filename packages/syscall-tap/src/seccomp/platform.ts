@@ -303,7 +303,9 @@ export class SeccompProcess {
   readonly #respDv = new DataView(this.#resp.buffer);
   readonly #addfd = new Uint8Array(SECCOMP_NOTIF_ADDFD_SIZE);
   readonly #addfdDv = new DataView(this.#addfd.buffer);
+  readonly #native = native();
   readonly #id = new Uint8Array(8);
+  readonly #idDv = new DataView(this.#id.buffer);
   readonly #pollfds = new Uint8Array(16);
   readonly #pollDv = new DataView(this.#pollfds.buffer);
   readonly #event = new SeccompSyscallEvent(this.#notifDv);
@@ -338,14 +340,20 @@ export class SeccompProcess {
     return this.#exit;
   }
 
+  /** Copies the current notification id to offset 0 of `dv` (no allocation). */
+  #copyId(dv: DataView): void {
+    dv.setUint32(0, this.#notifDv.getUint32(NOTIF_ID, true), true);
+    dv.setUint32(4, this.#notifDv.getUint32(NOTIF_ID + 4, true), true);
+  }
+
   notificationValid(): boolean {
-    this.#id.set(this.#notif.subarray(NOTIF_ID, NOTIF_ID + 8));
+    this.#copyId(this.#idDv);
     return ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_ID_VALID, this.#id) === 0;
   }
 
   addFd(hostFd: number, targetFd: number | undefined, cloexec: boolean, send: boolean): number {
     const dv = this.#addfdDv;
-    this.#addfd.set(this.#notif.subarray(NOTIF_ID, NOTIF_ID + 8), 0);
+    this.#copyId(dv);
     dv.setUint32(
       8,
       (targetFd !== undefined ? SECCOMP_ADDFD_FLAG_SETFD : 0) | (send ? SECCOMP_ADDFD_FLAG_SEND : 0),
@@ -365,7 +373,7 @@ export class SeccompProcess {
    */
   serveOne(server: SyscallServer): boolean {
     if (this.#exit) return false;
-    const n = native();
+    const n = this.#native;
     for (;;) {
       this.#pollDv.setInt16(6, 0, true);
       this.#pollDv.setInt16(14, 0, true);
@@ -379,7 +387,7 @@ export class SeccompProcess {
       return false;
     }
     this.#notif.fill(0);
-    const r = ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
+    const r = this.#native.ioctl(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
     if (r < 0) {
       // ENOENT: the task died between poll and RECV; EINTR: a signal; try again.
       if (r === -ENOENT || r === -EINTR) return true;
@@ -434,7 +442,7 @@ export class SeccompProcess {
 
   #send(ret: number, flags: number): void {
     const dv = this.#respDv;
-    this.#resp.set(this.#notif.subarray(NOTIF_ID, NOTIF_ID + 8), 0);
+    this.#copyId(dv);
     if (flags !== 0 || ret >= 0) {
       const v = flags !== 0 ? 0 : ret;
       dv.setUint32(8, v % TWO32, true);
@@ -449,7 +457,7 @@ export class SeccompProcess {
       dv.setInt32(16, 0, true);
     }
     dv.setUint32(20, flags, true);
-    const r = ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_SEND, this.#resp);
+    const r = this.#native.ioctl(this.#listener, SECCOMP_IOCTL_NOTIF_SEND, this.#resp);
     // ENOENT: the task died (or was interrupted by a signal) while we served it; nothing to answer.
     if (r < 0 && r !== -ENOENT) {
       throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_SEND failed (errno ${-r})`);
