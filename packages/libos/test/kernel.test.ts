@@ -1,19 +1,7 @@
-import { Libos } from "@kindling/libos";
-import { Resume } from "@kindling/syscall-tap";
+import { LibosError } from "@kindling/libos";
+import { MemoryFault, Resume } from "@kindling/syscall-tap";
 import { describe, expect, it } from "vitest";
-import { FakeMemory, Harness } from "./fake-task.js";
-
-export function setup(opts: Partial<ConstructorParameters<typeof Libos>[0]> = {}) {
-  const mem = new FakeMemory(0x10000, 0x100000);
-  const unsupported: string[] = [];
-  const k = new Libos({
-    memory: { base: 0x20000, size: 0xf0000 },
-    onUnsupported: (name) => unsupported.push(name),
-    ...opts,
-  });
-  const h = new Harness(k, mem);
-  return { k, h, mem, unsupported };
-}
+import { setup } from "./core-setup.js";
 
 describe("dispatch", () => {
   it("answers ENOSYS for unknown syscalls and reports each name once", () => {
@@ -24,5 +12,51 @@ describe("dispatch", () => {
     expect(h.call(-1 >>> 0)).toBe(-38);
     expect(unsupported).toEqual(["kexec_load", "syscall_100000", "syscall_4294967295"]);
     expect(h.resume).toBe(Resume.Return);
+  });
+
+  it("counts calls per syscall number", () => {
+    const { k, h } = setup();
+    h.call("getpid");
+    h.call("getpid");
+    expect(k.counts[39]).toBe(2);
+  });
+
+  it("turns a MemoryFault from a handler into -EFAULT and rethrows other errors", () => {
+    const { k, h } = setup();
+    k.table[400] = () => {
+      throw new MemoryFault(1, 1);
+    };
+    expect(h.call(400)).toBe(-14);
+    k.table[401] = () => {
+      throw new TypeError("bug");
+    };
+    expect(() => h.call(401)).toThrow(TypeError);
+  });
+
+  it("rejects bad options with a typed error", () => {
+    expect(() => setup({ memory: { base: 0x1001, size: 0x1000 } })).toThrow(LibosError);
+    expect(() => setup({ memory: { base: 0x1000, size: 0x1000, brk: 0x5000 } })).toThrow(
+      expect.objectContaining({ code: "EINVAL" }),
+    );
+  });
+
+  it("lets a file side install handlers through attach()", () => {
+    const closed: string[] = [];
+    const { h } = setup({
+      fs: {
+        fds: {
+          get: () => undefined,
+          alloc: () => -24,
+          close: () => -9,
+          closeAll: () => closed.push("all"),
+        },
+        attach(k) {
+          k.table[0] = () => 42; // read
+        },
+      },
+    });
+    expect(h.call("read", 0, 0, 0)).toBe(42);
+    h.call("exit_group", 0);
+    expect(closed).toEqual(["all"]);
   });
 });

@@ -84,7 +84,7 @@ export function register(table: SyscallTable): void {
   define(table, "futex", (k, t, ev, out) => {
     const uaddr = ev.arg(0);
     const opFull = ev.argI32(1);
-    const val = ev.arg(2) % 2 ** 32;
+    const val = ev.argI32(2) >>> 0;
     const cmd = opFull & FUTEX_CMD_MASK;
     const realtime = (opFull & FUTEX_CLOCK_REALTIME) !== 0;
     if (realtime && cmd !== FUTEX_WAIT && cmd !== FUTEX_WAIT_BITSET) return -ENOSYS;
@@ -93,7 +93,7 @@ export function register(table: SyscallTable): void {
     switch (cmd) {
       case FUTEX_WAIT:
       case FUTEX_WAIT_BITSET: {
-        if (cmd === FUTEX_WAIT_BITSET && ev.arg(5) % 2 ** 32 === 0) return -EINVAL;
+        if (cmd === FUTEX_WAIT_BITSET && ev.argI32(5) >>> 0 === 0) return -EINVAL;
         const timeout = ev.arg(3);
         let ms = Number.POSITIVE_INFINITY;
         if (timeout !== 0) {
@@ -114,7 +114,7 @@ export function register(table: SyscallTable): void {
         mem.readU32(uaddr);
         return 0;
       case FUTEX_WAKE_BITSET:
-        if (ev.arg(5) % 2 ** 32 === 0) return -EINVAL;
+        if (ev.argI32(5) >>> 0 === 0) return -EINVAL;
         mem.readU32(uaddr);
         return 0;
       case FUTEX_REQUEUE:
@@ -123,14 +123,14 @@ export function register(table: SyscallTable): void {
         const nrRequeue = ev.argI32(3);
         if (nrWake < 0 || nrRequeue < 0) return -EINVAL;
         if (ev.arg(4) % 4 !== 0) return -EINVAL;
-        if (cmd === FUTEX_CMP_REQUEUE && mem.readU32(uaddr) !== ev.arg(5) % 2 ** 32) return -EAGAIN;
+        if (cmd === FUTEX_CMP_REQUEUE && mem.readU32(uaddr) !== ev.argI32(5) >>> 0) return -EAGAIN;
         return 0;
       }
       case FUTEX_WAKE_OP: {
         const uaddr2 = ev.arg(4);
         if (uaddr2 % 4 !== 0) return -EINVAL;
         const old = mem.readU32(uaddr2);
-        const r = wakeOp(old, ev.arg(5) % 2 ** 32);
+        const r = wakeOp(old, ev.argI32(5) >>> 0);
         if (r === null) return -ENOSYS;
         mem.writeU32(uaddr2, r.value);
         return 0;

@@ -94,8 +94,8 @@ function copyMemory(mem: ProgramMemory, from: number, to: number, len: number): 
 export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): number {
   const addr = ev.arg(0);
   const rawLen = ev.arg(1);
-  const prot = ev.arg(2) % 2 ** 32;
-  const flags = ev.arg(3) % 2 ** 32;
+  const prot = ev.argI32(2) >>> 0;
+  const flags = ev.argI32(3) >>> 0;
   const fd = ev.argI32(4);
   const off = ev.argU64(5);
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;

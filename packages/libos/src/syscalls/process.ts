@@ -146,18 +146,18 @@ export function register(table: SyscallTable): void {
     m.writeU32(ev.arg(2), k.sgid);
     return 0;
   });
-  define(table, "setuid", (k, _t, ev) => setOne(k, "uid", ev.arg(0) % 2 ** 32));
-  define(table, "setgid", (k, _t, ev) => setOne(k, "gid", ev.arg(0) % 2 ** 32));
-  define(table, "setreuid", (k, _t, ev) => setRe(k, "uid", ev.arg(0) % 2 ** 32, ev.arg(1) % 2 ** 32));
-  define(table, "setregid", (k, _t, ev) => setRe(k, "gid", ev.arg(0) % 2 ** 32, ev.arg(1) % 2 ** 32));
+  define(table, "setuid", (k, _t, ev) => setOne(k, "uid", ev.argI32(0) >>> 0));
+  define(table, "setgid", (k, _t, ev) => setOne(k, "gid", ev.argI32(0) >>> 0));
+  define(table, "setreuid", (k, _t, ev) => setRe(k, "uid", ev.argI32(0) >>> 0, ev.argI32(1) >>> 0));
+  define(table, "setregid", (k, _t, ev) => setRe(k, "gid", ev.argI32(0) >>> 0, ev.argI32(1) >>> 0));
   define(table, "setresuid", (k, _t, ev) =>
-    setRes(k, "uid", ev.arg(0) % 2 ** 32, ev.arg(1) % 2 ** 32, ev.arg(2) % 2 ** 32),
+    setRes(k, "uid", ev.argI32(0) >>> 0, ev.argI32(1) >>> 0, ev.argI32(2) >>> 0),
   );
   define(table, "setresgid", (k, _t, ev) =>
-    setRes(k, "gid", ev.arg(0) % 2 ** 32, ev.arg(1) % 2 ** 32, ev.arg(2) % 2 ** 32),
+    setRes(k, "gid", ev.argI32(0) >>> 0, ev.argI32(1) >>> 0, ev.argI32(2) >>> 0),
   );
-  define(table, "setfsuid", (k, _t, ev) => setFs(k, "uid", ev.arg(0) % 2 ** 32));
-  define(table, "setfsgid", (k, _t, ev) => setFs(k, "gid", ev.arg(0) % 2 ** 32));
+  define(table, "setfsuid", (k, _t, ev) => setFs(k, "uid", ev.argI32(0) >>> 0));
+  define(table, "setfsgid", (k, _t, ev) => setFs(k, "gid", ev.argI32(0) >>> 0));
   define(table, "getgroups", (k, t, ev) => {
     const size = ev.argI32(0);
     if (size < 0) return -EINVAL;
