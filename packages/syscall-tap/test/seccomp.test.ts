@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   MemoryFault,
@@ -312,6 +312,43 @@ int main(void) {
     expect(exit.exitCode).toBe(0);
     expect(server.stdout).toMatch(/^from the host\nfd=3 cloexec=0 fd9flags=1 n9=14\n$/);
   });
+
+  const musl = hasCompiler("musl-gcc");
+  it.skipIf(!musl)("runs a musl program (stdout through writev)", () => {
+    const prog = compile(
+      "hello-musl",
+      `#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("musl ppid=%d\\n", (int)getppid()); return 3; }
+`,
+      "musl-gcc",
+    );
+    const server = new CaptureServer();
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(server.stdout).toBe("musl ppid=4242\n");
+    expect(exit.exitCode).toBe(3);
+  });
+
+  const busybox = ["/usr/bin/busybox", "/bin/busybox"].find((p) => existsSync(p));
+  if (!busybox) console.warn("busybox test skipped: busybox-static is not installed");
+  it.skipIf(!busybox)(
+    "runs Debian's busybox-static with native pass-through: same output and status as natively",
+    () => {
+      const cases: string[][] = [
+        ["echo", "hello", "world"],
+        ["sh", "-c", "echo a; printf '%s-%d\\n' x 5; exit 3"],
+        ["wc", "-c", busybox!],
+        ["seq", "3"],
+      ];
+      for (const args of cases) {
+        const native = spawnSync(busybox!, args, { encoding: "utf8" });
+        const server = new CaptureServer();
+        const exit = SeccompPlatform.spawn({ file: busybox!, argv: ["busybox", ...args], env: [] }).run(server);
+        expect(server.stdout).toBe(native.stdout);
+        expect(exit.exitCode).toBe(native.status);
+      }
+    },
+  );
 
   it("measures the round trip of a served getppid (reported, not asserted)", () => {
     const prog = compile(
