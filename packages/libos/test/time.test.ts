@@ -1,0 +1,152 @@
+import { Libos } from "@kindling/libos";
+import { Resume } from "@kindling/syscall-tap";
+import { describe, expect, it } from "vitest";
+import { SCRATCH, setup } from "./core-setup.js";
+import { FakeMemory, Harness } from "./fake-task.js";
+
+const EINVAL = -22;
+const EFAULT = -14;
+const EAGAIN = -11;
+const ETIMEDOUT = -110;
+const ENOSYS = -38;
+
+function timespec(s: ReturnType<typeof setup>, addr: number, sec: bigint, nsec: bigint) {
+  s.mem.writeBigU64(addr, BigInt.asUintN(64, sec));
+  s.mem.writeBigU64(addr + 8, BigInt.asUintN(64, nsec));
+}
+
+describe("clocks", () => {
+  it("clock_gettime reads each clock", () => {
+    const s = setup();
+    expect(s.h.call("clock_gettime", 0, SCRATCH)).toBe(0);
+    expect(s.mem.readU64(SCRATCH)).toBe(1_700_000_000);
+    expect(Math.abs(s.mem.readU64(SCRATCH + 8) - 123_456_000)).toBeLessThan(1000);
+    expect(s.h.call("clock_gettime", 1, SCRATCH)).toBe(0);
+    expect(s.mem.readU64(SCRATCH)).toBe(5);
+    expect(s.mem.readU64(SCRATCH + 8)).toBe(250_000);
+    s.clock.cpu += 2.5;
+    expect(s.h.call("clock_gettime", 2, SCRATCH)).toBe(0);
+    expect(s.mem.readU64(SCRATCH + 8)).toBe(2_500_000);
+    expect(s.h.call("clock_gettime", 11, SCRATCH)).toBe(0);
+    expect(s.mem.readU64(SCRATCH)).toBe(1_700_000_037);
+    expect(s.h.call("clock_gettime", 10, SCRATCH)).toBe(EINVAL);
+    expect(s.h.call("clock_gettime", -6, SCRATCH)).toBe(EINVAL);
+    expect(s.h.call("clock_gettime", 0, 0)).toBe(EFAULT);
+  });
+  it("nanoseconds are always below one second", () => {
+    const s = setup();
+    s.clock.real = 1_700_000_000_999.9999999;
+    s.h.call("clock_gettime", 0, SCRATCH);
+    expect(s.mem.readU64(SCRATCH + 8)).toBeLessThan(1e9);
+  });
+  it("clock_getres", () => {
+    const s = setup();
+    expect(s.h.call("clock_getres", 1, SCRATCH)).toBe(0);
+    expect(s.mem.readU64(SCRATCH + 8)).toBe(1);
+    expect(s.h.call("clock_getres", 5, SCRATCH)).toBe(0);
+    expect(s.mem.readU64(SCRATCH + 8)).toBe(4_000_000);
+    expect(s.h.call("clock_getres", 0, 0)).toBe(0);
+    expect(s.h.call("clock_getres", 99, 0)).toBe(EINVAL);
+  });
+  it("gettimeofday and time", () => {
+    const s = setup();
+    expect(s.h.call("gettimeofday", SCRATCH, SCRATCH + 16)).toBe(0);
+    expect(s.mem.readU64(SCRATCH)).toBe(1_700_000_000);
+    expect(s.mem.readU64(SCRATCH + 8)).toBe(123_456);
+    expect(s.h.call("gettimeofday", 0, 0)).toBe(0);
+    expect(s.h.call("time", 0)).toBe(1_700_000_000);
+    expect(s.h.call("time", SCRATCH + 32)).toBe(1_700_000_000);
+    expect(s.mem.readU64(SCRATCH + 32)).toBe(1_700_000_000);
+    expect(s.h.call("time", 3)).toBe(EFAULT);
+  });
+  it("the host clock is sane", () => {
+    const k = new Libos({ memory: { base: 0x200000, size: 0x100000 } });
+    const h = new Harness(k, new FakeMemory(0x10000, 0x400000));
+    expect(h.call("clock_gettime", 0, SCRATCH)).toBe(0);
+    expect(Math.abs(h.mem.readU64(SCRATCH) - Date.now() / 1000)).toBeLessThan(5);
+    expect(h.call("clock_gettime", 1, SCRATCH)).toBe(0);
+    expect(h.call("clock_gettime", 2, SCRATCH)).toBe(0);
+  });
+});
+
+describe("sleeping", () => {
+  it("nanosleep sleeps for the request and validates it", () => {
+    const s = setup();
+    timespec(s, SCRATCH, 1n, 500_000_000n);
+    expect(s.h.call("nanosleep", SCRATCH, 0)).toBe(0);
+    expect(s.clock.slept).toEqual([1500]);
+    timespec(s, SCRATCH, 0n, 1_000_000_000n);
+    expect(s.h.call("nanosleep", SCRATCH, 0)).toBe(EINVAL);
+    timespec(s, SCRATCH, -1n, 0n);
+    expect(s.h.call("nanosleep", SCRATCH, 0)).toBe(EINVAL);
+    expect(s.h.call("nanosleep", 0, 0)).toBe(EFAULT);
+  });
+  it("clock_nanosleep: relative and absolute", () => {
+    const s = setup();
+    timespec(s, SCRATCH, 0n, 2_000_000n);
+    expect(s.h.call("clock_nanosleep", 1, 0, SCRATCH, 0)).toBe(0);
+    timespec(s, SCRATCH, 6n, 0n); // monotonic is at 5.00225 s
+    expect(s.h.call("clock_nanosleep", 1, 1, SCRATCH, 0)).toBe(0);
+    timespec(s, SCRATCH, 1n, 0n); // in the past: no sleep
+    expect(s.h.call("clock_nanosleep", 1, 1, SCRATCH, 0)).toBe(0);
+    expect(s.clock.slept.map((x) => Math.round(x * 1000) / 1000)).toEqual([2, 997.75]);
+    expect(s.h.call("clock_nanosleep", 3, 0, SCRATCH, 0)).toBe(EINVAL);
+    expect(s.h.call("clock_nanosleep", 42, 0, SCRATCH, 0)).toBe(EINVAL);
+  });
+  it("the default sleep blocks the thread", () => {
+    const k = new Libos({ memory: { base: 0x200000, size: 0x100000 } });
+    const h = new Harness(k, new FakeMemory(0x10000, 0x400000));
+    h.mem.writeU64(SCRATCH, 0);
+    h.mem.writeU64(SCRATCH + 8, 20_000_000);
+    const t0 = performance.now();
+    expect(h.call("nanosleep", SCRATCH, 0)).toBe(0);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(19);
+  });
+});
+
+describe("futex", () => {
+  it("WAIT returns EAGAIN when the value differs and times out otherwise", () => {
+    const s = setup();
+    s.mem.writeU32(SCRATCH, 5);
+    expect(s.h.call("futex", SCRATCH, 0, 6, 0, 0, 0)).toBe(EAGAIN);
+    timespec(s, SCRATCH + 16, 0n, 3_000_000n);
+    expect(s.h.call("futex", SCRATCH, 128, 5, SCRATCH + 16, 0, 0)).toBe(ETIMEDOUT);
+    expect(s.clock.slept).toEqual([3]);
+    expect(s.h.call("futex", SCRATCH + 1, 0, 5, 0, 0, 0)).toBe(EINVAL);
+    expect(s.h.call("futex", 8, 0, 5, 0, 0, 0)).toBe(EFAULT);
+    timespec(s, SCRATCH + 16, 0n, -1n);
+    expect(s.h.call("futex", SCRATCH, 0, 5, SCRATCH + 16, 0, 0)).toBe(EINVAL);
+  });
+  it("WAIT_BITSET takes an absolute timeout and a non-zero bitset", () => {
+    const s = setup();
+    s.mem.writeU32(SCRATCH, 1);
+    timespec(s, SCRATCH + 16, 5n, 500_000_000n); // monotonic now 5.00025 s
+    expect(s.h.call("futex", SCRATCH, 9, 1, SCRATCH + 16, 0, 0xffffffff)).toBe(ETIMEDOUT);
+    expect(Math.round(s.clock.slept[0] * 1000)).toBe(499750);
+    expect(s.h.call("futex", SCRATCH, 9, 1, SCRATCH + 16, 0, 0)).toBe(EINVAL);
+  });
+  it("a wait nobody can end kills the process with a reason", () => {
+    const s = setup();
+    s.mem.writeU32(SCRATCH, 0);
+    s.h.call("futex", SCRATCH, 128, 0, 0, 0, 0);
+    expect(s.h.resume).toBe(Resume.Exit);
+    expect(s.k.termSignal).toBe(9);
+    expect(s.k.killReason).toMatch(/futex/);
+  });
+  it("WAKE wakes nobody; WAKE_OP does its operation; CMP_REQUEUE compares", () => {
+    const s = setup();
+    expect(s.h.call("futex", SCRATCH, 1, 1, 0, 0, 0)).toBe(0);
+    expect(s.h.call("futex", SCRATCH, 10, 1, 0, 0, 0)).toBe(EINVAL);
+    s.mem.writeU32(SCRATCH + 4, 10);
+    // FUTEX_OP(FUTEX_OP_ADD, 3, FUTEX_OP_CMP_EQ, 10)
+    const op = (1 << 28) | (0 << 24) | (3 << 12) | 10;
+    expect(s.h.call("futex", SCRATCH, 5, 1, 1, SCRATCH + 4, op)).toBe(0);
+    expect(s.mem.readU32(SCRATCH + 4)).toBe(13);
+    expect(s.h.call("futex", SCRATCH, 5, 1, 1, SCRATCH + 4, 7 << 28)).toBe(ENOSYS);
+    s.mem.writeU32(SCRATCH, 2);
+    expect(s.h.call("futex", SCRATCH, 4, 1, 1, SCRATCH + 8, 3)).toBe(EAGAIN);
+    expect(s.h.call("futex", SCRATCH, 4, 1, 1, SCRATCH + 8, 2)).toBe(0);
+    expect(s.h.call("futex", SCRATCH, 6, 0, 0, 0, 0)).toBe(ENOSYS);
+    expect(s.h.call("futex", SCRATCH, 1 | 256, 1, 0, 0, 0)).toBe(ENOSYS);
+  });
+});
