@@ -2,8 +2,8 @@
 // and the stdin/stdout/stderr/fd links into /proc/self.
 
 import { ENXIO } from "../errno.js";
-import { NullDevice, RandomDevice, type SynthNode, SynthFs, ZeroDevice, FullDevice } from "./synth.js";
-import { fail, type FileDescription } from "./types.js";
+import { FullDevice, NullDevice, RandomDevice, SynthFs, type SynthNode, ZeroDevice } from "./synth.js";
+import { type FileDescription, fail } from "./types.js";
 
 export interface DevfsOptions {
   /** Random bytes for /dev/random and /dev/urandom. */

@@ -69,7 +69,7 @@ export class FdTable implements FdTableContract {
       desc.unref();
       return -EINVAL;
     }
-    let fd = Math.max(minFd, minFd <= this.#lowestFree ? this.#lowestFree : minFd);
+    let fd = Math.max(minFd, Math.max(minFd, this.#lowestFree));
     while (fd < this.#entries.length && this.#entries[fd] !== undefined) fd++;
     if (fd >= limit) {
       desc.unref();

@@ -37,7 +37,7 @@ import {
   STATX_BTIME,
   UTIME_OMIT,
 } from "./constants.js";
-import { cstr, decodeStatx, latin1, parseDirents, STATX_SIZE } from "./layout.js";
+import { cstr, decodeStatx, latin1, parseDirents, STATX_STRUCT_SIZE } from "./layout.js";
 import {
   allocDev,
   type Cred,
@@ -75,7 +75,7 @@ const RESOLVE_BENEATH = 0x08;
 const RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
 const EMPTY = cstr("");
-const statxBuf = new Uint8Array(STATX_SIZE);
+const statxBuf = new Uint8Array(STATX_STRUCT_SIZE);
 const statxView = new DataView(statxBuf.buffer);
 const howBuf = new BigUint64Array(3);
 
@@ -103,7 +103,14 @@ function assertName(name: string): void {
 function hostStatx(dirfd: number, name: string): Stat | null {
   const r =
     name === ""
-      ? syscallRaw(SYS_statx, dirfd, EMPTY, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, statxBuf)
+      ? syscallRaw(
+          SYS_statx,
+          dirfd,
+          EMPTY,
+          AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+          STATX_BASIC_STATS | STATX_BTIME,
+          statxBuf,
+        )
       : syscallRaw(SYS_statx, dirfd, cstr(name), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, statxBuf);
   if (r === -ENOENT) return null;
   check(r);

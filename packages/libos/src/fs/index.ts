@@ -2,11 +2,11 @@
 export * from "./constants.js";
 export { createDevfs, type DevfsOptions } from "./devfs.js";
 export { FdTable, NR_OPEN } from "./fdtable.js";
-export { Hostfs, HostFileDescription, HostInode, type HostfsOptions, hostOpenat2 } from "./hostfs.js";
+export { HostFileDescription, Hostfs, type HostfsOptions, HostInode, hostOpenat2 } from "./hostfs.js";
 export * from "./layout.js";
 export { createPipe, Pipe, PipeEnd, type PipeWaiter } from "./pipe.js";
-export { createProcfs, cpuinfo, meminfo, type ProcessView } from "./procfs.js";
-export { mapsText, type MountSpec, SandboxFs, type SandboxFsOptions } from "./sandbox-fs.js";
+export { cpuinfo, createProcfs, meminfo, type ProcessView } from "./procfs.js";
+export { type MountSpec, mapsText, SandboxFs, type SandboxFsOptions } from "./sandbox-fs.js";
 export { HooksDescription, HostStreamDescription, NodeStreamDescription, stdioDescription } from "./stdio.js";
 export {
   BytesDescription,
@@ -22,7 +22,7 @@ export {
   ZeroDevice,
 } from "./synth.js";
 export { fsClock } from "./time.js";
-export { Tmpfs, TmpFileDescription, TmpInode, type TmpfsOptions } from "./tmpfs.js";
+export { TmpFileDescription, Tmpfs, type TmpfsOptions, TmpInode } from "./tmpfs.js";
 export {
   type Cred,
   type DirEntry,
@@ -39,4 +39,13 @@ export {
   type Stat,
   type Timespec,
 } from "./types.js";
-export { type FsContext, type Loc, Mount, MountNamespace, type MountOptions, PathDescription, permitted, sameLoc } from "./vfs.js";
+export {
+  type FsContext,
+  type Loc,
+  Mount,
+  MountNamespace,
+  type MountOptions,
+  PathDescription,
+  permitted,
+  sameLoc,
+} from "./vfs.js";

@@ -1,12 +1,11 @@
 // Byte layouts of x86-64 Linux: struct stat (asm/stat.h), struct statx
 // (uapi/linux/stat.h), struct linux_dirent64, struct pollfd, struct timespec.
 
-import { STATX_BASIC_STATS, STATX_BTIME } from "./constants.js";
+import { fileTypeToDt, STATX_BASIC_STATS, STATX_BTIME } from "./constants.js";
 import type { DirEntry, Stat } from "./types.js";
-import { fileTypeToDt } from "./constants.js";
 
 export const STAT_SIZE = 144;
-export const STATX_SIZE = 256;
+export const STATX_STRUCT_SIZE = 256;
 
 /** dev_t → major (glibc's gnu_dev_major). */
 export function devMajor(dev: number): number {
@@ -75,7 +74,7 @@ function putTs(dv: DataView, off: number, sec: number, nsec: number): void {
 
 /** Encodes struct statx (256 bytes); `mask` is what the caller asked for, reported as what we fill. */
 export function encodeStatx(st: Stat, dv: DataView, off = 0, mountId = 0): void {
-  for (let i = 0; i < STATX_SIZE; i += 8) dv.setBigUint64(off + i, 0n, true);
+  for (let i = 0; i < STATX_STRUCT_SIZE; i += 8) dv.setBigUint64(off + i, 0n, true);
   const hasB = st.btimeSec !== undefined;
   dv.setUint32(off + 0, STATX_BASIC_STATS | (hasB ? STATX_BTIME : 0) | 0x1000 /* STATX_MNT_ID */, true);
   dv.setUint32(off + 4, st.blksize >>> 0, true);

@@ -3,7 +3,7 @@
 // PIPE_BUF bytes are atomic; EOF when no writer is left; EPIPE (and SIGPIPE,
 // reported through `onBrokenPipe`) when no reader is left.
 
-import { EAGAIN, EBADF, EBUSY, EINVAL, EPIPE, EPERM } from "../errno.js";
+import { EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE } from "../errno.js";
 import {
   FIONREAD,
   O_NONBLOCK,

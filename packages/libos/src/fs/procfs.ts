@@ -2,7 +2,7 @@
 // to the pid's directory; /proc/<pid>/fd/N and exe are symlinks whose targets
 // are sandbox paths (readlink works; following them resolves in the sandbox).
 
-import { cpus, totalmem, freemem } from "node:os";
+import { cpus, freemem, totalmem } from "node:os";
 import type { SynthNode } from "./synth.js";
 import { SynthFs } from "./synth.js";
 

@@ -1,10 +1,10 @@
 // The file side of the libos: the mount namespace, the process's fs context
 // (root, cwd, umask, credentials) and fd table, and the file system calls.
 
-import type { Libos } from "../kernel.js";
 import { RLIMIT_NOFILE } from "../abi.js";
-import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
+import type { Libos } from "../kernel.js";
 import { FILE_MODULES } from "../syscalls/files-modules.js";
+import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
 import { createDevfs } from "./devfs.js";
 import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";

@@ -24,7 +24,7 @@ import {
   TIOCGWINSZ,
   TIOCSPGRP,
 } from "./constants.js";
-import { decodeStatx, STATX_SIZE } from "./layout.js";
+import { decodeStatx, STATX_STRUCT_SIZE } from "./layout.js";
 import { NullDevice } from "./synth.js";
 import { fsClock } from "./time.js";
 import { FileDescription, type IoctlIo, type Stat } from "./types.js";
@@ -131,7 +131,7 @@ export class HostStreamDescription extends FileDescription {
     return ev;
   }
   override stat(): Stat {
-    const buf = new Uint8Array(STATX_SIZE);
+    const buf = new Uint8Array(STATX_STRUCT_SIZE);
     const r = syscallRaw(SYS_statx, this.fd, Buffer.from("\0"), AT_EMPTY_PATH, 0x7ff, buf);
     if (r < 0) return charDevStat(this.fd + 3);
     const st = decodeStatx(new DataView(buf.buffer));
@@ -285,7 +285,10 @@ export function stdioDescription(i: number, ep: StdioEndpoint): FileDescription 
     if (!Number.isInteger(ep) || ep < 0) throw new RangeError(`stdio[${i}]: bad host fd ${ep}`);
     return new HostStreamDescription(isatty(ep) ? O_RDWR : flags, ep);
   }
-  if (typeof (ep as NodeJS.WritableStream).write === "function" || typeof (ep as NodeJS.ReadableStream).read === "function") {
+  if (
+    typeof (ep as NodeJS.WritableStream).write === "function" ||
+    typeof (ep as NodeJS.ReadableStream).read === "function"
+  ) {
     if (typeof (ep as StdioHooks).write === "function" && !("pipe" in ep)) {
       return new HooksDescription(flags, ep as StdioHooks);
     }

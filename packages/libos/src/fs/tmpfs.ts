@@ -4,6 +4,7 @@ import { EEXIST, EFBIG, EINVAL, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EPER
 import { O_TRUNC, RENAME_EXCHANGE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./constants.js";
 import { fsClock } from "./time.js";
 import {
+  allocDev,
   type Cred,
   type DirEntry,
   DirectoryDescription,
@@ -16,7 +17,6 @@ import {
   type Stat,
   seekRegular,
   type Timespec,
-  allocDev,
 } from "./types.js";
 
 export interface TmpfsOptions {
@@ -329,7 +329,8 @@ export class TmpInode extends Inode {
       // Fall back to exactly what is needed before giving up.
       const exact = this.#accounted ? need - this.data.byteLength : 0;
       if (cap === need || this.fs.usedBytes + exact > this.fs.maxBytes) fail(ENOSPC);
-      return this.#reallocate(need);
+      this.#reallocate(need);
+      return;
     }
     const next = new Uint8Array(cap);
     next.set(this.data.subarray(0, Math.min(this.size, cap)));

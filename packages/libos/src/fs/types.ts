@@ -5,7 +5,6 @@
 // any byte sequence a program passes survives a round trip to a host file name.
 
 import { EBADF, EINVAL, EISDIR, ENOTDIR, ENOTTY, EPERM, ESPIPE } from "../errno.js";
-import type { Loc } from "./vfs.js";
 import {
   O_ACCMODE,
   O_APPEND,
@@ -24,6 +23,7 @@ import {
   SEEK_HOLE,
   SEEK_SET,
 } from "./constants.js";
+import type { Loc } from "./vfs.js";
 
 /** A failed VFS operation: `errno` is the positive Linux errno. */
 export class FsError extends Error {

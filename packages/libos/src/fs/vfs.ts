@@ -261,7 +261,7 @@ export class MountNamespace {
     else if (p.kind === "dotdot") loc = this.up(ctx, p.dir);
     else {
       loc = this.child(p.dir, p.name);
-      if (loc && loc.inode.isSymlink && (follow || p.slash)) loc = this.#follow(ctx, p.dir, loc, w);
+      if (loc?.inode.isSymlink && (follow || p.slash)) loc = this.#follow(ctx, p.dir, loc, w);
     }
     if (loc && p.slash && !loc.inode.isDir) fail(ENOTDIR);
     return loc;
@@ -633,7 +633,8 @@ export class MountNamespace {
     ];
     if (at.nsec === UTIME_OMIT && mt.nsec === UTIME_OMIT) return;
     if (loc.mount.readonly) fail(EROFS);
-    const explicit = (at.nsec !== UTIME_NOW && at.nsec !== UTIME_OMIT) || (mt.nsec !== UTIME_NOW && mt.nsec !== UTIME_OMIT);
+    const explicit =
+      (at.nsec !== UTIME_NOW && at.nsec !== UTIME_OMIT) || (mt.nsec !== UTIME_NOW && mt.nsec !== UTIME_OMIT);
     const isOwner = ctx.cred.uid === 0 || loc.inode.getattr().uid === ctx.cred.uid;
     if (!isOwner) {
       if (explicit) fail(EPERM);

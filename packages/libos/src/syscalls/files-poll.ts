@@ -4,12 +4,11 @@
 // change while a task waits. So a wait either involves host fds (stdio), and
 // then blocks in the host's poll(2), or it only sleeps for the timeout.
 
-import type { ProgramMemory, TaskControl } from "@kindling/syscall-tap";
 import { syscallRaw } from "@kindling/sys-util";
-import { type Handler, type SyscallModule, type SyscallTable, define } from "../dispatch.js";
-import { EBADF, EFAULT, EINTR, EINVAL, EMFILE } from "../errno.js";
-import type { Libos } from "../kernel.js";
+import type { ProgramMemory, TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
+import { define, type Handler, type SyscallModule, type SyscallTable } from "../dispatch.js";
+import { EBADF, EFAULT, EINTR, EINVAL, EMFILE } from "../errno.js";
 import {
   O_CLOEXEC,
   O_DIRECT,
@@ -26,6 +25,7 @@ import {
 import { createPipe } from "../fs/pipe.js";
 import { HostStreamDescription } from "../fs/stdio.js";
 import type { FileDescription } from "../fs/types.js";
+import type { Libos } from "../kernel.js";
 import { fsOf, vfsCall } from "./files.js";
 
 // ------------------------------------------------------------------ pipes

@@ -6,7 +6,7 @@
 // -errno here; a MemoryFault escapes to the dispatcher, which answers -EFAULT.
 
 import type { ProgramMemory, SyscallEvent, TaskControl } from "@kindling/syscall-tap";
-import { type Handler, type SyscallModule, type SyscallTable, define } from "../dispatch.js";
+import { define, type Handler, type SyscallModule, type SyscallTable } from "../dispatch.js";
 import {
   EBADF,
   EFAULT,
@@ -20,9 +20,8 @@ import {
   ERANGE,
   ESPIPE,
 } from "../errno.js";
-import type { Libos } from "../kernel.js";
-import { SIGPIPE } from "../signals.js";
 import {
+  __O_TMPFILE,
   AT_EACCESS,
   AT_EMPTY_PATH,
   AT_FDCWD,
@@ -61,13 +60,14 @@ import {
   STATX__RESERVED,
   UTIME_NOW,
   UTIME_OMIT,
-  __O_TMPFILE,
 } from "../fs/constants.js";
-import { encodeStat, encodeStatx, latin1, packDirents, STAT_SIZE, STATX_SIZE } from "../fs/layout.js";
+import { encodeStat, encodeStatx, latin1, packDirents, STAT_SIZE, STATX_STRUCT_SIZE } from "../fs/layout.js";
 import { PipeEnd } from "../fs/pipe.js";
 import type { SandboxFs } from "../fs/sandbox-fs.js";
 import { DirectoryDescription, errnoOf, type FileDescription, type Stat, type Timespec } from "../fs/types.js";
 import { type FsContext, type Loc, PathDescription } from "../fs/vfs.js";
+import type { Libos } from "../kernel.js";
+import { SIGPIPE } from "../signals.js";
 
 // ------------------------------------------------------------------ helpers
 
@@ -258,19 +258,19 @@ const closeRange: Handler = (k, _t, ev) => {
 
 const read: Handler = (k, t, ev) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.readable || d instanceof PathDescription) return -EBADF;
+  if (!d?.readable || d instanceof PathDescription) return -EBADF;
   return readInto(d, t.memory, ev.arg(1), ev.arg(2));
 };
 
 const write: Handler = (k, t, ev) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.writable || d instanceof PathDescription) return -EBADF;
+  if (!d?.writable || d instanceof PathDescription) return -EBADF;
   return brokenPipe(k, t, writeFrom(d, t.memory, ev.arg(1), ev.arg(2)));
 };
 
 const pread64: Handler = (k, t, ev) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.readable || d instanceof PathDescription) return -EBADF;
+  if (!d?.readable || d instanceof PathDescription) return -EBADF;
   const pos = argI64(ev, 3);
   if (pos < 0) return -EINVAL;
   if (d instanceof PipeEnd || d.isTty()) return -ESPIPE;
@@ -279,7 +279,7 @@ const pread64: Handler = (k, t, ev) => {
 
 const pwrite64: Handler = (k, t, ev) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.writable || d instanceof PathDescription) return -EBADF;
+  if (!d?.writable || d instanceof PathDescription) return -EBADF;
   const pos = argI64(ev, 3);
   if (pos < 0) return -EINVAL;
   if (d instanceof PipeEnd || d.isTty()) return -ESPIPE;
@@ -308,7 +308,7 @@ function readIovecs(mem: ProgramMemory, addr: number, cnt: number): number[] | n
 
 function doReadv(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): number {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.readable || d instanceof PathDescription) return -EBADF;
+  if (!d?.readable || d instanceof PathDescription) return -EBADF;
   const iov = readIovecs(t.memory, ev.arg(1), ev.argI32(2));
   if (typeof iov === "number") return iov;
   let total = 0;
@@ -325,7 +325,7 @@ function doReadv(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numbe
 
 function doWritev(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): number {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.writable || d instanceof PathDescription) return -EBADF;
+  if (!d?.writable || d instanceof PathDescription) return -EBADF;
   const iov = readIovecs(t.memory, ev.arg(1), ev.argI32(2));
   if (typeof iov === "number") return iov;
   let sum = 0;
@@ -432,7 +432,7 @@ const statx: Handler = (k, t, ev) => {
   const fs = fsOf(k);
   const r = lookupAt(fs, t, ev.argI32(0), ev.arg(1), flags, !(flags & AT_SYMLINK_NOFOLLOW));
   const st = r.d && (!r.loc || r.d.inode?.isRegular) ? statOf(r.d) : fs.ns.statLoc(r.loc as Loc);
-  const b = new Uint8Array(STATX_SIZE);
+  const b = new Uint8Array(STATX_STRUCT_SIZE);
   encodeStatx(st, new DataView(b.buffer), 0, 1);
   t.memory.write(ev.arg(4), b);
   return 0;
@@ -535,8 +535,7 @@ function renameAt(
 }
 const rename: Handler = (k, t, ev) => renameAt(k, t, AT_FDCWD, ev.arg(0), AT_FDCWD, ev.arg(1), 0);
 const renameat: Handler = (k, t, ev) => renameAt(k, t, ev.argI32(0), ev.arg(1), ev.argI32(2), ev.arg(3), 0);
-const renameat2: Handler = (k, t, ev) =>
-  renameAt(k, t, ev.argI32(0), ev.arg(1), ev.argI32(2), ev.arg(3), ev.argI32(4));
+const renameat2: Handler = (k, t, ev) => renameAt(k, t, ev.argI32(0), ev.arg(1), ev.argI32(2), ev.arg(3), ev.argI32(4));
 
 function symlinkAt(k: Libos, t: TaskControl, targetAddr: number, dirfd: number, pathAddr: number): number {
   const fs = fsOf(k);
@@ -588,7 +587,7 @@ function readlinkAt(k: Libos, t: TaskControl, dirfd: number, pathAddr: number, b
   let target: string;
   if (path.length === 0) {
     const d = dirfd === AT_FDCWD ? null : desc(fs, dirfd);
-    if (!d?.loc || !d.loc.inode.isSymlink) return -ENOENT;
+    if (!d?.loc?.inode.isSymlink) return -ENOENT;
     target = d.loc.inode.readlink();
   } else target = fs.ns.readlink(ctx, startOf(fs, ctx, dirfd, path), path);
   const n = Math.min(size, target.length);
@@ -798,7 +797,7 @@ const fcntl: Handler = (k, t, ev) => {
     case F_SETFL: {
       if (isPath) return -EBADF;
       const arg = ev.argI32(2);
-      d.flags = (d.flags & ~SETFL_MASK) | (arg & SETFL_MASK & ~0o40000 /* O_DIRECT unsupported */);
+      d.flags = (d.flags & ~SETFL_MASK) | (arg & SETFL_MASK & ~0o40000) /* O_DIRECT unsupported */;
       return 0;
     }
     case F_GETLK: {
