@@ -1,4 +1,3 @@
-import { codecs, GuestMemoryMmap } from "@kindling/vm-memory";
 import {
   MockPackedQueue,
   PackedQueue,
@@ -11,6 +10,7 @@ import {
   VRING_PACKED_EVENT_FLAG_DISABLE,
   VRING_PACKED_EVENT_FLAG_ENABLE,
 } from "@kindling/virtio-queue";
+import { codecs, GuestMemoryMmap } from "@kindling/vm-memory";
 import { afterAll, describe, expect, it } from "vitest";
 
 const mem = GuestMemoryMmap.fromRanges([{ start: 0n, size: 0x100000 }]);
