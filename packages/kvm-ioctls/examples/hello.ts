@@ -1,5 +1,5 @@
-import { MmapRegion } from "@kindling/sys-util";
 import { Kvm } from "@kindling/kvm-ioctls";
+import { MmapRegion } from "@kindling/sys-util";
 
 /** Runs a 16-bit guest that prints a greeting on port 0x3f8; returns what it printed. */
 export function helloFromKvm(): string {

@@ -113,8 +113,9 @@ describe.skipIf(kvmUnavailable)("long mode: ring-3 syscall served by the host th
     for (;;) {
       const e = vcpu.run();
       expect(e).toMatchObject({ kind: "IoOut", port: SHIM_PORT });
-      // Entered the ring-0 shim through LSTAR (rip is just past its `out`); RCX/R11 hold the
-      // return state. (This nested KVM keeps reporting the user CS selector here.)
+      // Entered the shim through LSTAR (rip is just past its `out`); RCX/R11 hold the return
+      // state. (This nested KVM jumps to LSTAR without leaving CPL 3 and keeps the user CS; the
+      // `out` still works because the zeroed TSS's I/O bitmap, at offset 0, allows the port.)
       expect(w[16]).toBe(BigInt(SHIM + 2));
       const nr = w[0];
       seen.push(nr);

@@ -36,9 +36,13 @@ describe.skipIf(npmMissing)("packed packages install and work outside the monore
     expect(tarballs).toHaveLength(2);
 
     // The packed manifest depends on a version, not on the workspace protocol.
-    const manifest = execFileSync("tar", ["-xOzf", tarballs.find((t) => t.includes("kvm-ioctls"))!, "package/package.json"], {
-      encoding: "utf8",
-    });
+    const manifest = execFileSync(
+      "tar",
+      ["-xOzf", tarballs.find((t) => t.includes("kvm-ioctls"))!, "package/package.json"],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(JSON.parse(manifest).dependencies["@kindling/sys-util"]).toMatch(/^\d+\.\d+\.\d+$/);
 
     const project = join(out, "consumer");
@@ -54,7 +58,10 @@ describe.skipIf(npmMissing)("packed packages install and work outside the monore
     const js = ts.transpileModule(example, {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;
-    writeFileSync(join(project, "hello.mjs"), `${js}\nif (process.argv[2] === "run") process.stdout.write(helloFromKvm());\n`);
+    writeFileSync(
+      join(project, "hello.mjs"),
+      `${js}\nif (process.argv[2] === "run") process.stdout.write(helloFromKvm());\n`,
+    );
     if (kvmUnavailable) {
       console.warn(`not running the installed example: ${kvmUnavailable}`);
       execFileSync("node", ["-e", "import('@kindling/kvm-ioctls').then(m => { if (!m.Kvm) process.exit(1); })"], {

@@ -2,3 +2,4 @@
 export * from "./types.js";
 export * from "./seccomp/index.js";
 export * from "./strace/index.js";
+export * from "./kvm/index.js";
