@@ -29,6 +29,8 @@ export interface PackedQueueState {
   nextUsed: number;
   usedWrap: boolean;
   eventIdxEnabled: boolean;
+  /** Ring slots used since the last needsNotification (defaults to 0). */
+  numAdded?: number;
   /** Buffers popped and not yet used: [buffer id, ring slots it spans]. */
   inFlight: Array<[number, number]>;
 }
@@ -270,7 +272,7 @@ export class PackedQueue implements VirtQueue {
       this.#usedWrap = !this.#usedWrap;
     }
     this.#nextUsed = next;
-    this.#numAdded += n;
+    this.#numAdded = Math.min(this.#numAdded + n, 0xffff);
   }
 
   #writeDeviceEvent(offWrap: number, flags: number): void {
@@ -339,6 +341,7 @@ export class PackedQueue implements VirtQueue {
       nextUsed: this.#nextUsed,
       usedWrap: this.#usedWrap,
       eventIdxEnabled: this.#eventIdx,
+      numAdded: this.#numAdded,
       inFlight,
     };
   }
@@ -357,6 +360,9 @@ export class PackedQueue implements VirtQueue {
       q.#availWrap = s.availWrap === true;
       q.#usedWrap = s.usedWrap === true;
       q.#eventIdx = s.eventIdxEnabled === true;
+      const added = s.numAdded ?? 0;
+      if (!Number.isInteger(added) || added < 0 || added > 0xffff) throw err("INVALID_ARGUMENT", "bad numAdded");
+      q.#numAdded = added;
       for (const [id, n] of s.inFlight) {
         if (!idxOk(id) || !Number.isInteger(n) || n < 1 || n > s.size)
           throw err("INVALID_ARGUMENT", "bad in-flight entry");

@@ -52,6 +52,8 @@ export interface QueueState {
   nextAvail: number;
   nextUsed: number;
   eventIdxEnabled: boolean;
+  /** Used entries added since the last needsNotification (not in rust-vmm's state; defaults to 0). */
+  numAdded?: number;
 }
 
 export function err(code: VirtioQueueErrorCode, message: string): VirtioQueueError {
@@ -373,6 +375,7 @@ export class Queue implements VirtQueue {
       nextAvail: this.#nextAvail,
       nextUsed: this.#nextUsed,
       eventIdxEnabled: this.#eventIdx,
+      numAdded: this.#numAdded,
     };
   }
 
@@ -389,6 +392,10 @@ export class Queue implements VirtQueue {
       }
       q.#nextAvail = state.nextAvail;
       q.#nextUsed = state.nextUsed;
+      if (state.numAdded !== undefined && !isU16(state.numAdded)) {
+        throw err("INVALID_ARGUMENT", "numAdded is not a u16 value");
+      }
+      q.#numAdded = state.numAdded ?? 0;
       q.#eventIdx = state.eventIdxEnabled === true;
       q.#ready = state.ready === true;
       return q;

@@ -24,7 +24,6 @@ const mem = GuestMemoryMmap.fromRanges([
 ]);
 afterAll(() => mem.close());
 const END = 0x60000;
-const inMem = (a: number) => (a >= 0 && a < MEM_A) || (a >= 0x50000 && a < END);
 
 const DOCUMENTED = new Set([
   "INVALID_AVAIL_RING_INDEX",
