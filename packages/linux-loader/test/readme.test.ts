@@ -1,0 +1,24 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+import { hasCommand } from "./helpers.js";
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
+const root = join(pkg, "..", "..");
+const reason = !hasCommand("cc") ? "no C compiler (cc)" : null;
+if (reason) console.warn(`skipping the README example: ${reason}`);
+
+it.skipIf(reason !== null)("runs the README example", async () => {
+  const readme = readFileSync(join(pkg, "README.md"), "utf8");
+  const m = /```ts\n([\s\S]*?)```/.exec(readme);
+  expect(m).not.toBeNull();
+  const code = m![1]
+    .replace('from "@kindling/linux-loader"', `from ${JSON.stringify(join(pkg, "src/index.ts"))}`)
+    .replace('from "@kindling/vm-memory"', `from ${JSON.stringify(join(root, "packages/vm-memory/src/index.ts"))}`);
+  const dir = join(pkg, "build", "readme");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "example.ts");
+  writeFileSync(file, code);
+  await import(file);
+});
