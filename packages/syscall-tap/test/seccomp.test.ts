@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   MemoryFault,
@@ -351,6 +351,87 @@ int main(void) { printf("musl ppid=%d\\n", (int)getppid()); return 3; }
       }
     },
   );
+
+  it("a wall-time limit kills a program that never makes a system call, or blocks in one", () => {
+    const prog = compile(
+      "spin",
+      `#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc > 1) pause();
+  for (volatile unsigned long i = 0;; i++) {}
+}
+`,
+    );
+    for (const argv of [[prog], [prog, "pause"]]) {
+      const exit = SeccompPlatform.spawn({ file: prog, argv, env: [] }).run(new CaptureServer(), { timeoutMs: 200 });
+      expect(exit.timedOut).toBe(true);
+      expect(exit.signal).toBe(9);
+    }
+  });
+
+  it("enforces CPU-time and address-space limits through the host kernel", () => {
+    const prog = compile(
+      "limits",
+      `#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  if (strcmp(argv[1], "mem") == 0) {
+    void *p = malloc(256 << 20);
+    printf("%s\\n", p ? "allocated" : "ENOMEM");
+    fflush(stdout);
+    return 0;
+  }
+  for (volatile unsigned long i = 0;; i++) {}
+}
+`,
+    );
+    const server = new CaptureServer();
+    const mem = SeccompPlatform.spawn({
+      file: prog,
+      argv: [prog, "mem"],
+      env: [],
+      limits: { addressSpaceBytes: 64 << 20 },
+    }).run(server);
+    expect(mem.exitCode).toBe(0);
+    expect(server.stdout).toBe("ENOMEM\n");
+    const cpu = SeccompPlatform.spawn({ file: prog, argv: [prog, "cpu"], env: [], limits: { cpuSeconds: 1 } }).run(
+      new CaptureServer(),
+      { timeoutMs: 60_000 },
+    );
+    expect(cpu.timedOut).toBe(false);
+    expect([24, 9]).toContain(cpu.signal); // SIGXCPU at the soft limit (SIGKILL at the hard one)
+    expect(() => SeccompPlatform.spawn({ file: prog, argv: [prog], env: [], limits: { cpuSeconds: -1 } })).toThrow(
+      SeccompPlatformError,
+    );
+  });
+
+  it.skipIf(!busybox)("serves every process of a pipeline (children inherit the filter)", () => {
+    const server = new CaptureServer();
+    const pids = new Set<number>();
+    server.hook = (_t, ev, outcome) => {
+      pids.add((ev as unknown as { pid: number }).pid);
+      if (ev.nr === 1) {
+        // Writes run natively: each process's fd 1 is its own (a pipe, or the output file).
+        outcome.resume = Resume.Continue;
+        return 0;
+      }
+      return undefined;
+    };
+    const outFile = join(mkdtempSync(join(dir, "pipe-")), "out");
+    const out = openSync(outFile, "w");
+    const script = `${busybox} echo piped | ${busybox} tr a-z A-Z; echo "ppid=$PPID"`;
+    try {
+      const exit = SeccompPlatform.spawn({ file: busybox!, argv: ["sh", "-c", script], env: [], fds: [0, out, 2] }).run(
+        server,
+      );
+      expect(exit.exitCode).toBe(0);
+    } finally {
+      closeSync(out);
+    }
+    expect(readFileSync(outFile, "utf8")).toBe("PIPED\nppid=4242\n");
+    expect(pids.size).toBeGreaterThanOrEqual(3);
+  });
 
   it("measures the round trip of a served getppid (reported, not asserted)", () => {
     const prog = compile(

@@ -21,9 +21,11 @@ export { ProcessMemory } from "./memory.js";
 export {
   DEFAULT_NATIVE_SYSCALLS,
   type SeccompExit,
+  type SeccompLimits,
   SeccompPlatform,
   SeccompPlatformError,
   SeccompProcess,
+  type SeccompRunOptions,
   type SeccompSpawnOptions,
   SeccompSyscallEvent,
   SeccompTask,

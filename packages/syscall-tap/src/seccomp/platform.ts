@@ -159,6 +159,50 @@ export interface SeccompSpawnOptions {
   allowNative?: readonly string[];
   /** Ask for synchronous wake-ups (Linux 6.6+; ignored where unsupported). Default true. */
   syncWakeUp?: boolean;
+  /**
+   * Resource limits set on the child with prlimit64 right after it starts
+   * (the kernel enforces them; native mmap/brk fail with ENOMEM at `addressSpaceBytes`).
+   */
+  limits?: SeccompLimits;
+}
+
+export interface SeccompLimits {
+  /** RLIMIT_CPU: SIGXCPU at this many seconds of CPU time, SIGKILL one second later. */
+  cpuSeconds?: number;
+  /** RLIMIT_AS: the address-space size limit in bytes. */
+  addressSpaceBytes?: number;
+  /** RLIMIT_NOFILE. */
+  openFiles?: number;
+}
+
+const RLIMIT_CPU = 0;
+const RLIMIT_NOFILE = 7;
+const RLIMIT_AS = 9;
+const SYS_prlimit64 = 302;
+
+function setLimit(pid: number, resource: number, soft: number, hard: number): void {
+  const lim = new BigUint64Array([BigInt(soft), BigInt(hard)]);
+  const r = native().syscall(SYS_prlimit64, pid, resource, lim, 0);
+  if (r < 0) throw new SeccompPlatformError(errnoCode(-r), `prlimit64(${pid}, ${resource}) failed (errno ${-r})`);
+}
+
+function applyLimits(pid: number, limits: SeccompLimits): void {
+  const whole = (v: number, what: string) => {
+    if (!Number.isSafeInteger(v) || v < 0) throw new SeccompPlatformError("EINVAL", `bad ${what} limit ${v}`);
+    return v;
+  };
+  if (limits.cpuSeconds !== undefined) {
+    const c = whole(limits.cpuSeconds, "cpuSeconds");
+    setLimit(pid, RLIMIT_CPU, c, c + 1);
+  }
+  if (limits.addressSpaceBytes !== undefined) {
+    const a = whole(limits.addressSpaceBytes, "addressSpaceBytes");
+    setLimit(pid, RLIMIT_AS, a, a);
+  }
+  if (limits.openFiles !== undefined) {
+    const f = whole(limits.openFiles, "openFiles");
+    setLimit(pid, RLIMIT_NOFILE, f, f);
+  }
 }
 
 export interface SeccompExit {
@@ -169,6 +213,13 @@ export interface SeccompExit {
   signal: number | null;
   /** The server ended the task (Resume.Exit); it was killed with SIGKILL. */
   killedByServer: boolean;
+  /** The wall-time limit passed; the process was killed with SIGKILL. */
+  timedOut: boolean;
+}
+
+export interface SeccompRunOptions {
+  /** Wall-time limit in milliseconds from now: the process is killed (SIGKILL) when it passes. */
+  timeoutMs?: number;
 }
 
 const TWO32 = 2 ** 32;
@@ -297,6 +348,8 @@ export class SeccompProcess {
   #pidfd: number;
   #exit: SeccompExit | undefined;
   #killedByServer = false;
+  #timedOut = false;
+  #deadline = Number.POSITIVE_INFINITY;
   readonly #notif = new Uint8Array(SECCOMP_NOTIF_SIZE);
   readonly #notifDv = new DataView(this.#notif.buffer);
   readonly #resp = new Uint8Array(SECCOMP_NOTIF_RESP_SIZE);
@@ -377,9 +430,18 @@ export class SeccompProcess {
     for (;;) {
       this.#pollDv.setInt16(6, 0, true);
       this.#pollDv.setInt16(14, 0, true);
-      const pr = n.syscall(SYS_poll, this.#pollfds, 2, -1);
+      const timeout =
+        this.#deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, Math.ceil(this.#deadline - performance.now()));
+      const pr = n.syscall(SYS_poll, this.#pollfds, 2, timeout);
       if (pr === -EINTR || pr === -EAGAIN) continue;
       if (pr < 0) throw new SeccompPlatformError(errnoCode(-pr), `poll failed (errno ${-pr})`);
+      if (pr === 0) {
+        // The wall-time limit passed.
+        this.#timedOut = true;
+        this.kill(9);
+        this.#reap();
+        return false;
+      }
       const lrev = this.#pollDv.getInt16(6, true);
       if (lrev & POLLIN) break;
       // Nothing to receive: the process exited (pidfd readable) or every task left the filter (POLLHUP).
@@ -478,6 +540,7 @@ export class SeccompProcess {
       exitCode: w.exitCode,
       signal: w.signal,
       killedByServer: this.#killedByServer,
+      timedOut: this.#timedOut,
     };
     this.#closeFds();
   }
@@ -494,11 +557,18 @@ export class SeccompProcess {
   }
 
   /** Serves notifications until the process exits; returns its status. */
-  run(server: SyscallServer): SeccompExit {
+  run(server: SyscallServer, options: SeccompRunOptions = {}): SeccompExit {
+    if (options.timeoutMs !== undefined) this.setTimeout(options.timeoutMs);
     while (this.serveOne(server)) {
       /* serve */
     }
     return this.#exit!;
+  }
+
+  /** Sets the wall-time limit to `ms` milliseconds from now (Infinity: none). */
+  setTimeout(ms: number): void {
+    if (!(ms >= 0)) throw new SeccompPlatformError("EINVAL", `bad timeout ${ms}`);
+    this.#deadline = performance.now() + ms;
   }
 
   /** Sends a signal to the process (default SIGKILL). */
@@ -540,6 +610,15 @@ export const SeccompPlatform = {
     if (child.listenerFd < 0) {
       throw new SeccompPlatformError("EINVAL", "spawn returned no seccomp listener");
     }
-    return new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true);
+    const proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true);
+    if (options.limits) {
+      try {
+        applyLimits(child.pid, options.limits);
+      } catch (e) {
+        proc.close();
+        throw e;
+      }
+    }
+    return proc;
   },
 };
