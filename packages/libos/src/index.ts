@@ -4,6 +4,8 @@ export type { Handler, Outcome, SyscallModule, SyscallTable } from "./dispatch.j
 export { createTable, define } from "./dispatch.js";
 export * as errno from "./errno.js";
 export { LibosError } from "./errors.js";
+export * as vfs from "./fs/index.js";
+export { type MountSpec, SandboxFs, type SandboxFsOptions } from "./fs/index.js";
 export {
   type Clock,
   hostClock,
@@ -14,7 +16,7 @@ export {
   Task,
   type Utsname,
 } from "./kernel.js";
-export { AddressSpace, type AddressSpaceOptions, type Mapping, type MappingKind } from "./mm.js";
+export { AddressSpace, type AddressSpaceOptions, addRange, type Mapping, type MappingKind, removeRange } from "./mm.js";
 export * from "./signals.js";
 export { SYS, SYSCALL_NAMES, type SyscallName, syscallName } from "./sysno.js";
 export type { FdTable, FileDescription, StdioEndpoint, StdioHooks, Vfs } from "./vfs-contract.js";

@@ -1,2 +1,10 @@
-// @kindling/vmm-reference: The kindling CLI: a gVisor-like sandbox and a Firecracker-like microVM composed from the Kindling packages.
-export {};
+// @kindling/vmm-reference: the kindling sandbox and microVM composed from the Kindling packages.
+export {
+  kvmAvailable,
+  type PlatformName,
+  readProgram,
+  Sandbox,
+  SandboxError,
+  type SandboxOptions,
+  type SandboxResult,
+} from "./sandbox.js";

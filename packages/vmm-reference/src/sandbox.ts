@@ -1,0 +1,330 @@
+/**
+ * The sandbox: an unmodified static Linux program whose system calls are
+ * served by the libos. Two platforms run it: `kvm` (the program in ring 3 of
+ * a KVM guest with no kernel) and `seccomp` (a host child process whose
+ * system calls arrive as seccomp user notifications).
+ */
+import { readFileSync, statSync } from "node:fs";
+import { Kvm } from "@kindling/kvm-ioctls";
+import { Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
+import { LoaderError, loadStaticProgram, readStaticProgram, type StaticProgram } from "@kindling/linux-loader";
+import { MADV_REMOVE } from "@kindling/sys-util";
+import {
+  AT,
+  KvmPlatform,
+  SeccompPlatform,
+  type SyscallServer,
+  SyscallStats,
+  Tracer,
+  USER_BASE,
+  writeInitialStack,
+} from "@kindling/syscall-tap";
+
+export type PlatformName = "kvm" | "seccomp";
+
+export interface SandboxOptions {
+  /** Host directory shown as `/` (read-only unless rootWritable). Default: an empty tmpfs. */
+  root?: string;
+  rootWritable?: boolean;
+  /** Host directories mounted inside: `{host, path, writable?}`. */
+  mounts?: Array<{ host: string; path: string; writable?: boolean }>;
+  /** tmpfs mount points. */
+  tmpfs?: string[];
+  /** Environment as KEY=VALUE strings (default: none). */
+  env?: string[];
+  /** Working directory inside the sandbox (default "/"). */
+  cwd?: string;
+  /** Guest memory in bytes (kvm) or the address-space limit (seccomp). Default 256 MiB. */
+  memory?: number;
+  /** Wall-time limit in seconds. */
+  timeout?: number;
+  /** CPU-time limit in seconds. */
+  cpuLimit?: number;
+  /** "kvm" (default where /dev/kvm is usable) or "seccomp". */
+  platform?: PlatformName;
+  /** Called with each decoded system call line (strace style). */
+  strace?: (line: string) => void;
+  /** Collect per-syscall counts and times. */
+  stats?: boolean;
+  /**
+   * Standard streams: "inherit" (this process's 0/1/2), "pipe" (stdout and stderr captured,
+   * stdin empty), or explicit endpoints.
+   */
+  stdio?: "inherit" | "pipe" | readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
+  /** Called once per system call name the libos does not implement. */
+  onUnsupported?: (name: string) => void;
+}
+
+export interface SandboxResult {
+  /** The exit status as a shell reports it: the exit code, or 128+N after signal N. */
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+  platform: PlatformName;
+  /** Why the sandbox stopped the program, when it did (timeout, cpu-limit, error). */
+  stopped?: string;
+  stdout?: Buffer;
+  stderr?: Buffer;
+  syscalls: number;
+  stats?: SyscallStats;
+  /** Wall time of the run in milliseconds. */
+  wallMs: number;
+}
+
+/** Bad input from the user: the message is meant to be shown as is; `status` follows shell conventions. */
+export class SandboxError extends Error {
+  override readonly name = "SandboxError";
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_MEMORY = 256 * 1024 * 1024;
+const STACK_SIZE = 8 * 1024 * 1024;
+/** Where a static-PIE program is loaded in the guest. */
+const PIE_BASE = 0x40_0000;
+
+let kvmUsable: boolean | undefined;
+/** True when /dev/kvm can be opened read/write here. */
+export function kvmAvailable(): boolean {
+  kvmUsable ??= Kvm.isAvailable();
+  return kvmUsable;
+}
+
+function captureSink(chunks: Buffer[]): StdioHooks {
+  return {
+    write(data: Uint8Array): number {
+      chunks.push(Buffer.from(data));
+      return data.length;
+    },
+  };
+}
+
+/** Reads and checks a host program file, mapping each failure to the shell's status. */
+export function readProgram(path: string): { bytes: Uint8Array; program: StaticProgram } {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new SandboxError("ENOENT", `${path}: No such file or directory`, 127);
+  }
+  if (st.isDirectory()) throw new SandboxError("EISDIR", `${path}: Is a directory`, 126);
+  if ((st.mode & 0o111) === 0) throw new SandboxError("EACCES", `${path}: Permission denied (not executable)`, 126);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new SandboxError("EACCES", `${path}: cannot read: ${(e as Error).message}`, 126);
+  }
+  try {
+    return { bytes, program: readStaticProgram(bytes) };
+  } catch (e) {
+    if (e instanceof LoaderError) {
+      throw new SandboxError(e.code, `${path}: cannot run: ${e.message}`, 126);
+    }
+    throw e;
+  }
+}
+
+export class Sandbox {
+  readonly options: SandboxOptions;
+  readonly platform: PlatformName;
+
+  private constructor(options: SandboxOptions, platform: PlatformName) {
+    this.options = options;
+    this.platform = platform;
+  }
+
+  /**
+   * Prepares a sandbox. With no `platform`, kvm is used where /dev/kvm is
+   * usable and seccomp elsewhere (`fallbackReason` says why).
+   */
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    return Sandbox.createSync(options);
+  }
+
+  static createSync(options: SandboxOptions = {}): Sandbox {
+    let platform = options.platform;
+    if (platform === undefined) platform = kvmAvailable() ? "kvm" : "seccomp";
+    if (platform === "kvm" && !kvmAvailable()) {
+      throw new SandboxError("ENOKVM", "the kvm platform needs read/write access to /dev/kvm", 125);
+    }
+    const memory = options.memory ?? DEFAULT_MEMORY;
+    if (!Number.isSafeInteger(memory) || memory < 16 * 1024 * 1024) {
+      throw new SandboxError("EINVAL", `--memory ${memory}: at least 16 MiB is needed`, 125);
+    }
+    return new Sandbox(options, platform);
+  }
+
+  /** Why `create()` without a platform would not pick kvm, or undefined when it would. */
+  static fallbackReason(): string | undefined {
+    return kvmAvailable() ? undefined : "/dev/kvm is not usable here; using the seccomp platform";
+  }
+
+  /** Runs `argv[0]` (a host path to a static program) with `argv` as its arguments. */
+  async run(argv: readonly string[]): Promise<SandboxResult> {
+    return this.runSync(argv);
+  }
+
+  runSync(argv: readonly string[]): SandboxResult {
+    if (argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
+    const { bytes, program } = readProgram(argv[0]);
+    const o = this.options;
+    const memory = o.memory ?? DEFAULT_MEMORY;
+
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let stdio: readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
+    if (o.stdio === "pipe") stdio = ["null", captureSink(out), captureSink(err)];
+    else if (o.stdio === undefined || o.stdio === "inherit") stdio = [0, 1, 2];
+    else stdio = o.stdio;
+
+    const mounts: MountSpec[] = [];
+    for (const m of o.mounts ?? []) mounts.push({ path: m.path, host: m.host, writable: m.writable ?? false });
+    for (const t of o.tmpfs ?? []) mounts.push({ path: t, tmpfs: true });
+    const fs = new SandboxFs({ root: o.root, rootWritable: o.rootWritable, mounts, cwd: o.cwd ?? "/" });
+    const exe = argv[0];
+    const stats = o.stats ? new SyscallStats() : undefined;
+    const started = performance.now();
+
+    if (this.platform === "seccomp") {
+      const libos = new Libos({
+        argv,
+        env: o.env ?? [],
+        exe,
+        memory: { base: 0, size: 0 },
+        stdio,
+        fs,
+        onUnsupported: o.onUnsupported ? (name) => o.onUnsupported?.(name) : undefined,
+      });
+      const proc = SeccompPlatform.spawn({
+        file: exe,
+        argv: [...argv],
+        env: o.env ?? [],
+        limits: {
+          addressSpaceBytes: memory,
+          cpuSeconds: o.cpuLimit !== undefined ? Math.ceil(o.cpuLimit) : undefined,
+        },
+      });
+      const server = this.#wrap(libos, stats);
+      const exit = proc.run(server, o.timeout !== undefined ? { timeoutMs: o.timeout * 1000 } : {});
+      const signal = libos.termSignal || (exit.killedByServer ? null : exit.signal);
+      const status = libos.exited ? libos.shellStatus : exit.signal ? 128 + exit.signal : (exit.exitCode ?? 0);
+      return {
+        status,
+        exitCode: libos.exited ? (libos.termSignal ? null : libos.exitStatus) : exit.exitCode,
+        signal: signal || null,
+        platform: "seccomp",
+        stopped: exit.timedOut ? "timeout" : undefined,
+        stdout: o.stdio === "pipe" ? Buffer.concat(out) : undefined,
+        stderr: o.stdio === "pipe" ? Buffer.concat(err) : undefined,
+        syscalls: proc.served,
+        stats,
+        wallMs: performance.now() - started,
+      };
+    }
+
+    // kvm: image, stack at the top of memory, the arena for brk and mmap between them.
+    const imageSize = Number(program.loadEnd - program.loadStart);
+    const base = program.isPie ? BigInt(PIE_BASE) : 0n;
+    const imageEnd = Number(program.loadEnd + base);
+    const stackSize = Math.min(STACK_SIZE, Math.floor(memory / 8 / 4096) * 4096);
+    if (Number(program.loadStart + base) < USER_BASE || imageEnd + stackSize + 4096 * 16 > memory) {
+      throw new SandboxError(
+        "ENOMEM",
+        `${exe}: the program (${imageSize} bytes at 0x${(program.loadStart + base).toString(16)}) does not fit in --memory ${memory}`,
+        126,
+      );
+    }
+    const platform = KvmPlatform.create({ memorySize: memory });
+    try {
+      const loaded = loadStaticProgram(bytes, platform.programTarget, program.isPie ? BigInt(PIE_BASE) : undefined);
+      const region = platform.guestMemory.regions()[0];
+      const arenaBase = Math.ceil(Number(loaded.brkStart) / 4096) * 4096;
+      const stackBottom = memory - stackSize;
+      const libos = new Libos({
+        argv,
+        env: o.env ?? [],
+        exe,
+        memory: { base: arenaBase, size: stackBottom - arenaBase, brk: arenaBase },
+        stdio,
+        fs,
+        onUnsupported: o.onUnsupported ? (name) => o.onUnsupported?.(name) : undefined,
+        discard: (addr, len) => {
+          region.mmap.madvise(addr, len, MADV_REMOVE);
+          return true;
+        },
+      });
+      libos.mm.reserve(Number(loaded.loadStart), Number(loaded.loadEnd - loaded.loadStart), "image" as never, 7, exe);
+      libos.mm.reserve(stackBottom, stackSize, "stack" as never, 3, "[stack]");
+      const random = new Uint8Array(16);
+      crypto.getRandomValues(random);
+      const sp = writeInitialStack(platform.memory, memory - 64, {
+        argv,
+        envp: o.env ?? [],
+        auxv: [
+          [AT.PHDR, Number(loaded.phdrAddr)],
+          [AT.PHENT, loaded.phentsize],
+          [AT.PHNUM, loaded.phnum],
+          [AT.PAGESZ, 4096],
+          [AT.BASE, 0],
+          [AT.FLAGS, 0],
+          [AT.ENTRY, Number(loaded.entry)],
+          [AT.UID, libos.ruid],
+          [AT.EUID, libos.euid],
+          [AT.GID, libos.rgid],
+          [AT.EGID, libos.egid],
+          [AT.HWCAP, 0x178bfbff],
+          [AT.CLKTCK, 100],
+          [AT.SECURE, 0],
+          [AT.HWCAP2, 0],
+        ],
+        random,
+        execfn: exe,
+      });
+      platform.start(Number(loaded.entry), sp);
+      const server = this.#wrap(libos, stats);
+      const r = platform.run(server, {
+        wallMs: o.timeout !== undefined ? o.timeout * 1000 : undefined,
+        cpuMs: o.cpuLimit !== undefined ? o.cpuLimit * 1000 : undefined,
+      });
+      let stopped: string | undefined;
+      let status = libos.shellStatus;
+      let signal: number | null = libos.termSignal || null;
+      if (r.kind === "stop") {
+        stopped = r.reason;
+        signal = r.reason === "cpu-limit" ? 24 /* SIGXCPU */ : 9;
+        status = 128 + signal;
+      } else if (r.kind === "error") {
+        stopped = `${r.code}: ${r.message}`;
+        signal = 9;
+        status = 128 + 9;
+      }
+      return {
+        status,
+        exitCode: r.kind === "exited" && !libos.termSignal ? libos.exitStatus : null,
+        signal,
+        platform: "kvm",
+        stopped,
+        stdout: o.stdio === "pipe" ? Buffer.concat(out) : undefined,
+        stderr: o.stdio === "pipe" ? Buffer.concat(err) : undefined,
+        syscalls: platform.syscalls,
+        stats,
+        wallMs: performance.now() - started,
+      };
+    } finally {
+      platform.close();
+    }
+  }
+
+  #wrap(libos: Libos, stats: SyscallStats | undefined): SyscallServer {
+    let server: SyscallServer = libos;
+    if (this.options.strace) server = new Tracer(server, this.options.strace, stats ? { stats } : {});
+    else if (stats) server = stats.wrap(server);
+    return server;
+  }
+}
