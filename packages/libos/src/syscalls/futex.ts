@@ -88,7 +88,7 @@ export function register(table: SyscallTable): void {
     const cmd = opFull & FUTEX_CMD_MASK;
     const realtime = (opFull & FUTEX_CLOCK_REALTIME) !== 0;
     if (realtime && cmd !== FUTEX_WAIT && cmd !== FUTEX_WAIT_BITSET) return -ENOSYS;
-    if (uaddr % 4 !== 0) return -EINVAL;
+    if ((ev.argI32(0) & 3) !== 0) return -EINVAL; // exact even above 2^53
     const mem = t.memory;
     switch (cmd) {
       case FUTEX_WAIT:
@@ -122,13 +122,13 @@ export function register(table: SyscallTable): void {
         const nrWake = ev.argI32(2);
         const nrRequeue = ev.argI32(3);
         if (nrWake < 0 || nrRequeue < 0) return -EINVAL;
-        if (ev.arg(4) % 4 !== 0) return -EINVAL;
+        if ((ev.argI32(4) & 3) !== 0) return -EINVAL;
         if (cmd === FUTEX_CMP_REQUEUE && mem.readU32(uaddr) !== ev.argI32(5) >>> 0) return -EAGAIN;
         return 0;
       }
       case FUTEX_WAKE_OP: {
         const uaddr2 = ev.arg(4);
-        if (uaddr2 % 4 !== 0) return -EINVAL;
+        if ((ev.argI32(4) & 3) !== 0) return -EINVAL;
         const old = mem.readU32(uaddr2);
         const r = wakeOp(old, ev.argI32(5) >>> 0);
         if (r === null) return -ENOSYS;

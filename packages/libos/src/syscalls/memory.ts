@@ -48,7 +48,7 @@ import {
 import { define, type Handler, type Outcome, type SyscallTable } from "../dispatch.js";
 import { EACCES, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from "../errno.js";
 import type { Libos } from "../kernel.js";
-import { isPageAligned, type Mapping, pageUp } from "../mm.js";
+import { type Mapping, pageUp } from "../mm.js";
 import type { FileDescription } from "../vfs-contract.js";
 
 /** Bytes copied per pread when filling a file mapping. */
@@ -56,6 +56,16 @@ const FILE_CHUNK = 1 << 20;
 
 /** The flags mmap on MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK | MAP_SYNC). */
 const SHARED_VALIDATE_OK = MAP_KNOWN_FLAGS & ~0x4000000;
+
+/** True when argument i is page aligned (exact for any 64-bit value: the low bits are in argI32). */
+function argAligned(ev: SyscallEvent, i: number): boolean {
+  return (ev.argI32(i) & (PAGE_SIZE - 1)) === 0;
+}
+
+/** A flags argument: its value, or -1 (every bit set: invalid) when it does not fit in 32 bits. */
+function flagsArg(ev: SyscallEvent, i: number): number {
+  return ev.argU64(i) > 0xffff_ffffn ? -1 : ev.arg(i);
+}
 
 function native(t: TaskControl, out: Outcome): boolean {
   if (!t.nativeMemory) return false;
@@ -120,7 +130,7 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
   const shared = type !== MAP_PRIVATE;
   if ((flags & MAP_HUGETLB) !== 0) return -ENOMEM; // no huge pages reserved (vm.nr_hugepages = 0)
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
-  if (fixed && !isPageAligned(addr)) return -EINVAL;
+  if (fixed && !argAligned(ev, 0)) return -EINVAL;
   if (fixed && addr + len > TASK_SIZE) return -ENOMEM;
 
   let kind: Mapping["kind"] = "anon";
@@ -159,6 +169,7 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
 function mremap(
   k: Libos,
   t: TaskControl,
+  ev: SyscallEvent,
   old: number,
   oldLenRaw: number,
   newLenRaw: number,
@@ -169,7 +180,7 @@ function mremap(
   const mayMove = (flags & MREMAP_MAYMOVE) !== 0;
   if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0 && !mayMove) return -EINVAL;
   if ((flags & MREMAP_DONTUNMAP) !== 0 && oldLenRaw !== newLenRaw) return -EINVAL;
-  if (!isPageAligned(old)) return -EINVAL;
+  if (!argAligned(ev, 0)) return -EINVAL;
   const oldLen = pageUp(oldLenRaw);
   const newLen = pageUp(newLenRaw);
   if (newLen === 0) return -EINVAL;
@@ -189,9 +200,11 @@ function mremap(
   };
 
   const moveTo = (dest: number): number => {
-    // Place [dest, dest+newLen) with the contents of the old range.
+    // Place [dest, dest+newLen) with the contents of the old range. A moved
+    // piece of the heap is ordinary anonymous memory: brk does not follow it.
     const keep = Math.min(oldLen, newLen);
-    const r = mm.map(null, dest, newLen, attrs, false);
+    const moved = vma.kind === "brk" ? { ...attrs, kind: "anon" as const, name: "" } : attrs;
+    const r = mm.map(null, dest, newLen, moved, false);
     if (r < 0) return r;
     copyMemory(mem, old, dest, keep);
     if (newLen > keep) mem.fill(dest + keep, newLen - keep, 0);
@@ -204,7 +217,7 @@ function mremap(
   };
 
   if ((flags & MREMAP_FIXED) !== 0) {
-    if (!isPageAligned(newAddr)) return -EINVAL;
+    if (!argAligned(ev, 4)) return -EINVAL;
     if (newAddr < old + oldLen && old < newAddr + newLen) return -EINVAL;
     if (newAddr + newLen > TASK_SIZE) return -EINVAL;
     if (!mm.isPlaceable(newAddr, newAddr + newLen)) return -ENOMEM;
@@ -241,7 +254,7 @@ export function register(table: SyscallTable): void {
     const addr = ev.arg(0);
     const len = ev.arg(1);
     if (k.mm.find(addr)?.kind !== "file" && native(t, out)) return 0;
-    if (!isPageAligned(addr) || len === 0) return -EINVAL;
+    if (!argAligned(ev, 0) || len === 0) return -EINVAL;
     const end = addr + pageUp(len);
     if (!(end <= TASK_SIZE)) return -EINVAL;
     k.mm.unmap(addr, end);
@@ -251,7 +264,7 @@ export function register(table: SyscallTable): void {
     if (native(t, out)) return 0;
     const addr = ev.arg(0);
     const prot = ev.arg(2);
-    if (!isPageAligned(addr)) return -EINVAL;
+    if (!argAligned(ev, 0)) return -EINVAL;
     const known = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP;
     if (prot > 0xffff_ffff || (prot & ~known) !== 0) return -EINVAL;
     if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) === (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
@@ -265,7 +278,7 @@ export function register(table: SyscallTable): void {
     if (native(t, out)) return 0;
     const addr = ev.arg(0);
     const advice = ev.argI32(2);
-    if (!isPageAligned(addr)) return -EINVAL;
+    if (!argAligned(ev, 0)) return -EINVAL;
     const validAdvice =
       (advice >= MADV_NORMAL && advice <= 4) ||
       (advice >= MADV_FREE && advice <= MADV_COLLAPSE) ||
@@ -293,12 +306,12 @@ export function register(table: SyscallTable): void {
   });
   define(table, "mremap", (k, t, ev, out) => {
     if (native(t, out)) return 0;
-    return mremap(k, t, ev.arg(0), ev.arg(1), ev.arg(2), ev.arg(3), ev.arg(4));
+    return mremap(k, t, ev, ev.arg(0), ev.arg(1), ev.arg(2), flagsArg(ev, 3), ev.arg(4));
   });
   define(table, "msync", (k, _t, ev) => {
     const addr = ev.arg(0);
-    const flags = ev.arg(2);
-    if (!isPageAligned(addr)) return -EINVAL;
+    const flags = flagsArg(ev, 2);
+    if (!argAligned(ev, 0)) return -EINVAL;
     if (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) return -EINVAL;
     if ((flags & MS_ASYNC) !== 0 && (flags & MS_SYNC) !== 0) return -EINVAL;
     const end = addr + pageUp(ev.arg(1));
@@ -314,12 +327,12 @@ export function register(table: SyscallTable): void {
   };
   define(table, "mlock", lockRange);
   define(table, "munlock", lockRange);
-  define(table, "mlock2", (k, t, ev, out) => (ev.arg(2) & ~1 ? -EINVAL : lockRange(k, t, ev, out)));
-  define(table, "mlockall", (_k, _t, ev) => (ev.arg(0) === 0 || ev.arg(0) & ~7 ? -EINVAL : 0));
+  define(table, "mlock2", (k, t, ev, out) => (flagsArg(ev, 2) & ~1 ? -EINVAL : lockRange(k, t, ev, out)));
+  define(table, "mlockall", (_k, _t, ev) => (ev.arg(0) === 0 || flagsArg(ev, 0) & ~7 ? -EINVAL : 0));
   define(table, "munlockall", () => 0);
   define(table, "mincore", (k, t, ev) => {
     const addr = ev.arg(0);
-    if (!isPageAligned(addr)) return -EINVAL;
+    if (!argAligned(ev, 0)) return -EINVAL;
     const end = addr + pageUp(ev.arg(1));
     if (!(end <= TASK_SIZE)) return -ENOMEM;
     if (!k.mm.isMapped(addr, end)) return -ENOMEM;
