@@ -1,0 +1,291 @@
+// Property tests: path resolution against the host kernel's own chroot-like
+// resolution (openat2 RESOLVE_IN_ROOT) on identical random trees, and hostile
+// arguments to every file system call.
+import * as nfs from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { syscallRaw } from "@kindling/sys-util";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { SYS, type SyscallName } from "../src/sysno.js";
+import { E, FsHarness, MEM_BASE, MEM_SIZE } from "./fs-harness.js";
+
+type Node =
+  | { kind: "dir"; children: Map<string, Node> }
+  | { kind: "file"; content: string }
+  | { kind: "link"; target: string };
+
+const NAMES = ["a", "b", "c", "d"];
+const targetComp = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom("a", "b", "c", "d") },
+  { weight: 1, arbitrary: fc.constantFrom("..", ".", "", "zz") },
+);
+const targetArb = fc
+  .tuple(fc.boolean(), fc.array(targetComp, { minLength: 1, maxLength: 5 }), fc.boolean())
+  .map(([abs, parts, slash]) => (abs ? "/" : "") + parts.join("/") + (slash ? "/" : ""))
+  .filter((s) => s.length > 0);
+
+const nodeArb: fc.Memo<Node> = fc.memo((depth) =>
+  depth <= 1
+    ? fc.oneof(
+        fc.constant<Node>({ kind: "dir", children: new Map() }),
+        fc.string({ maxLength: 4 }).map<Node>((s) => ({ kind: "file", content: s })),
+        targetArb.map<Node>((target) => ({ kind: "link", target })),
+      )
+    : fc.oneof(
+        fc.string({ maxLength: 4 }).map<Node>((s) => ({ kind: "file", content: s })),
+        targetArb.map<Node>((target) => ({ kind: "link", target })),
+        fc
+          .uniqueArray(fc.tuple(fc.constantFrom(...NAMES), nodeArb(depth - 1)), {
+            selector: ([n]) => n,
+            maxLength: 4,
+          })
+          .map<Node>((entries) => ({ kind: "dir", children: new Map(entries) })),
+      ),
+);
+
+const rootArb = fc
+  .uniqueArray(fc.tuple(fc.constantFrom(...NAMES), nodeArb(3)), { selector: ([n]) => n, minLength: 1, maxLength: 4 })
+  .map((entries) => new Map(entries));
+
+let counter = 0;
+/** Builds the tree on the host (real directories only, so nothing is created through a link). */
+function buildHost(dir: string, children: Map<string, Node>, prefix: string): void {
+  for (const [name, node] of children) {
+    const p = join(dir, name);
+    if (node.kind === "dir") {
+      nfs.mkdirSync(p);
+      buildHost(p, node.children, `${prefix}/${name}`);
+    } else if (node.kind === "file") nfs.writeFileSync(p, `${prefix}/${name}:${node.content}`);
+    else nfs.symlinkSync(node.target, p);
+  }
+}
+function buildSandbox(t: FsHarness, dir: string, children: Map<string, Node>, prefix: string): void {
+  for (const [name, node] of children) {
+    const p = `${dir}/${name}`;
+    if (node.kind === "dir") {
+      expect(t.call("mkdir", t.str(p), 0o755)).toBe(0);
+      buildSandbox(t, p, node.children, `${prefix}/${name}`);
+    } else if (node.kind === "file")
+      expect(t.writeFile(p, `${prefix}/${name}:${node.content}`)).toBeGreaterThanOrEqual(0);
+    else expect(t.call("symlink", t.str(node.target), t.str(p))).toBe(0);
+  }
+}
+
+const RESOLVE_IN_ROOT = 0x10;
+/** The host kernel's answer: openat2(root, path, RESOLVE_IN_ROOT). */
+function hostOpen(rootFd: number, path: string, flags: number): string {
+  const how = new BigUint64Array([BigInt(flags | 0o2000000), 0n, BigInt(RESOLVE_IN_ROOT)]);
+  const fd = syscallRaw(437, rootFd, Buffer.from(`${path}\0`, "latin1"), how, 24);
+  if (fd < 0) return `errno ${fd}`;
+  try {
+    const st = nfs.fstatSync(fd);
+    if (st.isDirectory()) return `dir ${nfs.readdirSync(`/proc/self/fd/${fd}`).sort().join(",")}`;
+    return `file ${nfs.readFileSync(fd, "latin1")}`;
+  } finally {
+    nfs.closeSync(fd);
+  }
+}
+function sandboxOpen(t: FsHarness, path: string, flags: number): string {
+  const fd = t.open(path, flags);
+  if (fd < 0) return `errno ${fd}`;
+  const st = t.alloc(144);
+  t.call("fstat", fd, st);
+  const mode = t.mem.dv.getUint32(st - MEM_BASE + 24, true);
+  t.call("close", fd);
+  if ((mode & 0o170000) === 0o040000) {
+    const names = t.list(path);
+    if (typeof names === "number") return `list-errno ${names}`;
+    return `dir ${names.filter((n) => n !== "." && n !== ".." && n !== "dev" && n !== "proc").join(",")}`;
+  }
+  return `file ${t.readFile(path)}`;
+}
+
+const pathComp = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom("a", "b", "c", "d") },
+  { weight: 1, arbitrary: fc.constantFrom("..", ".", "", "zz") },
+);
+const pathArb = fc
+  .tuple(fc.boolean(), fc.array(pathComp, { minLength: 1, maxLength: 6 }), fc.boolean())
+  .map(([abs, parts, slash]) => (abs ? "/" : "") + parts.join("/") + (slash ? "/" : ""));
+
+/** Every path in the tree ("a", "a/b", …). */
+function treePaths(children: Map<string, Node>, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const [name, node] of children) {
+    const p = prefix ? `${prefix}/${name}` : name;
+    out.push(p);
+    if (node.kind === "dir") out.push(...treePaths(node.children, p));
+  }
+  return out;
+}
+/** Paths near the tree: existing ones, with a random prefix ("/", "../", "x/../") and suffix. */
+function treePathArb(tree: Map<string, Node>): fc.Arbitrary<string> {
+  const known = treePaths(tree);
+  return fc.oneof(
+    { weight: 1, arbitrary: pathArb },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(
+          fc.constantFrom("", "/", "../", "./", "a/../", "/../../", "//"),
+          fc.constantFrom(...known),
+          fc.constantFrom("", "", "/", "/.", "/..", "/a", "/../b", "//c/"),
+        )
+        .map(([pre, p, suf]) => pre + p + suf),
+    },
+  );
+}
+
+const dirs: string[] = [];
+const stats = new Map<string, number>();
+afterAll(() => {
+  if (process.env.FS_PROP_STATS) console.log([...stats].sort().join("\n"));
+  for (const d of dirs) nfs.rmSync(d, { recursive: true, force: true });
+});
+
+describe("path resolution matches the host kernel's (RESOLVE_IN_ROOT) on random trees", () => {
+  it("tmpfs root and hostfs root both agree with Linux", () => {
+    fc.assert(
+      fc.property(
+        rootArb.chain((tree) =>
+          fc.tuple(
+            fc.constant(tree),
+            fc.array(fc.tuple(treePathArb(tree), fc.constantFrom(0, 0, 0o400000, 0o200000)), {
+              minLength: 1,
+              maxLength: 40,
+            }),
+          ),
+        ),
+        ([tree, paths]) => {
+          const host = nfs.mkdtempSync(join(tmpdir(), `kindling-fsprop-${counter++}-`));
+          dirs.push(host);
+          buildHost(host, tree, "");
+          const rootFd = nfs.openSync(host, "r");
+          const tmp = new FsHarness({ dev: false, proc: false });
+          const hst = new FsHarness({ root: host, dev: false, proc: false });
+          try {
+            buildSandbox(tmp, "", tree, "");
+            for (const [path, flags] of paths) {
+              if (path === "") continue;
+              const want = hostOpen(rootFd, path, flags);
+              if (process.env.FS_PROP_STATS)
+                stats.set(
+                  want
+                    .split(" ")
+                    .slice(0, want.startsWith("errno") ? 2 : 1)
+                    .join(" "),
+                  (stats.get(
+                    want
+                      .split(" ")
+                      .slice(0, want.startsWith("errno") ? 2 : 1)
+                      .join(" "),
+                  ) ?? 0) + 1,
+                );
+              expect(sandboxOpen(tmp, path, flags), `tmpfs ${path} flags ${flags}`).toBe(want);
+              expect(sandboxOpen(hst, path, flags), `hostfs ${path} flags ${flags}`).toBe(want);
+            }
+          } finally {
+            nfs.closeSync(rootFd);
+            tmp.dispose();
+            hst.dispose();
+            nfs.rmSync(host, { recursive: true, force: true });
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+});
+
+describe("hostile arguments", () => {
+  const calls: SyscallName[] = [
+    "read",
+    "write",
+    "open",
+    "openat",
+    "close",
+    "stat",
+    "fstat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "lseek",
+    "ioctl",
+    "pread64",
+    "pwrite64",
+    "readv",
+    "writev",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "pipe",
+    "pipe2",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "fsync",
+    "fdatasync",
+    "truncate",
+    "ftruncate",
+    "getdents64",
+    "getcwd",
+    "chdir",
+    "fchdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "creat",
+    "link",
+    "linkat",
+    "unlink",
+    "unlinkat",
+    "symlink",
+    "symlinkat",
+    "readlink",
+    "readlinkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "utimensat",
+    "sendfile",
+    "close_range",
+  ];
+  it("every file syscall answers a number in [-4095, 2^53) and never throws", () => {
+    const t = new FsHarness({}, { sleep: () => {} });
+    try {
+      t.writeFile("/f", "content");
+      t.call("mkdir", t.str("/d"), 0o755);
+      const good = [t.str("/f"), t.str("/d"), t.str("d"), t.str(""), t.alloc(4096)];
+      const arg = fc.oneof(
+        fc.constantFrom(...good),
+        fc.constantFrom(0, 1, 2, 3, 4, -1, -100, 0x1000, 4096, 65536, 2 ** 31, 2 ** 32 - 1, MEM_BASE + MEM_SIZE - 1),
+        fc.constantFrom(2n ** 63n, 2n ** 64n - 1n, 2n ** 47n, BigInt(MEM_BASE + MEM_SIZE - 8)),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.integer({ min: MEM_BASE - 64, max: MEM_BASE + MEM_SIZE + 64 }),
+      );
+      fc.assert(
+        fc.property(fc.constantFrom(...calls), fc.array(arg, { minLength: 6, maxLength: 6 }), (name, args) => {
+          const r = t.call(SYS[name], ...args);
+          expect(Number.isInteger(r)).toBe(true);
+          expect(r).toBeGreaterThanOrEqual(-4095);
+          expect(r).toBeLessThan(2 ** 53);
+          if (t.fs.fds.size > 900) t.call("close_range", 3, 2 ** 31, 0);
+        }),
+        { numRuns: 4000 },
+      );
+      expect(t.call("close", 1000000)).toBe(E.EBADF);
+    } finally {
+      t.dispose();
+    }
+  });
+});
