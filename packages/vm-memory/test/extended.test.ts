@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -154,7 +154,9 @@ describe("atomics", () => {
     const iterations = 200_000;
     const w = new Worker(join(here, "fixtures/atomic-worker.cjs"), {
       workerData: {
-        addon: join(here, "../../sys-util/build/Release/kindling_sys.node"),
+        addon: ["Release", "Debug"]
+          .map((k) => join(here, `../../sys-util/build/${k}/kindling_sys.node`))
+          .find((p) => existsSync(p)),
         fd: m.memfd,
         fileOffset: 0,
         length: 0x1000,
