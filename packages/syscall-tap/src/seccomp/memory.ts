@@ -3,12 +3,15 @@
  * process_vm_readv/process_vm_writev (they honour the target's page
  * protections like the kernel's own copy_to/from_user: no FOLL_FORCE).
  */
+import { readFileSync } from "node:fs";
 import { addressOf, native } from "@kindling/sys-util";
 import { MemoryFault, type ProgramMemory } from "../types.js";
 import { SYS_process_vm_readv, SYS_process_vm_writev } from "./abi.js";
 
-/** Highest user address + 1 on x86-64 with 4-level paging (also the 5-level limit is below 2^57). */
-const USER_LIMIT = 2 ** 57;
+/** Above every x86-64 user address (5-level paging ends below 2^56). */
+const USER_LIMIT = 2 ** 56;
+/** The largest single copy: bigger transfers are the caller's to split (a hostile length must not allocate). */
+export const MAX_COPY = 1 << 30;
 const SCRATCH = 64 * 1024;
 const PAGE = 4096;
 const TWO32 = 2 ** 32;
@@ -20,6 +23,24 @@ function setU64(dv: DataView, off: number, v: number): void {
 
 export class ProcessMemory implements ProgramMemory {
   readonly aliases = false;
+
+  #containsByMaps(addr: number, len: number): boolean {
+    let maps: Array<[number, number]>;
+    try {
+      maps = readMaps(this.pid);
+    } catch {
+      return false;
+    }
+    let p = addr;
+    const end = addr + len;
+    for (const [s, e] of maps) {
+      if (e <= p) continue;
+      if (s > p) return false;
+      p = e;
+      if (p >= end) return true;
+    }
+    return false;
+  }
   readonly #scratch = new Uint8Array(SCRATCH);
   readonly #scratchDv = new DataView(this.#scratch.buffer);
   readonly #scratchAddr: number;
@@ -64,13 +85,20 @@ export class ProcessMemory implements ProgramMemory {
 
   #readInto(addr: number, len: number, dst: Uint8Array | null): Uint8Array {
     this.#checkRange(addr, len);
+    if (len === 0) return dst ?? new Uint8Array(0);
     if (dst === null && len <= SCRATCH) {
       this.#transfer(SYS_process_vm_readv, this.#scratchAddr, addr, len);
       this.#validate?.();
       return this.#scratch;
     }
+    if (dst === null) {
+      // Probe both ends first so a hostile length over unmapped memory allocates nothing.
+      if (len > MAX_COPY) throw new MemoryFault(addr, len);
+      this.#transfer(SYS_process_vm_readv, this.#scratchAddr, addr, 1);
+      this.#transfer(SYS_process_vm_readv, this.#scratchAddr, addr + len - 1, 1);
+    }
     const out = dst ?? new Uint8Array(len);
-    if (len > 0) this.#transfer(SYS_process_vm_readv, Number(addressOf(out)), addr, len);
+    this.#transfer(SYS_process_vm_readv, Number(addressOf(out)), addr, len);
     this.#validate?.();
     return out;
   }
@@ -78,7 +106,7 @@ export class ProcessMemory implements ProgramMemory {
   read(addr: number, len: number): Uint8Array {
     this.#checkRange(addr, len);
     if (len <= SCRATCH) return this.#readInto(addr, len, null).slice(0, len);
-    return this.#readInto(addr, len, new Uint8Array(len));
+    return this.#readInto(addr, len, null);
   }
 
   view(addr: number, len: number): Uint8Array {
@@ -163,11 +191,15 @@ export class ProcessMemory implements ProgramMemory {
     this.#transfer(SYS_process_vm_writev, this.#scratchAddr, addr, 8);
   }
 
-  /** True when every byte of the range is readable in the target now (one probe per page, no copy kept). */
+  /**
+   * True when every byte of the range is readable in the target now: one
+   * probe per page for small ranges, /proc/PID/maps for large ones.
+   */
   contains(addr: number, len: number): boolean {
     try {
       this.#checkRange(addr, len);
       if (len === 0) return true;
+      if (len > 64 * PAGE) return this.#containsByMaps(addr, len);
       for (let p = addr; p < addr + len; p = (Math.floor(p / PAGE) + 1) * PAGE) {
         this.#transfer(SYS_process_vm_readv, this.#scratchAddr, p, 1);
       }
@@ -177,6 +209,15 @@ export class ProcessMemory implements ProgramMemory {
       throw e;
     }
   }
+}
+
+function readMaps(pid: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const line of readFileSync(`/proc/${pid}/maps`, "utf8").split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) r/.exec(line);
+    if (m) out.push([Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16)]);
+  }
+  return out;
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
