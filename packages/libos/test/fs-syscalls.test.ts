@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { E, FsHarness, MEM_BASE, O } from "./fs-harness.js";
+import { FakeMemory } from "./fake-task.js";
+import { E, FsHarness, MEM_BASE, MEM_SIZE, O } from "./fs-harness.js";
 
 let t: FsHarness;
 afterEach(() => t?.dispose());
@@ -363,5 +364,28 @@ describe("permissions (non-root)", () => {
     expect(t.call("mkdir", t.str("/dev/shm/d"), 0o600)).toBe(0);
     expect(t.open("/dev/shm/d/y", O.CREAT | O.WRONLY)).toBe(E.EACCES);
     expect(t.call("chmod", t.str("/"), 0o777)).toBe(E.EPERM);
+  });
+});
+
+describe("program memory that does not alias (seccomp platform)", () => {
+  class CopyMemory extends FakeMemory {
+    override readonly aliases = false;
+    override view(addr: number, len: number): Uint8Array {
+      return this.read(addr, len);
+    }
+  }
+  it("reads and writes go through bounce buffers, in chunks, with the same results", () => {
+    t = new FsHarness({}, {}, new CopyMemory(MEM_BASE, MEM_SIZE));
+    const fd = t.open("/big", O.RDWR | O.CREAT);
+    const n = 1536 * 1024 + 123;
+    const src = t.alloc(n);
+    for (let i = 0; i < n; i += 4096) t.mem.bytes[src - MEM_BASE + i] = (i / 4096) & 0xff;
+    expect(t.call("write", fd, src, n)).toBe(n);
+    expect(t.call("lseek", fd, 0, 0)).toBe(0);
+    const dst = t.alloc(n);
+    expect(t.call("read", fd, dst, n + 1000)).toBe(n);
+    expect(Buffer.compare(t.mem.read(src, n), t.mem.read(dst, n))).toBe(0);
+    expect(t.call("pread64", fd, dst, 10, n - 5)).toBe(5);
+    expect(t.call("read", fd, MEM_BASE + MEM_SIZE - 10, 100)).toBe(E.EFAULT);
   });
 });
