@@ -255,7 +255,14 @@ export class SignalState {
         break;
       }
       const regs = t.getRegisters();
-      if (out.resume === Resume.Return) regs.rax = BigInt.asUintN(64, BigInt(ret));
+      if (out.resume === Resume.Return) {
+        // Interrupting a system call's return: the program resumes after `syscall`
+        // (rcx) with the flags it had (r11), and rax holds the call's result. This is
+        // the user-visible state on every platform, whatever rip reads inside the call.
+        regs.rax = BigInt.asUintN(64, BigInt(ret));
+        regs.rip = regs.rcx;
+        regs.rflags = regs.r11;
+      }
       if (!setupFrame(k, t, task, sig, act, info, regs)) {
         k.killBy(SIGSEGV, out);
         break;

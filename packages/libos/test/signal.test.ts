@@ -52,7 +52,16 @@ const RSP = 15;
 const RIP = 16;
 
 function program(s: S) {
-  s.h.task.regs = { ...s.h.task.regs, rip: 0x400500n, rsp: BigInt(STACK_TOP), rbx: 0x1234n, r15: 0xf15n };
+  // As inside a system call: rcx holds the return address and r11 the flags (what `syscall` saved).
+  s.h.task.regs = {
+    ...s.h.task.regs,
+    rip: 0x400500n,
+    rcx: 0x400500n,
+    r11: 0x246n,
+    rsp: BigInt(STACK_TOP),
+    rbx: 0x1234n,
+    r15: 0xf15n,
+  };
 }
 
 /** What the handler's `ret` does: jump to the restorer, which calls rt_sigreturn with rsp past pretcode. */
@@ -156,7 +165,7 @@ describe("kill and tgkill to self", () => {
     s.h.task.regs.rax = 77n;
     returnFromHandler(s);
     expect(s.h.resume).toBe(Resume.Registers);
-    expect(s.h.task.regs).toEqual({ ...before, rax: 0n, rflags: 0x202n });
+    expect(s.h.task.regs).toEqual({ ...before, rax: 0n, rflags: 0x246n });
     expect(s.k.task(s.h.task).sigmask).toBe(0n);
   });
   it("a blocked signal stays pending until unblocked, then interrupts that syscall's return", () => {
