@@ -46,14 +46,29 @@ const GDT: GdtEntry[] = [
 ];
 
 interface BootResult {
-  stop: "banner-and-cmdline" | "shutdown" | "hlt" | "exit-limit" | "time-limit" | "error";
+  stop: "banner-and-cmdline" | "shutdown" | "hlt" | "internal-error" | "time-limit" | "error";
   detail: string;
   exits: number;
   console: string;
 }
 
+// KVM_INTERNAL_ERROR_EMULATION: the instruction KVM could not emulate is in data[1..2].
+function describeInternalError(e: { suberror: number; data: bigint[] }): string {
+  if (e.suberror !== 1 || e.data.length < 3) return `suberror ${e.suberror}`;
+  const insn = new Uint8Array(16);
+  const dv = new DataView(insn.buffer);
+  dv.setBigUint64(0, e.data[1], true);
+  dv.setBigUint64(8, e.data[2], true);
+  const n = Math.min(Number(e.data[0] ?? 16n) || 16, 16);
+  return `emulation failure at ${Buffer.from(insn.subarray(0, n)).toString("hex").replace(/(..)/g, "$1 ").trim()}`;
+}
+
+// Set KINDLING_BOOT_TO_STOP=1 to keep running after the banner until the guest itself stops
+// (measured here: ~80 s, on `lock cmpxchg16b`, which this nested KVM cannot emulate).
+const RUN_TO_STOP = process.env.KINDLING_BOOT_TO_STOP === "1";
+
 describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial port", () => {
-  it("prints the Linux banner and the command line on the 16550A at 0x3f8", { timeout: 600_000 }, () => {
+  it("prints the Linux banner and the command line on the 16550A at 0x3f8", { timeout: 600_000 }, async () => {
     const k = kernel as Exclude<typeof kernel, string | undefined>;
     const vmlinux = new Uint8Array(readFileSync(k.vmlinuxPath));
     const kvm = Kvm.open();
@@ -112,6 +127,7 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
       const cmdText = `Command line: ${cmdline.toString()}`;
       const started = Date.now();
       const BUDGET_MS = 400_000;
+      let lastYield = Date.now();
       const text = () => Buffer.from(out).toString("latin1");
       let lastLen = 0;
       for (;;) {
@@ -132,7 +148,7 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
           if (out.length !== lastLen && out[out.length - 1] === 0x0a) {
             lastLen = out.length;
             const t = text();
-            if (t.includes(banner) && t.includes(cmdText)) {
+            if (!RUN_TO_STOP && t.includes(banner) && t.includes(cmdText)) {
               result.stop = "banner-and-cmdline";
               break;
             }
@@ -154,20 +170,32 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
         } else if (e.kind === "Shutdown") {
           result.stop = "shutdown";
           break;
+        } else if (e.kind === "InternalError") {
+          result.stop = "internal-error";
+          result.detail = describeInternalError(e);
+          break;
         } else {
           result.stop = "error";
           result.detail = JSON.stringify(e, (_k, v) => (typeof v === "bigint" ? v.toString(16) : v));
           break;
         }
-        if ((result.exits & 0xff) === 0 && Date.now() - started > BUDGET_MS) {
-          result.stop = "time-limit";
-          break;
+        if ((result.exits & 0x3f) === 0) {
+          const now = Date.now();
+          if (now - started > BUDGET_MS) {
+            result.stop = "time-limit";
+            break;
+          }
+          // Let the test runner's RPC breathe: KVM_RUN is synchronous and guest ring 0 is slow.
+          if (now - lastYield > 1000) {
+            await new Promise((r) => setImmediate(r));
+            lastYield = Date.now();
+          }
         }
       }
       result.console = text();
       vcpu.close();
       console.log(
-        `PVH boot: stop=${result.stop} exits=${result.exits} after ${((Date.now() - started) / 1000).toFixed(1)} s; console:\n${result.console.slice(0, 1500)}`,
+        `PVH boot: stop=${result.stop} ${result.detail} exits=${result.exits} after ${((Date.now() - started) / 1000).toFixed(1)} s; console:\n${result.console.slice(0, 1500)}`,
       );
     } finally {
       vm.close();
@@ -177,6 +205,11 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
     }
     expect(result.console).toMatch(/Linux version 6\.\d+\.\d+/);
     expect(result.console).toContain("Command line: console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1");
-    expect(result.stop).toBe("banner-and-cmdline");
+    if (RUN_TO_STOP) {
+      // The guest's own stop is reported as a value, not an exception.
+      expect(["internal-error", "shutdown", "hlt", "time-limit"]).toContain(result.stop);
+    } else {
+      expect(result.stop).toBe("banner-and-cmdline");
+    }
   });
 });
