@@ -21,6 +21,6 @@ export {
   type UserMemoryRegion,
   type UserMemoryRegionSink,
 } from "./kvm.js";
-export { GuestMemoryMmap, type GuestMemoryOptions, type RangeSpec } from "./mmap.js";
+export { GuestMemoryMmap, type GuestMemoryOptions, MAX_MAPPING_SIZE, type RangeSpec } from "./mmap.js";
 export { type FileOffset, GuestMemoryRegion, MAX_GUEST_ADDRESS_NUMBER } from "./region.js";
 export { VolatileSlice } from "./volatile.js";

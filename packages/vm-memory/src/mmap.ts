@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from "node:buffer";
 import {
   close as closeFd,
   ftruncate,
@@ -28,7 +29,15 @@ import { GuestMemoryError, hex } from "./errors.js";
 import { type FileOffset, GuestMemoryRegion, MAX_GUEST_ADDRESS_NUMBER } from "./region.js";
 import { VolatileSlice } from "./volatile.js";
 
+const maxLength = bufferConstants.MAX_LENGTH;
 const PAGE = 4096;
+
+/**
+ * The largest single mapping: an ArrayBuffer cannot be longer than
+ * buffer.constants.MAX_LENGTH (2^32 on Node 20), so a longer range is split
+ * into adjacent regions of at most this size.
+ */
+export const MAX_MAPPING_SIZE = Math.min(maxLength, 2 ** 32);
 
 /** One region to create: its guest start, size, and (for fromRangesWithFiles) its backing file. */
 export interface RangeSpec {
@@ -120,8 +129,20 @@ export class GuestMemoryMmap {
 
   /** Like fromRanges; a range with `file` maps that file (shared unless `options.shared === false`). */
   static fromRangesWithFiles(ranges: ReadonlyArray<RangeSpec>, options: GuestMemoryOptions = {}): GuestMemoryMmap {
-    const specs = ranges.map((r) => ({ start: startOf(r.start), size: r.size, file: r.file }));
-    validateRanges(specs);
+    const given = ranges.map((r) => ({ start: startOf(r.start), size: r.size, file: r.file }));
+    validateRanges(given);
+    // Ranges longer than one mapping can be become several adjacent regions.
+    const specs: typeof given = [];
+    for (const g of given) {
+      for (let done = 0; done < g.size; done += MAX_MAPPING_SIZE) {
+        const size = Math.min(MAX_MAPPING_SIZE, g.size - done);
+        const file =
+          g.file === undefined
+            ? undefined
+            : { fd: g.file.fd, offset: toU64(g.file.offset ?? 0, "file offset") + BigInt(done) };
+        specs.push({ start: g.start + BigInt(done), size, file });
+      }
+    }
     const backing = options.backing ?? "anonymous";
     if (backing !== "anonymous" && backing !== "memfd") {
       throw new GuestMemoryError("INVALID_ARGUMENT", `unknown backing ${String(backing)}`);

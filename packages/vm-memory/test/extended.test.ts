@@ -10,6 +10,7 @@ import {
   GuestAddress,
   GuestMemoryError,
   GuestMemoryMmap,
+  MAX_MAPPING_SIZE,
   MemoryRegionAddress,
   registerWithVm,
   U64_MAX,
@@ -391,6 +392,23 @@ describe.skipIf(!hasKvm)("registerWithVm with a real VM", () => {
     } finally {
       sysClose(vmfd);
       sysClose(kvm);
+    }
+  });
+});
+
+describe("ranges longer than one mapping", () => {
+  it("become adjacent regions of at most MAX_MAPPING_SIZE, transparently", () => {
+    const size = MAX_MAPPING_SIZE + 0x10000;
+    for (const backing of ["anonymous", "memfd"] as const) {
+      const m = track(GuestMemoryMmap.fromRanges([{ start: 0x1000n, size }], { backing }));
+      expect(m.regions().map((r) => r.size)).toEqual([MAX_MAPPING_SIZE, 0x10000]);
+      expect(m.totalSize()).toBe(size);
+      const boundary = 0x1000 + MAX_MAPPING_SIZE;
+      m.writeU64(0x1122334455667788n, boundary - 4); // straddles the two regions
+      expect(m.readU64(boundary - 4)).toBe(0x1122334455667788n);
+      expect(code(() => m.getSlice(boundary - 4, 8))).toBe("CROSSES_REGION");
+      expect(m.checkRange(0x1000, size)).toBe(true);
+      expect(m.checkRange(0x1000, size + 1)).toBe(false);
     }
   });
 });
