@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 // Generates src/syscalls/{x86_64,aarch64}.ts from the Linux kernel's syscall tables.
 //
-//   node scripts/generate-syscall-tables.mjs [X86_TBL] [GENERIC_TBL]
+//   node scripts/generate-syscall-tables.mjs [--check] [X86_TBL] [GENERIC_TBL]
+//
+// --check: write nothing; exit 1 when the committed files differ from what would be generated.
 //
 // Defaults read the copies in scripts/kernel/ (first three columns of the kernel files; see
 // their headers for the kernel commit). Pass a kernel tree's
 //   arch/x86/entry/syscalls/syscall_64.tbl  and  scripts/syscall.tbl
 // to regenerate from a newer kernel. The format is "<number> <abi> <name> [entry...]".
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const x86Path = process.argv[2] ?? join(here, "kernel", "syscall_64.tbl");
-const genericPath = process.argv[3] ?? join(here, "kernel", "syscall.tbl");
+const check = process.argv.includes("--check");
+const positional = process.argv.slice(2).filter((a) => a !== "--check");
+const x86Path = positional[0] ?? join(here, "kernel", "syscall_64.tbl");
+const genericPath = positional[1] ?? join(here, "kernel", "syscall.tbl");
+let stale = 0;
 
 /** Parses a kernel .tbl file into [number, abi, name] rows. */
 function parseTable(text, path) {
@@ -56,8 +61,16 @@ function emit(file, constName, arch, source, entries) {
     "];",
     "",
   ];
-  writeFileSync(join(here, "..", "src", "syscalls", file), lines.join("\n"));
-  console.log(`${file}: ${entries.length} syscalls`);
+  const path = join(here, "..", "src", "syscalls", file);
+  const text = lines.join("\n");
+  if (check) {
+    const same = existsSync(path) && readFileSync(path, "utf8") === text;
+    if (!same) stale++;
+    console.log(`${file}: ${same ? "up to date" : "STALE"}`);
+  } else {
+    writeFileSync(path, text);
+    console.log(`${file}: ${entries.length} syscalls`);
+  }
 }
 
 // x86_64: the 64-bit ABI is "common" + "64" ("x32" entries are the x32 ABI).
@@ -72,3 +85,5 @@ const a64 = select(
   { newfstat: "fstat" },
 );
 emit("aarch64.ts", "AARCH64_SYSCALLS", "aarch64", "scripts/syscall.tbl with arm64's abis", a64);
+
+if (stale > 0) process.exit(1);
