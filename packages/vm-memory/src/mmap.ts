@@ -208,6 +208,30 @@ export class GuestMemoryMmap {
   }
 
   /**
+   * A new memory with `region` added (validated like fromRanges). The new
+   * memory shares the existing regions with this one: closing either unmaps
+   * them for both, so close only the one you keep.
+   */
+  insertRegion(region: GuestMemoryRegion): GuestMemoryMmap {
+    const regions = [...this.#regions, region].sort((a, b) => a.startN - b.startN);
+    validateRanges(regions.map((r) => ({ start: r.start.value, size: r.size })));
+    return new GuestMemoryMmap(regions, this.#memfd, this.#options);
+  }
+
+  /**
+   * A new memory without the region that starts at `start` and has `size`
+   * bytes, and that region; INVALID_GUEST_ADDRESS when there is no such region.
+   */
+  removeRegion(start: AddressLike, size: number): [GuestMemoryMmap, GuestMemoryRegion] {
+    const a = addrToNumber(start);
+    const i = this.#regions.findIndex((r) => r.startN === a && r.size === size);
+    if (i < 0) throw invalidAddress(start);
+    const rest = this.#regions.filter((_, j) => j !== i);
+    if (rest.length === 0) throw new GuestMemoryError("NO_REGIONS", "cannot remove the last region");
+    return [new GuestMemoryMmap(rest, this.#memfd, this.#options), this.#regions[i]];
+  }
+
+  /**
    * A new memory whose every region is a private (copy-on-write) mapping of
    * this memory's file or memfd: writes in the copy stay in the copy. Pages
    * the copy has not written still show later writes to the source, so take

@@ -412,3 +412,24 @@ describe("ranges longer than one mapping", () => {
     }
   });
 });
+
+describe("insertRegion / removeRegion", () => {
+  it("adds and removes regions with the layout rules", async () => {
+    const { MmapRegion } = await import("@kindling/sys-util");
+    const { GuestMemoryRegion } = await import("@kindling/vm-memory");
+    const m = GuestMemoryMmap.fromRanges([{ start: 0n, size: 0x1000 }]);
+    const extra = new GuestMemoryRegion(MmapRegion.anonymous(0x2000), 0x10000n);
+    const m2 = track(m.insertRegion(extra));
+    expect(m2.numRegions()).toBe(2);
+    m2.writeU32(7, 0x11000);
+    expect(m2.readU32(0x11000)).toBe(7);
+    expect(code(() => m2.insertRegion(new GuestMemoryRegion(MmapRegion.anonymous(0x1000), 0x11000n)))).toBe(
+      "OVERLAPPING_REGIONS",
+    );
+    const [m3, removed] = m2.removeRegion(0x10000n, 0x2000);
+    expect(removed).toBe(extra);
+    expect(m3.addressInRange(0x11000)).toBe(false);
+    expect(code(() => m3.removeRegion(0x10000n, 0x2000))).toBe("INVALID_GUEST_ADDRESS");
+    expect(code(() => m3.removeRegion(0n, 0x1000))).toBe("NO_REGIONS");
+  });
+});
