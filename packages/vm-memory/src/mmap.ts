@@ -210,12 +210,13 @@ export class GuestMemoryMmap {
   /**
    * A new memory with `region` added (validated like fromRanges). The new
    * memory shares the existing regions with this one: closing either unmaps
-   * them for both, so close only the one you keep.
+   * them for both, so close only the one you keep. The memfd (if any) stays
+   * owned by this memory.
    */
   insertRegion(region: GuestMemoryRegion): GuestMemoryMmap {
     const regions = [...this.#regions, region].sort((a, b) => a.startN - b.startN);
     validateRanges(regions.map((r) => ({ start: r.start.value, size: r.size })));
-    return new GuestMemoryMmap(regions, this.#memfd, this.#options);
+    return new GuestMemoryMmap(regions, -1, this.#options);
   }
 
   /**
@@ -228,7 +229,7 @@ export class GuestMemoryMmap {
     if (i < 0) throw invalidAddress(start);
     const rest = this.#regions.filter((_, j) => j !== i);
     if (rest.length === 0) throw new GuestMemoryError("NO_REGIONS", "cannot remove the last region");
-    return [new GuestMemoryMmap(rest, this.#memfd, this.#options), this.#regions[i]];
+    return [new GuestMemoryMmap(rest, -1, this.#options), this.#regions[i]];
   }
 
   /**
