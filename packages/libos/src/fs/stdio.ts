@@ -285,13 +285,8 @@ export function stdioDescription(i: number, ep: StdioEndpoint): FileDescription 
     if (!Number.isInteger(ep) || ep < 0) throw new RangeError(`stdio[${i}]: bad host fd ${ep}`);
     return new HostStreamDescription(isatty(ep) ? O_RDWR : flags, ep);
   }
-  if (
-    typeof (ep as NodeJS.WritableStream).write === "function" ||
-    typeof (ep as NodeJS.ReadableStream).read === "function"
-  ) {
-    if (typeof (ep as StdioHooks).write === "function" && !("pipe" in ep)) {
-      return new HooksDescription(flags, ep as StdioHooks);
-    }
+  // Node streams are EventEmitters; plain objects with read/write are hooks.
+  if (typeof ep === "object" && ep !== null && typeof (ep as { on?: unknown }).on === "function") {
     return new NodeStreamDescription(flags, ep as NodeJS.ReadableStream | NodeJS.WritableStream);
   }
   if (typeof ep === "object" && ep !== null) return new HooksDescription(flags, ep as StdioHooks);
