@@ -98,7 +98,12 @@ export function decodeProgram(bytes: Uint8Array): BpfInsn[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const insns: BpfInsn[] = [];
   for (let o = 0; o < bytes.byteLength; o += 8) {
-    insns.push({ code: dv.getUint16(o, true), jt: dv.getUint8(o + 2), jf: dv.getUint8(o + 3), k: dv.getUint32(o + 4, true) });
+    insns.push({
+      code: dv.getUint16(o, true),
+      jt: dv.getUint8(o + 2),
+      jf: dv.getUint8(o + 3),
+      k: dv.getUint32(o + 4, true),
+    });
   }
   return insns;
 }
@@ -132,7 +137,10 @@ export function disassemble(bytes: Uint8Array): string {
         const src = x.code & BPF_X ? "x" : hex(x.k);
         s = `${jmpNames[x.code & 0xf0] ?? "j?"} ${src}, ${pc + 1 + x.jt}, ${pc + 1 + x.jf}`;
       } else if (cls === BPF_ALU) {
-        s = (x.code & 0xf0) === BPF_NEG ? "neg" : `${aluNames[x.code & 0xf0] ?? "alu?"} ${x.code & BPF_X ? "x" : hex(x.k)}`;
+        s =
+          (x.code & 0xf0) === BPF_NEG
+            ? "neg"
+            : `${aluNames[x.code & 0xf0] ?? "alu?"} ${x.code & BPF_X ? "x" : hex(x.k)}`;
       } else s = `code=${hex(x.code)} jt=${x.jt} jf=${x.jf} k=${hex(x.k)}`;
       return `${String(pc).padStart(4)}: ${s}`;
     })

@@ -179,7 +179,12 @@ function parseFilter(node: JsonNode, path: string, arch: TargetArch): SeccompFil
     }
     if (args.kind !== "array") typeError(args, "an array of conditions", `${rp}.args`);
     if (args.items.length === 0) {
-      throw new FilterValidationError("EMPTY_ARGS", "an empty args array (omit args to match any arguments)", `${rp}.args`, args.pos);
+      throw new FilterValidationError(
+        "EMPTY_ARGS",
+        "an empty args array (omit args to match any arguments)",
+        `${rp}.args`,
+        args.pos,
+      );
     }
     const conds = args.items.map((c, j) => parseCondition(c, `${rp}.args[${j}]`));
     addRules(acc, nr, [new SeccompRule(conds, `${rp}.args`)]);

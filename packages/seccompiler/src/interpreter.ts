@@ -95,7 +95,10 @@ export class BpfProgram {
         if (op === BPF_DIV && x.k === 0) throw new BpfProgramError("division by constant zero", pc);
         if ((op === BPF_LSH || op === BPF_RSH) && x.k >= 32) throw new BpfProgramError("shift by 32 or more", pc);
       }
-      if ((x.code === (BPF_LD | BPF_MEM) || x.code === (BPF_LDX | BPF_MEM) || cls === BPF_ST || cls === BPF_STX) && x.k >= BPF_MEMWORDS) {
+      if (
+        (x.code === (BPF_LD | BPF_MEM) || x.code === (BPF_LDX | BPF_MEM) || cls === BPF_ST || cls === BPF_STX) &&
+        x.k >= BPF_MEMWORDS
+      ) {
         throw new BpfProgramError(`scratch memory index ${x.k} >= ${BPF_MEMWORDS}`, pc);
       }
       if (x.code === (BPF_JMP | BPF_JA)) {

@@ -298,7 +298,8 @@ export class SeccompFilter {
     const nr = data.nr >>> 0;
     const rules = this.syscalls.get(nr);
     if (rules !== undefined) {
-      if (rules === null) return { action: this.matchAction, ret: actionToRet(this.matchAction), reason: "rule", rule: -1 };
+      if (rules === null)
+        return { action: this.matchAction, ret: actionToRet(this.matchAction), reason: "rule", rule: -1 };
       const args = data.args ?? [];
       const i = rules.findIndex((r) => r.matches(args));
       if (i >= 0) return { action: this.matchAction, ret: actionToRet(this.matchAction), reason: "rule", rule: i };

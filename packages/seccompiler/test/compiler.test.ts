@@ -1,11 +1,10 @@
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
 import {
   AUDIT_ARCH_AARCH64,
   AUDIT_ARCH_X86_64,
+  BPF_A,
   BPF_ABS,
-  BPF_ALU,
   BPF_ADD,
+  BPF_ALU,
   BPF_DIV,
   BPF_JA,
   BPF_JMP,
@@ -16,7 +15,6 @@ import {
   BPF_MEM,
   BPF_MISC,
   BPF_RET,
-  BPF_A,
   BPF_ST,
   BPF_TXA,
   BPF_W,
@@ -38,6 +36,8 @@ import {
   syscallTable,
   userNotifFilter,
 } from "@kindling/seccompiler";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 
 const M64 = (1n << 64n) - 1n;
 const M32 = 0xffffffffn;
@@ -129,7 +129,10 @@ describe("compiled programs agree with direct evaluation", () => {
 
   it("far jumps: big rule sets in the middle of the tree get trampolines and stay correct", () => {
     const many = (base: number) =>
-      Array.from({ length: 150 }, (_, i) => new SeccompRule([new SeccompCondition(0, "qword", "eq", BigInt(base + i))]));
+      Array.from(
+        { length: 150 },
+        (_, i) => new SeccompRule([new SeccompCondition(0, "qword", "eq", BigInt(base + i))]),
+      );
     const f = new SeccompFilter({
       rules: [
         ["read", many(0)],
@@ -179,7 +182,11 @@ describe("compiled programs agree with direct evaluation", () => {
 
   it("binary search: the cost of a syscall does not grow with its place in the filter", () => {
     const names = syscallTable("x86_64").slice(0, 300);
-    const f = new SeccompFilter({ rules: names.map(([n]) => [n, []] as const), matchAction: "allow", mismatchAction: "trap" });
+    const f = new SeccompFilter({
+      rules: names.map(([n]) => [n, []] as const),
+      matchAction: "allow",
+      mismatchAction: "trap",
+    });
     const tree = new BpfProgram(compileFilter(f));
     const linear = new BpfProgram(compileFilter(f, { strategy: "linear" }));
     const cost = (p: BpfProgram, nr: number) => p.run({ nr, arch: AUDIT_ARCH_X86_64 }).executed;
@@ -191,13 +198,21 @@ describe("compiled programs agree with direct evaluation", () => {
 
 describe("builder API", () => {
   it("validates conditions, rules and filters with typed errors", () => {
-    expect(() => new SeccompCondition(6, "qword", "eq", 0n)).toThrowError(expect.objectContaining({ code: "INVALID_ARG_INDEX" }));
+    expect(() => new SeccompCondition(6, "qword", "eq", 0n)).toThrowError(
+      expect.objectContaining({ code: "INVALID_ARG_INDEX" }),
+    );
     expect(() => new SeccompCondition(0, "dword", "eq", 1n << 32n)).toThrowError(
       expect.objectContaining({ code: "VALUE_OUT_OF_RANGE" }),
     );
-    expect(() => new SeccompCondition(0, "qword", "eq", -1n)).toThrowError(expect.objectContaining({ code: "INVALID_VALUE" }));
-    expect(() => new SeccompCondition(0, "qword", "eq", 1n << 64n)).toThrowError(expect.objectContaining({ code: "INVALID_VALUE" }));
-    expect(() => new SeccompCondition(0, "qword", "eq", 0.5)).toThrowError(expect.objectContaining({ code: "INVALID_VALUE" }));
+    expect(() => new SeccompCondition(0, "qword", "eq", -1n)).toThrowError(
+      expect.objectContaining({ code: "INVALID_VALUE" }),
+    );
+    expect(() => new SeccompCondition(0, "qword", "eq", 1n << 64n)).toThrowError(
+      expect.objectContaining({ code: "INVALID_VALUE" }),
+    );
+    expect(() => new SeccompCondition(0, "qword", "eq", 0.5)).toThrowError(
+      expect.objectContaining({ code: "INVALID_VALUE" }),
+    );
     expect(() => new SeccompRule([])).toThrowError(expect.objectContaining({ code: "EMPTY_RULE" }));
     expect(
       () => new SeccompFilter({ rules: { read: [] }, matchAction: { errno: 3 }, mismatchAction: { errno: 3 } }),
@@ -208,9 +223,9 @@ describe("builder API", () => {
     expect(() => new SeccompFilter({ rules: [[-1, []]], matchAction: "allow", mismatchAction: "trap" })).toThrowError(
       expect.objectContaining({ code: "INVALID_SYSCALL_NUMBER" }),
     );
-    expect(
-      () => new SeccompFilter({ rules: {}, matchAction: { errno: 70000 }, mismatchAction: "trap" }),
-    ).toThrowError(expect.objectContaining({ code: "VALUE_OUT_OF_RANGE" }));
+    expect(() => new SeccompFilter({ rules: {}, matchAction: { errno: 70000 }, mismatchAction: "trap" })).toThrowError(
+      expect.objectContaining({ code: "VALUE_OUT_OF_RANGE" }),
+    );
   });
 
   it("builds a filter from names or numbers, in a Map or a record", () => {
@@ -281,33 +296,62 @@ describe("BPF interpreter", () => {
   });
 
   it("accepts exactly 4096 instructions", () => {
-    expect(() => new BpfProgram(encodeProgram(Array.from({ length: 4096 }, () => stmt(BPF_RET | BPF_A, 0))))).not.toThrow();
+    expect(
+      () => new BpfProgram(encodeProgram(Array.from({ length: 4096 }, () => stmt(BPF_RET | BPF_A, 0)))),
+    ).not.toThrow();
   });
 
   it("property: hostile programs are refused with BpfProgramError or run to a RET within their length", () => {
     const insn = fc.record({
       code: fc.oneof(
         fc.integer({ min: 0, max: 0xffff }),
-        fc.constantFrom(0x20, 0x15, 0x25, 0x35, 0x45, 0x06, 0x16, 0x04, 0x14, 0x24, 0x34, 0x54, 0x02, 0x60, 0x05, 0x07, 0x87, 0x0c, 0x84),
+        fc.constantFrom(
+          0x20,
+          0x15,
+          0x25,
+          0x35,
+          0x45,
+          0x06,
+          0x16,
+          0x04,
+          0x14,
+          0x24,
+          0x34,
+          0x54,
+          0x02,
+          0x60,
+          0x05,
+          0x07,
+          0x87,
+          0x0c,
+          0x84,
+        ),
       ),
       jt: fc.integer({ min: 0, max: 255 }),
       jf: fc.integer({ min: 0, max: 255 }),
-      k: fc.oneof(fc.integer({ min: 0, max: 70 }), fc.nat().map((n) => n >>> 0)),
+      k: fc.oneof(
+        fc.integer({ min: 0, max: 70 }),
+        fc.nat().map((n) => n >>> 0),
+      ),
     });
     fc.assert(
-      fc.property(fc.array(insn, { minLength: 1, maxLength: 40 }), fc.array(value, { minLength: 6, maxLength: 6 }), (insns, args) => {
-        let p: BpfProgram;
-        try {
-          p = new BpfProgram(encodeProgram(insns));
-        } catch (e) {
-          expect(e).toBeInstanceOf(BpfProgramError);
-          return;
-        }
-        const r = p.run({ nr: 1, arch: AUDIT_ARCH_X86_64, args });
-        expect(r.executed).toBeGreaterThan(0);
-        expect(r.executed).toBeLessThanOrEqual(insns.length);
-        expect(r.ret).toBe(r.ret >>> 0);
-      }),
+      fc.property(
+        fc.array(insn, { minLength: 1, maxLength: 40 }),
+        fc.array(value, { minLength: 6, maxLength: 6 }),
+        (insns, args) => {
+          let p: BpfProgram;
+          try {
+            p = new BpfProgram(encodeProgram(insns));
+          } catch (e) {
+            expect(e).toBeInstanceOf(BpfProgramError);
+            return;
+          }
+          const r = p.run({ nr: 1, arch: AUDIT_ARCH_X86_64, args });
+          expect(r.executed).toBeGreaterThan(0);
+          expect(r.executed).toBeLessThanOrEqual(insns.length);
+          expect(r.ret).toBe(r.ret >>> 0);
+        },
+      ),
       { numRuns: 3000 },
     );
   });

@@ -1,17 +1,17 @@
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
 import {
   AUDIT_ARCH_X86_64,
   BpfProgram,
   compileJson,
   FilterValidationError,
+  ProgramTooLargeError,
   parseFilters,
   parseJson,
-  ProgramTooLargeError,
   SeccompError,
   syscallNumber,
   toPlain,
 } from "@kindling/seccompiler";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 import { firecrackerJson } from "./helpers.js";
 
 const wrap = (rules: string, actions = '"mismatch_action": "trap", "match_action": "allow"') =>
@@ -29,7 +29,12 @@ function err(json: string): SeccompError {
 
 describe("Firecracker JSON format: validation errors name their place", () => {
   it.each([
-    ["unknown syscall", wrap('{"syscall": "read"}, {"syscall": "no_such_call"}'), "UNKNOWN_SYSCALL", "f.filter[1].syscall"],
+    [
+      "unknown syscall",
+      wrap('{"syscall": "read"}, {"syscall": "no_such_call"}'),
+      "UNKNOWN_SYSCALL",
+      "f.filter[1].syscall",
+    ],
     [
       "argument index > 5",
       wrap('{"syscall": "read", "args": [{"index": 6, "type": "dword", "op": "eq", "val": 1}]}'),
@@ -43,8 +48,18 @@ describe("Firecracker JSON format: validation errors name their place", () => {
       "IDENTICAL_ACTIONS",
       "f",
     ],
-    ["unknown field in a filter", '{"f": {"mismatch_action": "trap", "match_action": "allow", "filter": [], "x": 1}}', "UNKNOWN_FIELD", "f.x"],
-    ["unknown field in a rule", wrap('{"syscall": "read", "comentario": "x"}'), "UNKNOWN_FIELD", "f.filter[0].comentario"],
+    [
+      "unknown field in a filter",
+      '{"f": {"mismatch_action": "trap", "match_action": "allow", "filter": [], "x": 1}}',
+      "UNKNOWN_FIELD",
+      "f.x",
+    ],
+    [
+      "unknown field in a rule",
+      wrap('{"syscall": "read", "comentario": "x"}'),
+      "UNKNOWN_FIELD",
+      "f.filter[0].comentario",
+    ],
     [
       "unknown field in a condition",
       wrap('{"syscall": "read", "args": [{"index": 0, "type": "dword", "op": "eq", "val": 1, "mask": 2}]}'),
@@ -59,8 +74,18 @@ describe("Firecracker JSON format: validation errors name their place", () => {
       "f.default_action",
     ],
     ["missing filter", '{"f": {"mismatch_action": "trap", "match_action": "allow"}}', "MISSING_FIELD", "f"],
-    ["missing val", wrap('{"syscall": "read", "args": [{"index": 0, "type": "dword", "op": "eq"}]}'), "MISSING_FIELD", "f.filter[0].args[0]"],
-    ["unknown action", wrap('{"syscall": "read"}', '"mismatch_action": "deny", "match_action": "allow"'), "INVALID_ACTION", "f.mismatch_action"],
+    [
+      "missing val",
+      wrap('{"syscall": "read", "args": [{"index": 0, "type": "dword", "op": "eq"}]}'),
+      "MISSING_FIELD",
+      "f.filter[0].args[0]",
+    ],
+    [
+      "unknown action",
+      wrap('{"syscall": "read"}', '"mismatch_action": "deny", "match_action": "allow"'),
+      "INVALID_ACTION",
+      "f.mismatch_action",
+    ],
     [
       "errno out of range",
       wrap('{"syscall": "read"}', '"mismatch_action": {"errno": 65536}, "match_action": "allow"'),
@@ -105,7 +130,12 @@ describe("Firecracker JSON format: validation errors name their place", () => {
     ],
     ["syscall not a string", wrap('{"syscall": 0}'), "INVALID_TYPE", "f.filter[0].syscall"],
     ["comment not a string", wrap('{"syscall": "read", "comment": 1}'), "INVALID_TYPE", "f.filter[0].comment"],
-    ["filter not an array", '{"f": {"mismatch_action": "trap", "match_action": "allow", "filter": {}}}', "INVALID_TYPE", "f.filter"],
+    [
+      "filter not an array",
+      '{"f": {"mismatch_action": "trap", "match_action": "allow", "filter": {}}}',
+      "INVALID_TYPE",
+      "f.filter",
+    ],
     ["a top level that is not an object", "[]", "INVALID_TYPE", "$"],
   ])("%s", (_what, json, code, path) => {
     const e = err(json);
@@ -116,13 +146,23 @@ describe("Firecracker JSON format: validation errors name their place", () => {
   });
 
   it("reports the line and column of the offending value", () => {
-    const json = '{\n "f": {\n  "mismatch_action": "trap",\n  "match_action": "allow",\n  "filter": [\n   {"syscall": "nope"}\n  ]\n }\n}';
+    const json =
+      '{\n "f": {\n  "mismatch_action": "trap",\n  "match_action": "allow",\n  "filter": [\n   {"syscall": "nope"}\n  ]\n }\n}';
     expect(err(json)).toMatchObject({ code: "UNKNOWN_SYSCALL", position: { line: 6, column: 16 } });
     expect(err(json)).toBeInstanceOf(FilterValidationError);
   });
 
   it("accepts the documented aliases, comments, all actions and operators", () => {
-    const actions = ['"allow"', '"kill_thread"', '"kill_process"', '"log"', '"trap"', '"user_notif"', '{"errno": 0}', '{"trace": 65535}'];
+    const actions = [
+      '"allow"',
+      '"kill_thread"',
+      '"kill_process"',
+      '"log"',
+      '"trap"',
+      '"user_notif"',
+      '{"errno": 0}',
+      '{"trace": 65535}',
+    ];
     for (const a of actions) {
       const other = a === '"trap"' ? '"allow"' : '"trap"';
       const json = `{"x": {"default_action": ${a}, "filter_action": ${other}, "filter": [
@@ -154,7 +194,9 @@ describe("Firecracker JSON format: validation errors name their place", () => {
   });
 
   it("compiles for aarch64 with that architecture's numbers and check", () => {
-    const { filter, program } = compileJson(wrap('{"syscall": "openat"}, {"syscall": "fstat"}'), { arch: "aarch64" }).get("f")!;
+    const { filter, program } = compileJson(wrap('{"syscall": "openat"}, {"syscall": "fstat"}'), {
+      arch: "aarch64",
+    }).get("f")!;
     expect([...filter.syscalls.keys()]).toEqual([56, 80]);
     const bpf = new BpfProgram(program);
     expect(bpf.run({ nr: 56, arch: 0xc00000b7 }).action).toBe("allow");
@@ -235,7 +277,10 @@ function satisfying(conds: PlainCond[]): bigint[] {
 
 describe.skipIf(firecrackerJson === undefined)("Firecracker's real filter (../shared/contracts)", () => {
   const text = firecrackerJson ?? "{}";
-  const plain = toPlain(parseJson(text)) as Record<string, { filter: PlainRule[]; default_action: unknown; filter_action: unknown }>;
+  const plain = toPlain(parseJson(text)) as Record<
+    string,
+    { filter: PlainRule[]; default_action: unknown; filter_action: unknown }
+  >;
 
   it("compiles its three filters and keeps all their rules", () => {
     const m = compileJson(text);
@@ -250,7 +295,9 @@ describe.skipIf(firecrackerJson === undefined)("Firecracker's real filter (../sh
         if (r.args) conditional++;
       }
       const kept = [...filter.syscalls.values()].reduce((n, r) => n + (r === null ? 0 : r.length), 0);
-      const absorbed = rules.filter((r) => r.args && filter.syscalls.get(syscallNumber(r.syscall, "x86_64")!) === null).length;
+      const absorbed = rules.filter(
+        (r) => r.args && filter.syscalls.get(syscallNumber(r.syscall, "x86_64")!) === null,
+      ).length;
       expect(kept + absorbed).toBe(conditional);
       expect(new Set(rules.map((r) => r.syscall)).size).toBe(filter.syscalls.size);
       expect(program.byteLength / 8).toBeLessThan(4096);
@@ -276,7 +323,14 @@ describe.skipIf(firecrackerJson === undefined)("Firecracker's real filter (../sh
       // A conditional syscall with arguments that match none of its rules is trapped.
       const conditional = [...filter.syscalls.entries()].filter(([, r]) => r !== null);
       for (const [nr, rules] of conditional) {
-        const bad = [0xdead_0000_beefn, 0xdead_0000_beefn, 0xdead_0000_beefn, 0xdead_0000_beefn, 0xdead_0000_beefn, 0xdead_0000_beefn];
+        const bad = [
+          0xdead_0000_beefn,
+          0xdead_0000_beefn,
+          0xdead_0000_beefn,
+          0xdead_0000_beefn,
+          0xdead_0000_beefn,
+          0xdead_0000_beefn,
+        ];
         const expectAction = rules!.some((rule) => rule.matches(bad)) ? "allow" : "trap";
         expect(run(nr, bad).action).toBe(expectAction);
       }

@@ -1,6 +1,6 @@
+import { JsonSyntaxError, MAX_JSON_DEPTH, parseJson, toPlain } from "@kindling/seccompiler";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { JsonSyntaxError, MAX_JSON_DEPTH, parseJson, toPlain } from "@kindling/seccompiler";
 
 function normalize(v: unknown): unknown {
   if (typeof v === "bigint") return Number(v);
@@ -70,10 +70,13 @@ describe("strict JSON parser", () => {
   });
 
   it("property: hostile text either parses or throws JsonSyntaxError", () => {
-    const alphabet = fc.constantFrom(..."{}[]\":,-.0123456789eE+ \n\\tfalsnu\u0000\u00e9x".split(""));
+    const alphabet = fc.constantFrom(...'{}[]":,-.0123456789eE+ \n\\tfalsnu\u0000\u00e9x'.split(""));
     fc.assert(
       fc.property(
-        fc.oneof(fc.string(), fc.array(alphabet, { maxLength: 60 }).map((a) => a.join(""))),
+        fc.oneof(
+          fc.string(),
+          fc.array(alphabet, { maxLength: 60 }).map((a) => a.join("")),
+        ),
         (text) => {
           try {
             parseJson(text);

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitpid } from "@kindling/sys-util";
 import { spawnWithFilter } from "@kindling/seccompiler";
+import { waitpid } from "@kindling/sys-util";
 import { pkgRoot } from "./helpers.js";
 
 function which(tool: string): boolean {

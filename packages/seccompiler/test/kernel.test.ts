@@ -3,22 +3,23 @@
  * child process (never in this test worker: a filter cannot be removed) that
  * makes raw system calls with chosen arguments.
  */
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+
 import {
   type ArgLen,
   AUDIT_ARCH_X86_64,
   BpfProgram,
   type CmpOp,
+  compileFilter,
   compileJson,
   SeccompCondition,
   SeccompFilter,
-  SeccompRule,
   SeccompInstallError,
-  compileFilter,
+  SeccompRule,
   spawnWithFilter,
 } from "@kindling/seccompiler";
 import { waitpid } from "@kindling/sys-util";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 import { canSeccomp, hasCc, type ProbeCall, probe, runProbe } from "./kernel-helpers.js";
 
 const SYS_getpid = 39;
@@ -223,10 +224,7 @@ describe.skipIf(!hasCc || !canSeccomp)("kernel: random filters agree with the in
   const filter = fc
     .uniqueArray(fc.constantFrom(...SYSCALLS), { minLength: 1, maxLength: 4, selector: (s) => s[0] })
     .chain((names) =>
-      fc.tuple(
-        fc.tuple(...names.map(() => fc.array(rule, { maxLength: 3 }))),
-        fc.integer({ min: 1, max: 4095 }),
-      ).map(
+      fc.tuple(fc.tuple(...names.map(() => fc.array(rule, { maxLength: 3 }))), fc.integer({ min: 1, max: 4095 })).map(
         ([rules, errno]) =>
           new SeccompFilter({
             rules: names.map(([n], i) => [n, rules[i]!] as const),
@@ -251,7 +249,8 @@ describe.skipIf(!hasCc || !canSeccomp)("kernel: random filters agree with the in
           const r = bpf.run({ nr: c.nr, arch: AUDIT_ARCH_X86_64, args: c.args });
           expect(f.evaluate({ nr: c.nr, args: c.args }).ret).toBe(r.ret);
           const k = run.results[i]!;
-          if (typeof r.action === "object" && "errno" in r.action) expect(k).toEqual({ ret: -1, errno: r.action.errno });
+          if (typeof r.action === "object" && "errno" in r.action)
+            expect(k).toEqual({ ret: -1, errno: r.action.errno });
           else {
             expect(r.action).toBe("allow");
             expect(k.errno).toBe(0);
@@ -276,8 +275,22 @@ describe.skipIf(!hasCc || !canSeccomp)("kernel: SECCOMP_RET_USER_NOTIF filter", 
     const { join } = await import("node:path");
     // What the probe needs to start and report, plus sendmsg and close: sys-util's spawn
     // passes the listener fd to the parent with them after the filter is installed.
-    const allow = ["execve", "write", "exit_group", "arch_prctl", "set_tid_address", "brk", "mmap", "munmap",
-      "mprotect", "rt_sigprocmask", "ioctl", "sendmsg", "close", "getpid"];
+    const allow = [
+      "execve",
+      "write",
+      "exit_group",
+      "arch_prctl",
+      "set_tid_address",
+      "brk",
+      "mmap",
+      "munmap",
+      "mprotect",
+      "rt_sigprocmask",
+      "ioctl",
+      "sendmsg",
+      "close",
+      "getpid",
+    ];
     const program = userNotifFilter({ allow });
     const outPath = join(mkdtempSync(join(tmpdir(), "seccompiler-notif-")), "out");
     const fd = openSync(outPath, "w");

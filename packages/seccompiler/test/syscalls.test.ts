@@ -2,14 +2,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AARCH64_SYSCALLS, parseArch, syscallName, syscallNumber, X86_64_SYSCALLS } from "@kindling/seccompiler";
 import { describe, expect, it } from "vitest";
-import {
-  AARCH64_SYSCALLS,
-  parseArch,
-  syscallName,
-  syscallNumber,
-  X86_64_SYSCALLS,
-} from "@kindling/seccompiler";
 import { hasCc } from "./kernel-helpers.js";
 
 describe.skipIf(!hasCc)("x86_64 table against <asm/unistd_64.h>", () => {
@@ -64,9 +58,13 @@ describe("tables", () => {
     expect(() => parseArch("riscv64")).toThrowError(expect.objectContaining({ code: "UNKNOWN_ARCH" }));
   });
   it("the generator reproduces the committed tables", () => {
-    const out = execFileSync(process.execPath, [join(__dirname, "..", "scripts", "generate-syscall-tables.mjs"), "--check"], {
-      encoding: "utf8",
-    });
+    const out = execFileSync(
+      process.execPath,
+      [join(__dirname, "..", "scripts", "generate-syscall-tables.mjs"), "--check"],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(out).toContain("up to date");
   });
 });
