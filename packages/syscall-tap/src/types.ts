@@ -152,7 +152,7 @@ export interface TaskControl {
 }
 
 /** How the server answers a system call. */
-export const enum Resume {
+export enum Resume {
   /** rax = the returned value; the program continues after `syscall`. */
   Return = 0,
   /** Let the kernel run this call natively (seccomp platform only). */

@@ -5,6 +5,7 @@
  * system calls arrive as seccomp user notifications).
  */
 import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { Kvm } from "@kindling/kvm-ioctls";
 import { Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
 import { LoaderError, loadStaticProgram, readStaticProgram, type StaticProgram } from "@kindling/linux-loader";
@@ -187,7 +188,8 @@ export class Sandbox {
     for (const m of o.mounts ?? []) mounts.push({ path: m.path, host: m.host, writable: m.writable ?? false });
     for (const t of o.tmpfs ?? []) mounts.push({ path: t, tmpfs: true });
     const fs = new SandboxFs({ root: o.root, rootWritable: o.rootWritable, mounts, cwd: o.cwd ?? "/" });
-    const exe = argv[0];
+    // /proc/self/exe and AT_EXECFN are absolute, as Linux makes them (glibc checks).
+    const exe = resolve(argv[0]);
     const stats = o.stats ? new SyscallStats() : undefined;
     const started = performance.now();
 
