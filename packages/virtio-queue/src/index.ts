@@ -7,4 +7,4 @@ export { createVirtQueue } from "./factory.js";
 export { type MockDescriptor, MockPackedQueue, MockSplitQueue } from "./mock.js";
 export { PACKED_EVENT_SIZE, PackedQueue, type PackedQueueState } from "./packed.js";
 export { AvailIter, Queue, type QueueState, type VirtQueue } from "./queue.js";
-export { ChainBuffers, Reader, readerWriter, Writer } from "./reader.js";
+export { ChainBuffers, Reader, ReaderWriter, readerWriter, Writer } from "./reader.js";

@@ -8,12 +8,23 @@ export class ChainBuffers {
   regions: GuestMemoryRegion[] = [];
   offs: number[] = [];
   lens: number[] = [];
+  /** Buffers in use (the arrays may be longer: they keep their capacity across clear()). */
+  n = 0;
   /** Current buffer and position in it. */
   idx = 0;
   pos = 0;
   /** Bytes left / bytes done. */
   left = 0;
   done = 0;
+
+  /** Empties the list (keeping the arrays' capacity) for reuse with another chain. */
+  clear(): void {
+    this.n = 0;
+    this.idx = 0;
+    this.pos = 0;
+    this.left = 0;
+    this.done = 0;
+  }
 
   add(mem: GuestMemoryMmap, addr: number, len: number): void {
     if (len === 0) return;
@@ -24,10 +35,21 @@ export class ChainBuffers {
         `buffer [0x${addr.toString(16)}, +${len}) is not inside one guest memory region`,
       );
     }
-    this.regions.push(r);
-    this.offs.push(addr - r.startN);
-    this.lens.push(len);
+    this.#push(r, addr - r.startN, len);
     this.left += len;
+  }
+
+  #push(r: GuestMemoryRegion, off: number, len: number): void {
+    const i = this.n++;
+    if (i < this.regions.length) {
+      this.regions[i] = r;
+      this.offs[i] = off;
+      this.lens[i] = len;
+    } else {
+      this.regions.push(r);
+      this.offs.push(off);
+      this.lens.push(len);
+    }
   }
 
   /** Copies up to `n` bytes between the buffers and `buf[at..]`; returns the count. */
@@ -70,24 +92,20 @@ export class ChainBuffers {
     let skip = offset;
     let i = this.idx;
     let p = this.pos;
-    while (i < this.lens.length && skip >= this.lens[i] - p) {
+    while (i < this.n && skip >= this.lens[i] - p) {
       skip -= this.lens[i] - p;
       i++;
       p = 0;
     }
     p += skip;
     // `other` gets [i, p..] onward; this keeps up to there.
-    for (let j = i; j < this.lens.length; j++) {
+    for (let j = i; j < this.n; j++) {
       const from = j === i ? p : 0;
       if (this.lens[j] - from === 0) continue;
-      other.regions.push(this.regions[j]);
-      other.offs.push(this.offs[j] + from);
-      other.lens.push(this.lens[j] - from);
+      other.#push(this.regions[j], this.offs[j] + from, this.lens[j] - from);
       other.left += this.lens[j] - from;
     }
-    this.regions.length = i + (p > 0 ? 1 : 0);
-    this.offs.length = this.regions.length;
-    this.lens.length = this.regions.length;
+    this.n = i + (p > 0 ? 1 : 0);
     if (p > 0) this.lens[i] = p;
     this.left = offset;
     return other;
@@ -116,8 +134,9 @@ function collect(
   if (chain.error !== undefined) throw chainError(chain);
 }
 
-abstract class Cursor {
-  protected readonly b: ChainBuffers;
+export abstract class Cursor {
+  /** @internal the buffer list (shared with ReaderWriter for reuse). */
+  readonly b: ChainBuffers;
   protected constructor(b: ChainBuffers) {
     this.b = b;
   }
@@ -139,7 +158,7 @@ abstract class Cursor {
   /** The remaining buffers as raw views, in order (no copy). */
   views(): Uint8Array[] {
     const out: Uint8Array[] = [];
-    for (let i = this.b.idx; i < this.b.lens.length; i++) {
+    for (let i = this.b.idx; i < this.b.n; i++) {
       const from = this.b.offs[i] + (i === this.b.idx ? this.b.pos : 0);
       out.push(this.b.regions[i].bytes.subarray(from, this.b.offs[i] + this.b.lens[i]));
     }
@@ -333,3 +352,22 @@ const U64: ByteCodec<bigint> = {
   decode: (v, o) => v.getBigUint64(o, true),
   encode: (x, v, o) => v.setBigUint64(o, BigInt.asUintN(64, x), true),
 };
+
+/**
+ * A reusable Reader/Writer pair: `load(mem, chain)` walks a chain once and
+ * points `reader` and `writer` at its buffers, reusing the same objects and
+ * arrays for every chain (no allocation per chain once warm). A loaded pair
+ * is valid until the next `load`.
+ */
+export class ReaderWriter {
+  readonly reader = new Reader(new ChainBuffers());
+  readonly writer = new Writer(new ChainBuffers());
+
+  /** Walks `chain` (consuming it); throws like readerWriter. */
+  load(mem: GuestMemoryMmap, chain: DescriptorChain): this {
+    this.reader.b.clear();
+    this.writer.b.clear();
+    collect(mem, chain, this.reader.b, this.writer.b);
+    return this;
+  }
+}

@@ -1,4 +1,4 @@
-import { MockSplitQueue, Reader, readerWriter, VIRTQ_DESC_F_WRITE, Writer } from "@kindling/virtio-queue";
+import { MockSplitQueue, Reader, ReaderWriter, readerWriter, VIRTQ_DESC_F_WRITE, Writer } from "@kindling/virtio-queue";
 import { codecs, GuestMemoryMmap } from "@kindling/vm-memory";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
@@ -149,5 +149,36 @@ describe("fd I/O straight between files and the chain", () => {
     } finally {
       rmSync(dir, { recursive: true });
     }
+  });
+});
+
+describe("ReaderWriter", () => {
+  it("reuses one pair across chains of different shapes", () => {
+    mem.getBytes(0, 0x100000).fill(0);
+    const mock = new MockSplitQueue(mem, 0x1000, 16);
+    const q = mock.createQueue();
+    const rw = new ReaderWriter();
+    mem.writeSlice(Uint8Array.of(1, 2, 3, 4, 5, 6), 0x10000);
+    mock.addChain([
+      { addr: 0x10000, len: 2 },
+      { addr: 0x10002, len: 4 },
+      { addr: 0x20000, len: 8, flags: VIRTQ_DESC_F_WRITE },
+    ]);
+    mock.addChain([{ addr: 0x10004, len: 2 }]);
+    mock.addChain([{ addr: 0x1_0000_0000n, len: 2 }]);
+    rw.load(mem, q.popDescriptorChain(mem)!);
+    expect(rw.reader.availableBytes()).toBe(6);
+    expect(rw.reader.readU32()).toBe(0x04030201);
+    expect(rw.writer.availableBytes()).toBe(8);
+    rw.writer.writeU64(9n);
+    rw.load(mem, q.popDescriptorChain(mem)!);
+    expect(rw.reader.availableBytes()).toBe(2);
+    expect(rw.reader.readU16()).toBe(0x0605);
+    expect(rw.reader.views()).toEqual([]);
+    expect(rw.writer.availableBytes()).toBe(0);
+    expect(() => rw.load(mem, q.popDescriptorChain(mem)!)).toThrowError(
+      expect.objectContaining({ code: "INVALID_BUFFER" }),
+    );
+    expect(mem.readU64(0x20000)).toBe(9n);
   });
 });
