@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
 import { BpfProgram, compileJson, type OutputIndex, runCli } from "@kindling/seccompiler";
+import { describe, expect, it } from "vitest";
 import { firecrackerJson, firecrackerJsonPath } from "./helpers.js";
 
 function cli(...argv: string[]) {
