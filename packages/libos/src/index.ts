@@ -13,6 +13,7 @@ export {
   isMemoryFault,
   Libos,
   type LibosOptions,
+  type MemoryRegion,
   Task,
   type Utsname,
 } from "./kernel.js";

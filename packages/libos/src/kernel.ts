@@ -18,7 +18,7 @@ import { RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_CORE, RLIMIT_NOFILE, RLIMIT_NPROC, 
 import { createTable, type Handler, type Outcome, type SyscallTable } from "./dispatch.js";
 import { EFAULT, ENOSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
-import { AddressSpace } from "./mm.js";
+import { AddressSpace, type MappingKind } from "./mm.js";
 import { SignalState } from "./signals.js";
 import { CORE_MODULES } from "./syscalls/index.js";
 import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
@@ -65,8 +65,18 @@ export interface LibosOptions {
   env?: readonly string[];
   /** The program's path inside the sandbox (/proc/self/exe). */
   exe?: string;
-  /** The program's address space: the range mmap and brk hand out, and the total limit. */
-  memory: { base: number; size: number; limit?: number; brk?: number };
+  /**
+   * The program's address space: the arena mmap and brk hand out, the total
+   * limit, and the ranges the embedder mapped itself (the program image, the
+   * stack), which mprotect, munmap and /proc/self/maps must know about.
+   */
+  memory: {
+    base: number;
+    size: number;
+    limit?: number;
+    brk?: number;
+    regions?: readonly MemoryRegion[];
+  };
   /** Standard input, output and error (read by the file side). */
   stdio?: readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
   /** The file side; its `attach(k)` installs the file syscalls and fds 0-2. */
@@ -86,6 +96,17 @@ export interface LibosOptions {
   discard?: (addr: number, len: number) => boolean | undefined;
   /** Called once per syscall name the libos does not implement (it returns ENOSYS). */
   onUnsupported?: (name: string, nr: number) => void;
+}
+
+/** A range the embedder mapped before the program started. */
+export interface MemoryRegion {
+  start: number;
+  length: number;
+  kind: MappingKind;
+  /** PROT_* bits (for /proc/self/maps and mprotect). */
+  prot: number;
+  /** The /proc/self/maps name ("[stack]", the program's path). */
+  name?: string;
 }
 
 /** One thread of the process. */
@@ -190,6 +211,7 @@ export class Libos implements SyscallServer {
     this.sleep = options.sleep ?? defaultSleep;
     this.cpus = Math.max(1, Math.min(1024, Math.floor(options.cpus ?? 1)));
     this.mm = new AddressSpace({ ...options.memory, discard: options.discard });
+    for (const r of options.memory.regions ?? []) this.mm.reserve(r.start, r.length, r.kind, r.prot, r.name ?? "");
     const id = options.identity ?? {};
     this.pid = id.pid ?? 1;
     this.ppid = id.ppid ?? 0;

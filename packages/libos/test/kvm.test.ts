@@ -82,15 +82,20 @@ function boot(exe: string, argv: string[]) {
   const k = new Libos({
     argv,
     exe: "/prog",
-    memory: { base: brk, size: MEM - STACK - brk, limit: MEM },
+    memory: {
+      base: brk,
+      size: MEM - STACK - brk,
+      limit: MEM,
+      regions: [
+        { start: Number(prog.loadStart), length: brk - Number(prog.loadStart), kind: "image", prot: 5, name: "/prog" },
+        { start: MEM - STACK, length: STACK, kind: "stack", prot: 3, name: "[stack]" },
+      ],
+    },
     stdio: ["null", sink, sink],
     fs: new SandboxFs(),
     identity: { pid: 1, ppid: 0, uid: 1000, gid: 1000 },
     onUnsupported: (n) => unsupported.push(n),
   });
-  const start = Number(prog.loadStart);
-  k.mm.reserve(start, brk - start, "image", 5, "/prog");
-  k.mm.reserve(MEM - STACK, STACK, "stack", 3, "[stack]");
   return { p, k, output: () => out, unsupported };
 }
 
