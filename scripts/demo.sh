@@ -6,4 +6,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup
 cd "$ROOT"
 if [ $# -eq 0 ]; then set -- demo; fi
-exec node packages/vmm-reference/dist/cli.js "$@"
+exec node packages/vmm-reference/bin/kindling.js "$@"

@@ -58,7 +58,7 @@ ensure_native() {
 ensure_built() {
   local stamp="$STAMPS/build"
   if [ -f "$stamp" ] && [ -z "$(find "$ROOT/packages" -path '*/node_modules' -prune -o \
-      \( -path '*/src/*' -o -name package.json -o -name 'tsup.config.ts' \) -newer "$stamp" -print 2>/dev/null | head -1)" ]; then
+      \( -path '*/src/*' -o -path '*/demo/*' -o -name package.json -o -name 'tsup.config.ts' \) -newer "$stamp" -print 2>/dev/null | head -1)" ]; then
     return
   fi
   log "building packages"
