@@ -39,7 +39,16 @@ export function runStatic(exe: string, argv: string[]): { status: number; stdout
           { start: MEM - STACK, length: STACK, kind: "stack", prot: 3, name: "[stack]" },
         ],
       },
-      stdio: ["null", { write: (b) => ((stdout += Buffer.from(b).toString()), b.length) }, 2],
+      stdio: [
+        "null",
+        {
+          write: (bytes) => {
+            stdout += Buffer.from(bytes).toString();
+            return bytes.length;
+          },
+        },
+        2,
+      ],
       fs: new SandboxFs(), // an empty tmpfs as /, with /dev and /proc
       onUnsupported: (name) => console.warn(`ENOSYS: ${name}`),
     });
