@@ -389,3 +389,31 @@ describe("program memory that does not alias (seccomp platform)", () => {
     expect(t.call("read", fd, MEM_BASE + MEM_SIZE - 10, 100)).toBe(E.EFAULT);
   });
 });
+
+describe("magic links in /proc/self", () => {
+  it("/dev/stdout, /proc/self/fd/N and /proc/self/cwd lead to the open objects", () => {
+    t = new FsHarness();
+    const fd = t.open("/dev/stdout", O.WRONLY | O.CREAT | O.TRUNC);
+    expect(fd).toBe(3);
+    expect(t.write(fd, "via /dev/stdout\n")).toBe(16);
+    expect(t.stdout()).toBe("via /dev/stdout\n");
+    expect(t.open("/dev/stdout", O.WRONLY | O.NOFOLLOW)).toBe(E.ELOOP);
+    const p = t.alloc(8);
+    t.call("pipe2", p, 0);
+    const [r, w] = [t.mem.i32(p), t.mem.i32(p + 4)];
+    const w2 = t.open(`/proc/self/fd/${r}`, O.WRONLY);
+    expect(w2).toBeGreaterThan(0);
+    expect(t.write(w2, "loop")).toBe(4);
+    expect(t.read(r)).toBe("loop");
+    expect(t.stat(`/proc/self/fd/${w}`).mode & 0o170000).toBe(0o010000);
+    t.call("mkdir", t.str("/cw"), 0o755);
+    t.writeFile("/cw/f", "in cwd");
+    t.call("chdir", t.str("/cw"));
+    expect(t.readFile("/proc/self/cwd/f")).toBe("in cwd");
+    const ffd = t.open("/cw/f");
+    expect(t.readFile(`/proc/self/fd/${ffd}`)).toBe("in cwd");
+    t.call("rename", t.str("/cw/f"), t.str("/cw/g"));
+    expect(t.readFile(`/proc/self/fd/${ffd}`)).toBe("in cwd"); // follows the object, not the old name
+    expect(t.list("/proc/self/root/..")).toEqual(t.list("/"));
+  });
+});

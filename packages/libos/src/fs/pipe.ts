@@ -6,6 +6,7 @@
 import { EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE } from "../errno.js";
 import {
   FIONREAD,
+  O_ACCMODE,
   O_NONBLOCK,
   O_RDONLY,
   O_WRONLY,
@@ -140,6 +141,12 @@ export class PipeEnd extends FileDescription {
         return done > 0 ? done : -EAGAIN;
       }
     }
+  }
+
+  override reopen(flags: number): FileDescription {
+    const d = new PipeEnd(this.pipe, flags & (O_ACCMODE | O_NONBLOCK), this.waiter, this.onBrokenPipe);
+    d.path = this.path;
+    return d;
   }
 
   override poll(): number {

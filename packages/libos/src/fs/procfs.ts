@@ -5,6 +5,7 @@
 import { cpus, freemem, totalmem } from "node:os";
 import type { SynthNode } from "./synth.js";
 import { SynthFs } from "./synth.js";
+import type { Loc } from "./vfs.js";
 
 /** What procfs asks the process about. */
 export interface ProcessView {
@@ -17,6 +18,10 @@ export interface ProcessView {
   env(): readonly string[];
   /** Open fds and the sandbox path (or "pipe:[N]") of each. */
   fds(): Array<[number, string]>;
+  /** Where /proc/self/fd/N, cwd and root lead when followed (magic links). */
+  fdLoc(fd: number): Loc | null;
+  cwdLoc(): Loc | null;
+  rootLoc(): Loc | null;
   /** /proc/self/maps text. */
   maps(): string;
   /** Memory limit in bytes (MemTotal) and bytes in use. */
@@ -73,14 +78,17 @@ export function createProcfs(p: ProcessView): SynthFs {
   const pidDir = (): Map<string, SynthNode> =>
     new Map<string, SynthNode>([
       ["exe", { kind: "link", target: () => p.exe() }],
-      ["cwd", { kind: "link", target: () => p.cwd() }],
-      ["root", { kind: "link", target: () => "/" }],
+      ["cwd", { kind: "link", target: () => p.cwd(), magic: () => p.cwdLoc() }],
+      ["root", { kind: "link", target: () => "/", magic: () => p.rootLoc() }],
       [
         "fd",
         {
           kind: "dir",
           mode: 0o500,
-          children: () => new Map(p.fds().map(([fd, path]) => [String(fd), { kind: "link", target: () => path }])),
+          children: () =>
+            new Map(
+              p.fds().map(([fd, path]) => [String(fd), { kind: "link", target: () => path, magic: () => p.fdLoc(fd) }]),
+            ),
         },
       ],
       ["maps", { kind: "file", content: () => p.maps() }],

@@ -10,6 +10,7 @@ import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";
 import { createProcfs, hostMemory, type ProcessView } from "./procfs.js";
 import { HostStreamDescription, stdioDescription } from "./stdio.js";
+import { DescInode } from "./synth.js";
 import { Tmpfs, type TmpfsOptions } from "./tmpfs.js";
 import type { FileDescription, FileSystem } from "./types.js";
 import { type FsContext, type Loc, type Mount, MountNamespace } from "./vfs.js";
@@ -47,6 +48,8 @@ export class SandboxFs implements VfsContract {
   #k: Libos | undefined;
   #options: SandboxFsOptions;
   #ttyFd = -1;
+  #proc: Mount | undefined;
+  readonly #descInodes = new WeakMap<FileDescription, DescInode>();
 
   constructor(options: SandboxFsOptions = {}) {
     this.#options = options;
@@ -70,7 +73,7 @@ export class SandboxFs implements VfsContract {
       );
       this.ns.mount("/dev/shm", new Tmpfs({ rootMode: 0o1777 }));
     }
-    if (options.proc ?? true) this.ns.mount("/proc", createProcfs(this.#processView()));
+    if (options.proc ?? true) this.#proc = this.ns.mount("/proc", createProcfs(this.#processView()));
     if (options.cwd) this.ns.chdir(this.ctx, this.ctx.root, options.cwd);
   }
 
@@ -148,6 +151,21 @@ export class SandboxFs implements VfsContract {
       argv: () => k()?.options.argv ?? [],
       env: () => k()?.options.env ?? [],
       fds: () => this.fds.fds().map((fd) => [fd, this.fds.get(fd)?.path || "anon_inode:[unknown]"]),
+      fdLoc: (fd) => {
+        const d = this.fds.get(fd);
+        if (!d) return null;
+        if (d.loc) return d.loc;
+        const proc = this.#proc;
+        if (!proc) return null;
+        let inode = this.#descInodes.get(d);
+        if (!inode) {
+          inode = new DescInode(proc.fs, d, 0x100000 + fd);
+          this.#descInodes.set(d, inode);
+        }
+        return { mount: proc, inode };
+      },
+      cwdLoc: () => this.ctx.cwd,
+      rootLoc: () => this.ctx.root,
       maps: () => mapsText(k()),
       memory: () => {
         const kk = k();

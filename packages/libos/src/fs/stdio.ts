@@ -7,6 +7,9 @@ import { EAGAIN, EBADF, EINVAL, ENOTTY } from "../errno.js";
 import type { StdioEndpoint, StdioHooks } from "../vfs-contract.js";
 import {
   FIONREAD,
+  O_ACCMODE,
+  O_APPEND,
+  O_NONBLOCK,
   O_RDONLY,
   O_RDWR,
   O_WRONLY,
@@ -72,6 +75,9 @@ export class HostStreamDescription extends FileDescription {
   }
   override isTty(): boolean {
     return this.tty;
+  }
+  override reopen(flags: number): FileDescription {
+    return new HostStreamDescription(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK), this.fd);
   }
   override hostFd(): number {
     return this.fd;
@@ -198,6 +204,9 @@ export class HooksDescription extends FileDescription {
   }
   override isTty(): boolean {
     return this.hooks.isTTY === true;
+  }
+  override reopen(flags: number): FileDescription {
+    return new HooksDescription(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK), this.hooks);
   }
   override read(dst: Uint8Array): number {
     if (!this.hooks.read) return this.readable ? 0 : -EBADF;

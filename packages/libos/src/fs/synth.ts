@@ -18,6 +18,7 @@ import {
   type Stat,
   seekRegular,
 } from "./types.js";
+import type { Loc } from "./vfs.js";
 
 export class SynthFs implements FileSystem {
   readonly dev = allocDev();
@@ -45,7 +46,7 @@ export class SynthFs implements FileSystem {
 export type SynthNode =
   | { kind: "dir"; children: () => Map<string, SynthNode>; mode?: number }
   | { kind: "file"; content: () => Uint8Array | string; mode?: number }
-  | { kind: "link"; target: () => string }
+  | { kind: "link"; target: () => string; magic?: () => Loc | null }
   | { kind: "dev"; rdev: [number, number]; mode?: number; open: (flags: number) => FileDescription };
 
 function baseStat(fs: SynthFs, ino: number, mode: number, nlink: number, size: number, rdev = 0): Stat {
@@ -100,7 +101,7 @@ export class SynthDir extends Inode {
       case "file":
         return new SynthFile(this.fs, key, node.content, node.mode ?? 0o444);
       case "link":
-        return new SynthLink(this.fs, key, node.target);
+        return new SynthLink(this.fs, key, node.target, node.magic);
       case "dev":
         return new SynthDevice(this.fs, key, node);
     }
@@ -213,12 +214,16 @@ export class SynthLink extends Inode {
     readonly fs: SynthFs,
     key: string,
     readonly target: () => string,
+    readonly jump?: () => Loc | null,
   ) {
     super();
     this.ino = fs.inoFor(key);
   }
   get mode(): number {
     return S_IFLNK | 0o777;
+  }
+  override magic(): Loc | null {
+    return this.jump ? this.jump() : null;
   }
   getattr(): Stat {
     return baseStat(this.fs, this.ino, this.mode, 1, 0);
@@ -318,6 +323,29 @@ export class RandomDevice extends NullDevice {
   }
   override pread(dst: Uint8Array): number {
     return this.read(dst);
+  }
+}
+
+/** An open description seen through /proc/self/fd/N when it has no location (pipes, stdio). */
+export class DescInode extends Inode {
+  constructor(
+    readonly fs: FileSystem,
+    readonly desc: FileDescription,
+    readonly ino: number,
+  ) {
+    super();
+  }
+  get mode(): number {
+    return this.desc.stat().mode;
+  }
+  getattr(): Stat {
+    return this.desc.stat();
+  }
+  override get reopens(): boolean {
+    return true;
+  }
+  open(flags: number): FileDescription {
+    return this.desc.reopen(flags);
   }
 }
 

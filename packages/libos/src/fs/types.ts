@@ -231,6 +231,18 @@ export abstract class Inode {
   }
 
   // ---- symlinks ----
+  /**
+   * For a magic link (procfs fd/N, exe, cwd, root): the location it designates,
+   * followed without parsing its text (Linux's nd_jump_link). Null for an
+   * ordinary symlink.
+   */
+  magic(): Loc | null {
+    return null;
+  }
+  /** Opening this inode skips the mode-bit check (a description reopened through /proc/self/fd). */
+  get reopens(): boolean {
+    return false;
+  }
   readlink(): string {
     fail(EINVAL);
   }
@@ -327,6 +339,10 @@ export abstract class FileDescription {
   /** How mmap treats this file: "file" (copied in by pread), "zero" (anonymous), undefined (ENODEV). */
   get mmapKind(): "file" | "zero" | undefined {
     return undefined;
+  }
+  /** open() through /proc/self/fd/N of a description without a location (pipes, stdio). */
+  reopen(_flags: number): FileDescription {
+    return this.ref();
   }
   /** Whether this is a terminal (isatty). */
   isTty(): boolean {

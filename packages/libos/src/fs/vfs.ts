@@ -218,6 +218,8 @@ export class MountNamespace {
 
   #follow(ctx: FsContext, dir: Loc, link: Loc, w: Walk): Loc {
     if (++w.links > MAXSYMLINKS) fail(ELOOP);
+    const jump = link.inode.magic();
+    if (jump) return jump;
     const target = link.inode.readlink();
     if (target.length === 0) fail(ENOENT);
     return this.#resolve(ctx, dir, target, true, w);
@@ -324,6 +326,12 @@ export class MountNamespace {
         if (flags & O_EXCL) fail(EEXIST);
         if (!loc.inode.isSymlink) break;
         if (flags & O_NOFOLLOW) fail(ELOOP);
+        const jump = loc.inode.magic();
+        if (jump) {
+          if (++w.links > MAXSYMLINKS) fail(ELOOP);
+          loc = jump;
+          break;
+        }
         // A symlink to a missing file: O_CREAT creates its target.
         if (++w.links > MAXSYMLINKS) fail(ELOOP);
         const target = loc.inode.readlink();
@@ -356,7 +364,7 @@ export class MountNamespace {
     const acc = flags & O_ACCMODE;
     const wantWrite = acc === O_WRONLY || acc === 2 || (flags & O_TRUNC) !== 0;
     if (inode.isDir && (wantWrite || acc === 3)) fail(EISDIR);
-    if (!created) {
+    if (!created && !inode.reopens) {
       const type = inode.mode & S_IFMT;
       if (wantWrite && loc.mount.readonly && (type === S_IFREG || type === S_IFDIR)) fail(EROFS);
       let mask = 0;
@@ -373,6 +381,7 @@ export class MountNamespace {
       d = inode.open(openFlags, { cred: ctx.cred });
       d.flags = status;
     }
+    if (inode.reopens) return d; // a description reopened through /proc/self/fd keeps its own path
     d.path = this.#descPath(ctx, loc, p, path);
     d.loc = loc;
     return d;
