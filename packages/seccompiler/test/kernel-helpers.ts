@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnWithFilter } from "@kindling/seccompiler";
-import { waitpid } from "@kindling/sys-util";
+import { spawn, waitpid } from "@kindling/sys-util";
 import { pkgRoot } from "./helpers.js";
 
 function which(tool: string): boolean {
@@ -47,18 +47,26 @@ export interface ProbeRun {
   signal: number | null;
 }
 
-/** Runs the probe with `program` installed before exec; returns each call's result. */
-export function runProbe(program: Uint8Array, calls: readonly ProbeCall[]): ProbeRun {
+/**
+ * Runs the probe with `program` installed before exec (or, with `selfInstall`, by the probe
+ * itself after its startup); returns each call's result.
+ */
+export function runProbe(program: Uint8Array, calls: readonly ProbeCall[], selfInstall = false): ProbeRun {
   const dir = mkdtempSync(join(tmpdir(), "seccompiler-out-"));
   const outPath = join(dir, "out");
   const fd = openSync(outPath, "w");
   let pid: number;
   try {
-    const argv = [
-      "probe",
-      ...calls.map((c) => [c.nr, ...Array.from({ length: 6 }, (_, i) => c.args[i] ?? 0n)].map(String).join(",")),
-    ];
-    pid = spawnWithFilter({ file: probe(), argv, env: [], fds: [0, fd, 2], program }).pid;
+    const specs = calls.map((c) =>
+      [c.nr, ...Array.from({ length: 6 }, (_, i) => c.args[i] ?? 0n)].map(String).join(","),
+    );
+    if (selfInstall) {
+      const progPath = join(dir, "prog.bpf");
+      writeFileSync(progPath, program);
+      pid = spawn({ file: probe(), argv: ["probe", "-f", progPath, ...specs], env: [], fds: [0, fd, 2] }).pid;
+    } else {
+      pid = spawnWithFilter({ file: probe(), argv: ["probe", ...specs], env: [], fds: [0, fd, 2], program }).pid;
+    }
   } finally {
     closeSync(fd);
   }

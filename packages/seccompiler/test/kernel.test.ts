@@ -11,15 +11,19 @@ import {
   type CmpOp,
   compileFilter,
   compileJson,
+  parseJson,
   SeccompCondition,
   SeccompFilter,
   SeccompInstallError,
   SeccompRule,
   spawnWithFilter,
+  syscallNumber,
+  toPlain,
 } from "@kindling/seccompiler";
 import { waitpid } from "@kindling/sys-util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { firecrackerJson } from "./helpers.js";
 import { canSeccomp, hasCc, type ProbeCall, probe, runProbe } from "./kernel-helpers.js";
 
 const SYS_getpid = 39;
@@ -326,4 +330,51 @@ describe.skipIf(!hasCc || !canSeccomp)("kernel: SECCOMP_RET_USER_NOTIF filter", 
     expect(Number(lines[0]!.split(" ")[0])).toBe(p.pid); // getpid ran in the kernel
     expect(lines[1]).toBe("4242 0"); // getppid was answered by us
   });
+});
+
+describe.skipIf(!hasCc || !canSeccomp || firecrackerJson === undefined)("kernel: Firecracker's real filter", () => {
+  // Calls that are harmless with every unconstrained argument set to -1 (bad fd, bad pointer,
+  // bad length): the kernel refuses them with an errno once the filter has let them through.
+  const UNSAFE = new Set(["exit", "exit_group", "rt_sigreturn", "restart_syscall"]);
+  const plain = toPlain(parseJson(firecrackerJson ?? "{}")) as Record<
+    string,
+    { filter: Array<{ syscall: string; args?: Array<{ index: bigint; op: string | object; val: bigint }> }> }
+  >;
+
+  for (const name of ["vmm", "api", "vcpu"]) {
+    it(`${name}: every rule of the file, with arguments that satisfy it, gets through the kernel`, () => {
+      const { program } = compileJson(firecrackerJson!).get(name)!;
+      const calls: ProbeCall[] = [];
+      for (const r of plain[name]!.filter) {
+        if (UNSAFE.has(r.syscall)) continue;
+        const args = [M64, M64, M64, M64, M64, M64];
+        for (const c of r.args ?? []) {
+          const op = typeof c.op === "string" ? c.op : "masked_eq";
+          args[Number(c.index)] = op === "gt" || op === "ne" ? c.val + 1n : op === "lt" ? c.val - 1n : c.val;
+        }
+        calls.push({ nr: syscallNumber(r.syscall, "x86_64")!, args });
+      }
+      expect(calls.length).toBeGreaterThan(20);
+      const run = runProbe(program, calls, true);
+      expect(run.signal, "a call was trapped").toBe(null);
+      expect(run.exitCode).toBe(0);
+      expect(run.results).toHaveLength(calls.length);
+      const bpf = new BpfProgram(program);
+      for (const c of calls) expect(bpf.run({ nr: c.nr, arch: AUDIT_ARCH_X86_64, args: c.args }).action).toBe("allow");
+    });
+
+    it(`${name}: an unlisted syscall and an unlisted ioctl are trapped (SIGSYS)`, () => {
+      const { program } = compileJson(firecrackerJson!).get(name)!;
+      for (const call of [
+        { nr: SYS_getppid, args: [] },
+        { nr: 16 /* ioctl */, args: [M64, 0xdeadbeefn] },
+      ]) {
+        expect(new BpfProgram(program).run({ nr: call.nr, arch: AUDIT_ARCH_X86_64, args: call.args }).action).toBe(
+          "trap",
+        );
+        const run = runProbe(program, [call], true);
+        expect(run.signal).toBe(SIGSYS);
+      }
+    });
+  }
 });
