@@ -238,8 +238,9 @@ export class VcpuFd extends KvmFdBase {
 
   /** Marks register sets in kvm_run as changed so KVM loads them on the next run. */
   setSyncDirtyRegs(mask: number): void {
-    const cur = Number(this.runView.getBigUint64(R.kvm_dirty_regs, true));
-    this.runView.setBigUint64(R.kvm_dirty_regs, BigInt(cur | mask), true);
+    // The flags live in the low word; no bigint on this hot path.
+    const v = this.runView;
+    v.setUint32(R.kvm_dirty_regs, v.getUint32(R.kvm_dirty_regs, true) | mask, true);
   }
 
   syncRegs(): KvmRegs {

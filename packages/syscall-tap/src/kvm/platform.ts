@@ -53,6 +53,8 @@ import {
   IDT_ADDR,
   RING0_STACK_BOTTOM,
   RING0_STACK_TOP,
+  SEL_USER_CS,
+  SEL_USER_DS,
   SHIM_ADDR,
   SPURIOUS_PORT,
   SYSCALL_PORT,
@@ -302,11 +304,22 @@ export class KvmPlatform implements TaskControl {
 
   // ------------------------------------------------------------------ the loop
 
-  /** Returns to ring 3 with user segments (rip/rflags already in place). */
+  /**
+   * Returns to ring 3 with user segments (rip/rflags already in place). The
+   * segment registers are rewritten only when the exit left them changed (a
+   * real `syscall` loads the kernel's CS and SS); writing sregs makes KVM run
+   * its whole KVM_SET_SREGS path, which these machines' nested KVM skips at
+   * `syscall` since it stays in CPL 3.
+   */
   #resumeUser(): void {
-    this.#run.set(this.#csBytes, SREGS);
-    this.#run.set(this.#ssBytes, SREGS + 120);
-    this.#vcpu.setSyncDirtyRegs(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+    const rv = this.#runView;
+    if (rv.getUint16(SREGS + 12, true) !== SEL_USER_CS || rv.getUint16(SREGS + 120 + 12, true) !== SEL_USER_DS) {
+      this.#run.set(this.#csBytes, SREGS);
+      this.#run.set(this.#ssBytes, SREGS + 120);
+      this.#vcpu.setSyncDirtyRegs(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+    } else {
+      this.#vcpu.setSyncDirtyRegs(KVM_SYNC_X86_REGS);
+    }
   }
 
   #threadCpuMs(): number {
