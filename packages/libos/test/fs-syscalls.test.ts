@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { Tmpfs } from "../src/fs/index.js";
 import { FakeMemory } from "./fake-task.js";
 import { E, FsHarness, MEM_BASE, MEM_SIZE, O } from "./fs-harness.js";
 
@@ -415,5 +416,26 @@ describe("magic links in /proc/self", () => {
     t.call("rename", t.str("/cw/f"), t.str("/cw/g"));
     expect(t.readFile(`/proc/self/fd/${ffd}`)).toBe("in cwd"); // follows the object, not the old name
     expect(t.list("/proc/self/root/..")).toEqual(t.list("/"));
+  });
+});
+
+describe("statfs", () => {
+  it("reports tmpfs and proc magics, and ST_RDONLY on a read-only mount", () => {
+    t = new FsHarness({ mounts: [{ path: "/ro", fs: new Tmpfs(), readonly: true }] });
+    const b = t.alloc(120);
+    const f = (off: number) => Number(t.mem.dv.getBigInt64(b - MEM_BASE + off, true));
+    expect(t.call("statfs", t.str("/"), b)).toBe(0);
+    expect(f(0)).toBe(0x01021994);
+    expect(f(8)).toBe(4096);
+    expect(f(80) & 1).toBe(0);
+    expect(t.call("statfs", t.str("/proc/self"), b)).toBe(0);
+    expect(f(0)).toBe(0x9fa0);
+    expect(t.call("statfs", t.str("/ro"), b)).toBe(0);
+    expect(f(80) & 1).toBe(1);
+    const fd = t.open("/ro");
+    expect(t.call("fstatfs", fd, b)).toBe(0);
+    expect(f(80) & 0x21).toBe(0x21);
+    expect(t.call("statfs", t.str("/nope"), b)).toBe(E.ENOENT);
+    expect(t.call("statfs", t.str("/"), 8)).toBe(E.EFAULT);
   });
 });

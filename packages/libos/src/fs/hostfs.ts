@@ -51,6 +51,7 @@ import {
   type OpenContext,
   type SetAttr,
   type Stat,
+  type StatFs,
   seekRegular,
 } from "./types.js";
 
@@ -170,6 +171,23 @@ export class Hostfs implements FileSystem {
       }
     }
     this.#fds.clear();
+  }
+
+  /** The host file system's figures (fstatfs on the root fd). */
+  statfs(): StatFs {
+    const b = new BigInt64Array(15);
+    check(syscallRaw(138, this.root.fd, b));
+    const n = (i: number) => Number(b[i]);
+    return {
+      type: n(0),
+      bsize: n(1),
+      blocks: n(2),
+      bfree: n(3),
+      bavail: n(4),
+      files: n(5),
+      ffree: n(6),
+      namelen: n(8),
+    };
   }
 
   writeCheck(): void {

@@ -37,6 +37,7 @@ export {
   ROOT_CRED,
   type SetAttr,
   type Stat,
+  type StatFs,
   type Timespec,
 } from "./types.js";
 export {

@@ -187,3 +187,44 @@ export function bytesOf(s: string): Uint8Array {
 export function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`, "latin1");
 }
+
+export const STATFS_SIZE = 120;
+/** statfs f_flags bits (include/linux/statfs.h). */
+export const ST_RDONLY = 0x0001;
+export const ST_NOSUID = 0x0002;
+export const ST_NODEV = 0x0004;
+export const ST_VALID = 0x0020;
+export const ST_RELATIME = 0x1000;
+
+/** Encodes struct statfs (x86-64, 120 bytes). */
+export function encodeStatfs(
+  s: {
+    type: number;
+    bsize: number;
+    blocks: number;
+    bfree: number;
+    bavail: number;
+    files: number;
+    ffree: number;
+    namelen: number;
+  },
+  fsid: number,
+  flags: number,
+  dv: DataView,
+  off = 0,
+): void {
+  const put = (o: number, v: number) => dv.setBigInt64(off + o, BigInt(Math.trunc(v)), true);
+  put(0, s.type);
+  put(8, s.bsize);
+  put(16, s.blocks);
+  put(24, s.bfree);
+  put(32, s.bavail);
+  put(40, s.files);
+  put(48, s.ffree);
+  dv.setUint32(off + 56, fsid >>> 0, true);
+  dv.setUint32(off + 60, 0, true);
+  put(64, s.namelen);
+  put(72, s.bsize);
+  put(80, flags);
+  for (let i = 88; i < 120; i += 8) put(i, 0);
+}

@@ -16,6 +16,7 @@ import {
   type IoctlIo,
   type OpenContext,
   type Stat,
+  type StatFs,
   seekRegular,
 } from "./types.js";
 import type { Loc } from "./vfs.js";
@@ -30,6 +31,19 @@ export class SynthFs implements FileSystem {
     children: () => Map<string, SynthNode>,
   ) {
     this.root = new SynthDir(this, "", null, children);
+  }
+  statfs(): StatFs {
+    const proc = this.type === "proc";
+    return {
+      type: proc ? 0x9fa0 : 0x01021994, // PROC_SUPER_MAGIC, TMPFS_MAGIC (devtmpfs)
+      bsize: 4096,
+      blocks: 0,
+      bfree: 0,
+      bavail: 0,
+      files: 0,
+      ffree: 0,
+      namelen: 255,
+    };
   }
   /** Stable inode numbers by path key. */
   inoFor(key: string): number {

@@ -15,6 +15,7 @@ import {
   type OpenContext,
   type SetAttr,
   type Stat,
+  type StatFs,
   seekRegular,
   type Timespec,
 } from "./types.js";
@@ -46,6 +47,21 @@ export class Tmpfs implements FileSystem {
       gid: options.gid ?? 0,
     });
     this.root.dirParent = this.root;
+  }
+
+  statfs(): StatFs {
+    const blocks = Math.floor(this.maxBytes / 4096);
+    const used = Math.ceil(this.usedBytes / 4096);
+    return {
+      type: 0x01021994, // TMPFS_MAGIC
+      bsize: 4096,
+      blocks,
+      bfree: Math.max(0, blocks - used),
+      bavail: Math.max(0, blocks - used),
+      files: 1 << 20,
+      ffree: Math.max(0, (1 << 20) - this.#nextIno),
+      namelen: 255,
+    };
   }
 
   allocIno(): number {

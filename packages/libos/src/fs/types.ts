@@ -157,11 +157,25 @@ export function allocDev(): number {
   return nextDev + 0x20;
 }
 
+/** statfs(2) figures. */
+export interface StatFs {
+  type: number;
+  bsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namelen: number;
+}
+
 /** A file system: it owns inodes and reports read-only-ness. */
 export interface FileSystem {
   readonly type: string;
   readonly dev: number;
   readonly root: Inode;
+  /** statfs(2): sizes and the f_type magic. */
+  statfs?(): StatFs;
   /** Releases host resources (host fds). */
   dispose?(): void;
 }

@@ -13,6 +13,7 @@ import {
   EINVAL,
   EISDIR,
   ENAMETOOLONG,
+  ENODEV,
   ENOENT,
   ENOTDIR,
   EOPNOTSUPP,
@@ -61,7 +62,21 @@ import {
   UTIME_NOW,
   UTIME_OMIT,
 } from "../fs/constants.js";
-import { encodeStat, encodeStatx, latin1, packDirents, STAT_SIZE, STATX_STRUCT_SIZE } from "../fs/layout.js";
+import {
+  encodeStat,
+  encodeStatfs,
+  encodeStatx,
+  latin1,
+  packDirents,
+  ST_NODEV,
+  ST_NOSUID,
+  ST_RDONLY,
+  ST_RELATIME,
+  ST_VALID,
+  STAT_SIZE,
+  STATFS_SIZE,
+  STATX_STRUCT_SIZE,
+} from "../fs/layout.js";
 import { PipeEnd } from "../fs/pipe.js";
 import type { SandboxFs } from "../fs/sandbox-fs.js";
 import { DirectoryDescription, errnoOf, type FileDescription, type Stat, type Timespec } from "../fs/types.js";
@@ -845,6 +860,133 @@ const ioctl: Handler = (k, t, ev) => {
   }
 };
 
+// ------------------------------------------------------------------ statfs, advice, locks
+
+function statfsOf(k: Libos, t: TaskControl, loc: Loc, buf: number): number {
+  const m = loc.mount;
+  const figures = m.fs.statfs?.() ?? {
+    type: 0x01021994,
+    bsize: 4096,
+    blocks: 0,
+    bfree: 0,
+    bavail: 0,
+    files: 0,
+    ffree: 0,
+    namelen: 255,
+  };
+  let flags = ST_VALID | ST_RELATIME;
+  if (m.readonly) flags |= ST_RDONLY;
+  if (m.fs.type === "hostfs" || m.fs.type === "proc") flags |= ST_NODEV | ST_NOSUID;
+  const b = new Uint8Array(STATFS_SIZE);
+  encodeStatfs(figures, m.fs.dev, flags, new DataView(b.buffer));
+  t.memory.write(buf, b);
+  void k;
+  return 0;
+}
+
+const statfs: Handler = (k, t, ev) => {
+  const r = lookupAt(fsOf(k), t, AT_FDCWD, ev.arg(0), 0, true);
+  return statfsOf(k, t, locOrFail(r), ev.arg(1));
+};
+const fstatfs: Handler = (k, t, ev) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  if (!d) return -EBADF;
+  if (!d.loc) {
+    // pipefs / anonymous: report a pseudo file system.
+    const b = new Uint8Array(STATFS_SIZE);
+    encodeStatfs(
+      { type: 0x50495045, bsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, namelen: 255 },
+      0,
+      ST_VALID,
+      new DataView(b.buffer),
+    );
+    t.memory.write(ev.arg(1), b);
+    return 0;
+  }
+  return statfsOf(k, t, d.loc, ev.arg(1));
+};
+
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+/** flock(2): one process holds every lock it asks for (checks in fs/locks.c order). */
+const flock: Handler = (k, _t, ev) => {
+  const cmd = ev.arg(1) >>> 0;
+  if (cmd & 32) return 0; // LOCK_MAND: ignored since Linux 5.18
+  const op = cmd & ~LOCK_NB;
+  if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) return -EINVAL;
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  if (!d || d instanceof PathDescription) return -EBADF;
+  return 0;
+};
+
+const fadvise64: Handler = (k, _t, ev) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  if (!d || d instanceof PathDescription) return -EBADF;
+  if (d instanceof PipeEnd) return -ESPIPE;
+  const advice = ev.argI32(3);
+  if (advice < 0 || advice > 5 || argI64(ev, 2) < 0) return -EINVAL;
+  return 0;
+};
+
+const readahead: Handler = (k, _t, ev) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  if (!d || !d.readable || d instanceof PathDescription) return -EBADF;
+  if (!d.inode?.isRegular) return -EINVAL;
+  return 0;
+};
+
+/** fallocate(2) mode 0: makes the file at least offset+len bytes long. */
+const fallocate: Handler = (k, _t, ev) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  if (!d || d instanceof PathDescription) return -EBADF;
+  const mode = ev.argI32(1);
+  const off = argI64(ev, 2);
+  const len = argI64(ev, 3);
+  if (off < 0 || len <= 0) return -EINVAL;
+  if (!d.writable) return -EBADF;
+  if (d instanceof PipeEnd) return -ESPIPE;
+  if (d.inode?.isDir) return -EISDIR;
+  if (!d.inode?.isRegular) return -ENODEV;
+  if (mode !== 0) return -EOPNOTSUPP;
+  if (d.loc?.mount.readonly) return -30;
+  const size = d.stat().size;
+  if (off + len <= size) return 0;
+  return d.truncate(off + len);
+};
+
+const sync: Handler = () => 0;
+const syncfs: Handler = (k, _t, ev) => (fsOf(k).fds.get(ev.argI32(0)) ? 0 : -EBADF);
+
+/** getdents(2): the old struct linux_dirent (d_type in the last byte of the record). */
+const getdents: Handler = (k, t, ev) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  if (!d || d instanceof PathDescription) return -EBADF;
+  if (!(d instanceof DirectoryDescription)) return -ENOTDIR;
+  const count = Math.min(ev.arg(2), 65536);
+  const entries = d.entries();
+  const buf = new Uint8Array(count);
+  const dv = new DataView(buf.buffer);
+  let pos = 0;
+  let i = d.offset;
+  for (; i < entries.length; i++) {
+    const e = entries[i];
+    const reclen = (18 + e.name.length + 2 + 7) & ~7;
+    if (pos + reclen > count) break;
+    dv.setBigUint64(pos, BigInt(e.ino), true);
+    dv.setBigUint64(pos + 8, BigInt(i + 1), true);
+    dv.setUint16(pos + 16, reclen, true);
+    for (let j = 0; j < e.name.length; j++) buf[pos + 18 + j] = e.name.charCodeAt(j);
+    buf[pos + reclen - 1] = (e.type >>> 12) & 0xf;
+    pos += reclen;
+  }
+  if (pos === 0 && i < entries.length) return -EINVAL;
+  if (pos > 0) t.memory.write(ev.arg(1), buf.subarray(0, pos));
+  d.offset = i;
+  return pos;
+};
+
 // ------------------------------------------------------------------ registration
 
 const handlers: Array<[Parameters<typeof define>[1], Handler]> = [
@@ -909,6 +1051,15 @@ const handlers: Array<[Parameters<typeof define>[1], Handler]> = [
   ["dup3", dup3],
   ["fcntl", fcntl],
   ["ioctl", ioctl],
+  ["statfs", statfs],
+  ["fstatfs", fstatfs],
+  ["flock", flock],
+  ["fadvise64", fadvise64],
+  ["readahead", readahead],
+  ["fallocate", fallocate],
+  ["sync", sync],
+  ["syncfs", syncfs],
+  ["getdents", getdents],
 ];
 
 export const filesModule: SyscallModule = {
