@@ -932,7 +932,7 @@ const fadvise64: Handler = (k, _t, ev) => {
 
 const readahead: Handler = (k, _t, ev) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
-  if (!d || !d.readable || d instanceof PathDescription) return -EBADF;
+  if (!d?.readable || d instanceof PathDescription) return -EBADF;
   if (!d.inode?.isRegular) return -EINVAL;
   return 0;
 };
