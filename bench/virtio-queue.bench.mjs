@@ -186,6 +186,67 @@ function copyBench(size) {
   return { size, plain, rd, wr };
 }
 const copies = [4096, 65536, 1 << 20].map(copyBench);
+
+/** ns per call of small accessors with number addresses (the syscall-handler path). */
+function scalarBench() {
+  const iters = 2_000_000;
+  const time = (f) => {
+    let bestNs = Infinity;
+    for (let rep = 0; rep < 5; rep++) {
+      const t0 = now();
+      f();
+      const ns = Number(now() - t0);
+      if (ns < bestNs) bestNs = ns;
+    }
+    return bestNs / iters;
+  };
+  let acc = 0;
+  const cases = [
+    [
+      "readU32(number)",
+      () => {
+        let a = 0;
+        for (let i = 0; i < iters; i++) a += mem.readU32(dataBase + ((i & 1023) << 2));
+        acc += a;
+      },
+    ],
+    [
+      "writeU32(value, number)",
+      () => {
+        for (let i = 0; i < iters; i++) mem.writeU32(i, dataBase + ((i & 1023) << 2));
+      },
+    ],
+    [
+      "readU64(number)",
+      () => {
+        let a = 0;
+        for (let i = 0; i < iters; i++) a += Number(mem.readU64(dataBase + ((i & 511) << 3)) & 1n);
+        acc += a;
+      },
+    ],
+    [
+      "getBytes(number, 64)",
+      () => {
+        let a = 0;
+        for (let i = 0; i < iters; i++) a += mem.getBytes(dataBase + ((i & 1023) << 6), 64)[0];
+        acc += a;
+      },
+    ],
+    [
+      "regionForRange(number, 64)",
+      () => {
+        let a = 0;
+        for (let i = 0; i < iters; i++) a += mem.regionForRange(dataBase + ((i & 1023) << 6), 64).startN;
+        acc += a;
+      },
+    ],
+  ];
+  for (const [, f] of cases) f();
+  const out = cases.map(([name, f]) => [name, time(f)]);
+  void acc;
+  return out;
+}
+const scalars = scalarBench();
 mem.close();
 
 const perChain = (r) => r.ns / r.processed;
@@ -235,6 +296,14 @@ of the mapping) against \`Buffer.copy\` between two Buffers of the same size.
 | size | Buffer.copy GB/s | mem.read GB/s | ratio | mem.write GB/s | ratio |
 |---:|---:|---:|---:|---:|---:|
 ${copies.map((c) => `| ${c.size >= 1 << 20 ? `${c.size >> 20} MiB` : `${c.size >> 10} KiB`} | ${fmt(c.plain, 2)} | ${fmt(c.rd, 2)} | ${fmt(c.rd / c.plain, 2)} | ${fmt(c.wr, 2)} | ${fmt(c.wr / c.plain, 2)} |`).join("\n")}
+
+## Small accesses with number addresses
+
+What a syscall handler pays per access (bounds-checked, little-endian), best of 5 runs of 2,000,000 calls.
+
+| call | ns per call |
+|---|---:|
+${scalars.map(([name, ns]) => `| \`${name}\` | ${fmt(ns, 1)} |`).join("\n")}
 `;
 writeFileSync(outPath, md);
 console.log(md);
