@@ -267,3 +267,31 @@ describe("state", () => {
     expect(q2.state()).toMatchObject({ ready: false, size: 8, descTable: 0n, nextAvail: 0, eventIdxEnabled: false });
   });
 });
+
+describe("tables across adjacent regions", () => {
+  it("reads an indirect table that straddles two adjacent regions", () => {
+    const two = GuestMemoryMmap.fromRanges([
+      { start: 0n, size: 0x10000 },
+      { start: 0x10000n, size: 0x10000 },
+    ]);
+    try {
+      const mock = new MockSplitQueue(two, 0x1000, 8);
+      const q = mock.createQueue();
+      // A 48-byte table at 0xffe8: its second entry (0xfff8..0x10008) straddles the boundary.
+      mock.addIndirectChain(0xffe8, [
+        { addr: 0x2000, len: 1 },
+        { addr: 0x3000, len: 2 },
+        { addr: 0x4000, len: 3, flags: VIRTQ_DESC_F_WRITE },
+      ]);
+      const c = q.popDescriptorChain(two)!;
+      expect([...c].map((d) => [Number(d.addr.value), d.len])).toEqual([
+        [0x2000, 1],
+        [0x3000, 2],
+        [0x4000, 3],
+      ]);
+      expect(c.error).toBeUndefined();
+    } finally {
+      two.close();
+    }
+  });
+});
