@@ -216,10 +216,9 @@ export class SignalState {
 
   /** Generates signal `sig` for the process (kill, tgkill, raise). */
   raise(task: Task, sig: number, info: SigInfo): void {
-    const bit = sigbit(sig);
-    if (this.isIgnored(sig) && (task.sigmask & bit) === 0n) return;
-    if (this.isIgnored(sig) && this.actions[sig].handler === SIG_IGN) return;
-    this.pending |= bit;
+    // Blocked signals are never ignored at generation: the disposition may change before they are unblocked.
+    if (this.isIgnored(sig) && (task.sigmask & sigbit(sig)) === 0n) return;
+    this.pending |= sigbit(sig);
     this.info[sig] = info;
     this.update(task);
   }
@@ -345,6 +344,20 @@ export function faultSignal(ev: FaultEvent, regs: Registers): SigInfo {
   }
 }
 
+/**
+ * The bytes of an XSAVE image the frame needs: the legacy area and header plus
+ * AVX when only x87/SSE/AVX are in use (XSTATE_BV within bits 0-2, standard
+ * format), else the whole image (offsets of later components vary by CPU).
+ */
+export function xstateFrameSize(fp: Uint8Array): number {
+  if (fp.length < 832) return fp.length;
+  const dv = new DataView(fp.buffer, fp.byteOffset, fp.byteLength);
+  const xstateBv = dv.getBigUint64(512, true);
+  const xcompBv = dv.getBigUint64(520, true);
+  if ((xcompBv & (1n << 63n)) !== 0n || (xstateBv & ~7n) !== 0n) return fp.length;
+  return 832; // 512 legacy + 64 header + 256 AVX (YMM_Hi128 at 576)
+}
+
 function onAltStack(task: Task, sp: number): boolean {
   return task.altSize !== 0 && sp > task.altSp && sp - task.altSp <= task.altSize;
 }
@@ -385,7 +398,8 @@ export function setupFrame(
     return false;
   }
   const xsave = fp.length > 512;
-  const fpSize = fp.length + (xsave ? 4 : 0);
+  const xsize = xsave ? xstateFrameSize(fp) : fp.length;
+  const fpSize = xsize + (xsave ? 4 : 0);
   const fpAddr = Math.floor((sp - fpSize) / 64) * 64;
   const frame = Math.floor((fpAddr - FRAME_SIZE) / 16) * 16 - 8;
   if (!(frame > 0) || !Number.isSafeInteger(frame)) return false;
@@ -424,16 +438,16 @@ export function setupFrame(
   }
   // extended state
   const fpBuf = new Uint8Array(fpSize);
-  fpBuf.set(fp);
+  fpBuf.set(fp.subarray(0, xsize));
   if (xsave) {
     const fdv = new DataView(fpBuf.buffer);
     // struct _fpx_sw_bytes in the FXSAVE area's software-reserved bytes (464..511).
     fdv.setUint32(464, FP_XSTATE_MAGIC1, true);
-    fdv.setUint32(468, fp.length + 4, true); // extended_size
-    fdv.setBigUint64(472, fp.length >= 520 ? fdv.getBigUint64(512, true) : 3n, true); // xfeatures = XSTATE_BV
-    fdv.setUint32(480, fp.length, true); // xstate_size
+    fdv.setUint32(468, xsize + 4, true); // extended_size
+    fdv.setBigUint64(472, xsize >= 520 ? fdv.getBigUint64(512, true) : 3n, true); // xfeatures = XSTATE_BV
+    fdv.setUint32(480, xsize, true); // xstate_size
     for (let off = 484; off < 512; off += 4) fdv.setUint32(off, 0, true);
-    fdv.setUint32(fp.length, FP_XSTATE_MAGIC2, true);
+    fdv.setUint32(xsize, FP_XSTATE_MAGIC2, true);
   }
   try {
     mem.write(fpAddr, fpBuf);
@@ -493,10 +507,17 @@ export function restoreFrame(k: Libos, t: TaskControl, task: Task): boolean {
   if (fpHigh !== 0n) return false;
   if (fpAddr !== 0) {
     try {
-      const size = t.getExtendedState().length;
-      const state = t.memory.read(fpAddr, size);
+      const state = t.getExtendedState();
+      // How much the frame holds: fpx_sw_bytes.xstate_size when its magic is
+      // there, else the legacy FXSAVE image only. The rest keeps the current state.
+      let size = Math.min(512, state.length);
+      if (state.length > 512 && t.memory.readU32(fpAddr + 464) === FP_XSTATE_MAGIC1) {
+        const xs = t.memory.readU32(fpAddr + 480);
+        if (xs >= 576 && xs <= state.length) size = xs;
+      }
+      state.set(t.memory.read(fpAddr, size));
       // The software-reserved bytes are the kernel's, not state: clear them.
-      if (size > 512) state.fill(0, 464, 512);
+      if (state.length > 512) state.fill(0, 464, 512);
       t.setExtendedState(state);
     } catch {
       return false;

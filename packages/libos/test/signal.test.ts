@@ -337,26 +337,54 @@ describe("extended state in the frame", () => {
     const s = setup();
     program(s);
     const xs = new Uint8Array(1024).map((_, i) => i & 0xff);
-    xs.fill(0, 464, 512);
-    new DataView(xs.buffer).setBigUint64(512, 7n, true); // XSTATE_BV
+    xs.fill(0, 464, 576);
+    new DataView(xs.buffer).setBigUint64(512, 7n, true); // XSTATE_BV: x87, SSE, AVX
     s.h.task.xstate = xs.slice();
     sigaction(s, SIGUSR1, HANDLER, SA_RESTORER);
     s.h.call("kill", 100, SIGUSR1);
     const frame = Number(s.h.task.regs.rsp);
     expect(s.mem.readU64(frame + UC_OFFSET)).toBe(1 | 2 | 4); // UC_FP_XSTATE | SIGCONTEXT_SS | STRICT_RESTORE_SS
     const fp = s.mem.readU64(frame + MCONTEXT_OFFSET + 184);
+    expect(fp % 64).toBe(0);
+    // Only the legacy area, the header and AVX are in use: an 832-byte image.
     expect(s.mem.readU32(fp + 464)).toBe(0x46505853);
-    expect(s.mem.readU32(fp + 468)).toBe(1028);
+    expect(s.mem.readU32(fp + 468)).toBe(836);
     expect(s.mem.readBigU64(fp + 472)).toBe(7n);
-    expect(s.mem.readU32(fp + 480)).toBe(1024);
-    expect(s.mem.readU32(fp + 1024)).toBe(0x46505845);
-    expect([...s.mem.read(fp + 100, 8)]).toEqual([...xs.subarray(100, 108)]);
-    s.h.task.xstate = new Uint8Array(1024);
-    s.mem.fill(fp + 32, 16, 0xcc); // the handler edits xmm0 in the saved state
+    expect(s.mem.readU32(fp + 480)).toBe(832);
+    expect(s.mem.readU32(fp + 832)).toBe(0x46505845);
+    expect([...s.mem.read(fp + 600, 8)]).toEqual([...xs.subarray(600, 608)]);
+    // The handler runs with other state, and edits xmm0 in the saved image.
+    s.h.task.xstate = new Uint8Array(1024).fill(0xee);
+    s.mem.fill(fp + 160, 16, 0xcc);
     returnFromHandler(s);
-    expect(s.h.task.xstate[40]).toBe(0xcc);
+    expect(s.h.task.xstate[160]).toBe(0xcc);
     expect(s.h.task.xstate[100]).toBe(100);
+    expect(s.h.task.xstate[700]).toBe(700 & 0xff);
     expect(s.h.task.xstate[470]).toBe(0); // software bytes are not state
+    expect(s.h.task.xstate[900]).toBe(0xee); // beyond the frame's image: kept
+  });
+  it("saves the whole image when later components (AVX-512) are in use", () => {
+    const s = setup();
+    program(s);
+    const xs = new Uint8Array(2048);
+    new DataView(xs.buffer).setBigUint64(512, 0xe7n, true);
+    s.h.task.xstate = xs;
+    sigaction(s, SIGUSR1, HANDLER, SA_RESTORER);
+    s.h.call("kill", 100, SIGUSR1);
+    const fp = s.mem.readU64(Number(s.h.task.regs.rsp) + MCONTEXT_OFFSET + 184);
+    expect(s.mem.readU32(fp + 480)).toBe(2048);
+    expect(s.mem.readU32(fp + 2048)).toBe(0x46505845);
+  });
+  it("an FXSAVE-only platform gets a legacy frame", () => {
+    const s = setup();
+    program(s);
+    sigaction(s, SIGUSR1, HANDLER, SA_RESTORER);
+    s.h.call("kill", 100, SIGUSR1);
+    const frame = Number(s.h.task.regs.rsp);
+    expect(s.mem.readU64(frame + UC_OFFSET)).toBe(2 | 4);
+    const fp = s.mem.readU64(frame + MCONTEXT_OFFSET + 184);
+    expect(fp - (frame + FRAME_SIZE)).toBeLessThan(64 + 16);
+    expect(STACK_TOP - 128 - fp).toBeLessThan(512 + 64);
   });
   it("a rejected extended state on rt_sigreturn is SIGSEGV", () => {
     const s = setup();

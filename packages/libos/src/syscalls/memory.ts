@@ -42,6 +42,7 @@ import {
   PROT_READ,
   PROT_SEM,
   PROT_WRITE,
+  RLIMIT_AS,
   RLIMIT_DATA,
   TASK_SIZE,
 } from "../abi.js";
@@ -147,6 +148,7 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
       offset = Number(off);
     }
   }
+  if (k.mm.used + len > k.rlimitNumber(RLIMIT_AS)) return -ENOMEM;
   const attrs = { prot, flags, kind, name: "", offset };
   const mem = t.memory;
   let at: number;
