@@ -2,6 +2,8 @@ import { constants as bufferConstants } from "node:buffer";
 import {
   close as closeFd,
   ftruncate,
+  MADV_DONTNEED,
+  MADV_REMOVE,
   MAP_ANONYMOUS,
   MAP_NORESERVE,
   MAP_PRIVATE,
@@ -740,6 +742,34 @@ export class GuestMemoryMmap {
       done += n;
       if (pos >= 0n) pos += BigInt(n);
     }
+  }
+
+  // ---------------------------------------------------------------- releasing memory
+
+  /**
+   * Gives the host pages of `[addr, addr+len)` back to the kernel: the range
+   * reads as zeros afterwards (anonymous memory: MADV_DONTNEED; shared memfd
+   * or file: MADV_REMOVE, which punches a hole in the file), except in private
+   * file mappings, where it reads the file's bytes again. `addr` and `len` must
+   * be page-aligned (INVALID_ARGUMENT) and the range backed (INVALID_GUEST_ADDRESS
+   * / PARTIAL_BUFFER, nothing discarded). Marks the range dirty.
+   */
+  discard(addr: AddressLike, len: number): void {
+    const a = addrToNumber(addr);
+    if (a < 0 || a % PAGE !== 0 || !Number.isSafeInteger(len) || len < 0 || len % PAGE !== 0) {
+      throw new GuestMemoryError("INVALID_ARGUMENT", `discard needs a page-aligned range, got ${String(addr)} +${len}`);
+    }
+    if (len === 0) return;
+    if (!this.checkRange(a, len)) {
+      if (this.findRegionN(a) === undefined) throw invalidAddress(addr);
+      throw partial(addr, len, 0);
+    }
+    this.#access(a, len, "discard", true, (r, off, n) => {
+      const f = r.fileOffset();
+      const advice = f !== undefined && r.shared ? MADV_REMOVE : MADV_DONTNEED;
+      r.mmap.madvise(off, n, advice);
+      r.bitmap?.mark(off, n);
+    });
   }
 
   // ---------------------------------------------------------------- dirty tracking

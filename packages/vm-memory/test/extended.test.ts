@@ -433,3 +433,31 @@ describe("insertRegion / removeRegion", () => {
     expect(code(() => m3.removeRegion(0n, 0x1000))).toBe("NO_REGIONS");
   });
 });
+
+describe("discard", () => {
+  it("returns pages to the kernel: anonymous and shared memfd read zeros, private file mappings the file", () => {
+    for (const backing of ["anonymous", "memfd"] as const) {
+      const m = track(
+        GuestMemoryMmap.fromRanges([{ start: 0x10000n, size: 0x4000 }], { backing, dirtyTracking: true }),
+      );
+      m.write(new Uint8Array(0x4000).fill(7), 0x10000);
+      m.resetDirty();
+      m.discard(0x11000, 0x2000);
+      expect(m.readU8(0x10fff)).toBe(7);
+      expect(m.readU8(0x11000)).toBe(0);
+      expect(m.readU8(0x12fff)).toBe(0);
+      expect(m.readU8(0x13000)).toBe(7);
+      expect(m.dirtyPages()).toEqual([0x11000n, 0x12000n]);
+      expect(code(() => m.discard(0x11001, 0x1000))).toBe("INVALID_ARGUMENT");
+      expect(code(() => m.discard(0x13000, 0x2000))).toBe("PARTIAL_BUFFER");
+      expect(code(() => m.discard(0x20000, 0x1000))).toBe("INVALID_GUEST_ADDRESS");
+      expect(m.readU8(0x13000)).toBe(7);
+    }
+    const parent = track(GuestMemoryMmap.fromRanges([{ start: 0n, size: 0x2000 }], { backing: "memfd" }));
+    parent.writeU8(5, 0x1000);
+    const child = track(parent.copyOnWrite());
+    child.writeU8(9, 0x1000);
+    child.discard(0x1000, 0x1000);
+    expect(child.readU8(0x1000)).toBe(5);
+  });
+});
