@@ -242,6 +242,7 @@ export class GuestMemoryMmap {
    * Throws NOT_FILE_BACKED when a region is anonymous.
    */
   copyOnWrite(options: { dirtyTracking?: boolean } = {}): GuestMemoryMmap {
+    if (this.#regions.length === 0) throw new GuestMemoryError("NO_REGIONS", "the memory is closed");
     const tracking = options.dirtyTracking ?? this.#options.dirtyTracking;
     const regions: GuestMemoryRegion[] = [];
     try {
@@ -273,6 +274,9 @@ export class GuestMemoryMmap {
     if (this.#closed) return;
     this.#closed = true;
     for (const r of this.#regions) if (r.mmap.mapped) r.mmap.unmap();
+    // Every later access finds no region: a typed INVALID_GUEST_ADDRESS, not a detached buffer.
+    this.#regions.length = 0;
+    this.#last = CLOSED;
     if (this.#memfd >= 0) {
       closeFd(this.#memfd);
       this.#memfd = -1;
@@ -295,6 +299,7 @@ export class GuestMemoryMmap {
   }
   /** The last valid guest address of the highest region. */
   lastAddr(): GuestAddress {
+    if (this.#regions.length === 0) throw new GuestMemoryError("NO_REGIONS", "the memory is closed");
     return this.#regions[this.#regions.length - 1].lastAddr();
   }
 
@@ -788,6 +793,9 @@ export class GuestMemoryMmap {
     for (const r of this.#regions) r.bitmap?.reset();
   }
 }
+
+/** The region every lookup hits after close(): it contains no address. */
+const CLOSED = { startN: 0, endN: 0 } as GuestMemoryRegion;
 
 function invalidAddress(addr: AddressLike): GuestMemoryError {
   const v = typeof addr === "number" ? (Number.isSafeInteger(addr) && addr >= 0 ? addr : undefined) : addr;

@@ -461,3 +461,17 @@ describe("discard", () => {
     expect(child.readU8(0x1000)).toBe(5);
   });
 });
+
+describe("after close()", () => {
+  it("every access is a typed error", () => {
+    const m = GuestMemoryMmap.fromRanges([{ start: 0n, size: 0x1000 }]);
+    m.close();
+    m.close();
+    expect(code(() => m.readU32(0))).toBe("INVALID_GUEST_ADDRESS");
+    expect(code(() => m.write(new Uint8Array(4), 0))).toBe("INVALID_GUEST_ADDRESS");
+    expect(code(() => m.getSlice(0, 4))).toBe("INVALID_GUEST_ADDRESS");
+    expect(code(() => m.lastAddr())).toBe("NO_REGIONS");
+    expect(m.regions()).toEqual([]);
+    expect(m.checkRange(0, 1)).toBe(false);
+  });
+});
