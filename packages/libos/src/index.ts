@@ -6,6 +6,7 @@ export * as errno from "./errno.js";
 export { LibosError } from "./errors.js";
 export * as vfs from "./fs/index.js";
 export { type MountSpec, SandboxFs, type SandboxFsOptions } from "./fs/index.js";
+export { hostRlimits } from "./host.js";
 export {
   type Clock,
   hostClock,
