@@ -97,7 +97,7 @@ function native(argv: string[]): { status: number; stdout: string } {
 
 const CASES: string[][] = [
   ["echo", "hello", "world"],
-  ["sh", "-c", "echo $((6*7)); x=abc; echo $x${x}"],
+  ["sh", "-c", "echo $((6*7)); x=abc; echo $x$x"],
   ["sh", "-c", "trap 'echo got USR1' USR1; kill -USR1 $$; echo after"],
   ["sh", "-c", "kill -TERM $$; echo unreachable"],
   ["sh", "-c", "ulimit -n; ulimit -s; ulimit -c"],
