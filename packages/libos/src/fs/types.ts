@@ -283,8 +283,25 @@ export abstract class FileDescription {
   #refs = 1;
   /** The inode this description was opened on (none for pipes created by pipe2). */
   inode: Inode | null;
-  /** The sandbox path it was opened by, for /proc/self/fd and /proc/self/maps. */
-  path = "";
+  #path = "";
+  #pathFn: (() => string) | null = null;
+  /** The sandbox path of the open object, for /proc/self/fd and /proc/self/maps (computed when first asked). */
+  get path(): string {
+    if (this.#pathFn) {
+      const fn = this.#pathFn;
+      this.#pathFn = null;
+      this.#path = fn();
+    }
+    return this.#path;
+  }
+  set path(v: string) {
+    this.#pathFn = null;
+    this.#path = v;
+  }
+  /** Sets the path lazily (open() does not pay for building it). */
+  setPathFn(fn: () => string): void {
+    this.#pathFn = fn;
+  }
   /** Where it was opened (for fchdir, *at with a dirfd, fstat's st_dev); null for pipes and stdio. */
   loc: Loc | null = null;
 

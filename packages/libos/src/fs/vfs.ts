@@ -382,7 +382,8 @@ export class MountNamespace {
       d.flags = status;
     }
     if (inode.reopens) return d; // a description reopened through /proc/self/fd keeps its own path
-    d.path = this.#descPath(ctx, loc, p, path);
+    const at = loc;
+    d.setPathFn(() => this.#descPath(ctx, at, p, path));
     d.loc = loc;
     return d;
   }

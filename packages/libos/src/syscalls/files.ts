@@ -138,6 +138,8 @@ function desc(fs: SandboxFs, fd: number): FileDescription {
 
 /** Signed 64-bit argument as a number (lseek offsets, pread positions). */
 function argI64(ev: SyscallEvent, i: number): number {
+  const v = ev.arg(i);
+  if (v < 2 ** 53) return v;
   return Number(BigInt.asIntN(64, ev.argU64(i)));
 }
 
