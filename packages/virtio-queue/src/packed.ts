@@ -71,6 +71,11 @@ export class PackedQueue implements VirtQueue {
   #drvOff = 0;
   #dev!: GuestMemoryRegion;
   #devOff = 0;
+  /** Reused for every chain (the constructor does not keep it). */
+  readonly #chainOptions: { packed: { start: number; count: number }; tableRegion: GuestMemoryRegion | undefined } = {
+    packed: { start: 0, count: 0 },
+    tableRegion: undefined,
+  };
 
   constructor(maxSize: number) {
     checkMaxSize(maxSize, false);
@@ -241,10 +246,11 @@ export class PackedQueue implements VirtQueue {
       throw err("INVALID_DESCRIPTOR_INDEX", `buffer id ${id} is not below the queue size ${size} (buffer skipped)`);
     }
     this.#slots[id] = count;
-    return new DescriptorChain(mem, this.#ringN, size, id, {
-      packed: { start, count },
-      tableRegion: this.#ring,
-    });
+    const o = this.#chainOptions;
+    o.packed.start = start;
+    o.packed.count = count;
+    o.tableRegion = this.#ring;
+    return new DescriptorChain(mem, this.#ringN, size, id, o);
   }
 
   /** Writes the used descriptor for buffer `id` and moves past the slots the buffer spanned. */

@@ -111,6 +111,8 @@ export class Queue implements VirtQueue {
   #used!: GuestMemoryRegion;
   #usedOff = 0;
   #usedU16: Uint16Array | undefined;
+  /** Reused for every chain (the constructor does not keep it). */
+  readonly #chainOptions: { tableRegion: GuestMemoryRegion | undefined } = { tableRegion: undefined };
 
   /** A queue of at most `maxSize` entries (a power of two in [1, 32768]). */
   constructor(maxSize: number) {
@@ -298,7 +300,8 @@ export class Queue implements VirtQueue {
     if (s === 0) return undefined;
     const head = this.#availLoad(4 + (this.#nextAvail % s) * 2);
     this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
-    return new DescriptorChain(mem, this.#descN, s, head, { tableRegion: this.#descRegion });
+    this.#chainOptions.tableRegion = this.#descRegion;
+    return new DescriptorChain(mem, this.#descN, s, head, this.#chainOptions);
   }
 
   /** An iterator over the chains available now (rust-vmm's AvailIter). */
