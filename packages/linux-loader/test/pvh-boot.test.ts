@@ -16,7 +16,7 @@ import {
   loadElfKernel,
   writePvhBootInfo,
 } from "@kindling/linux-loader";
-import { EventFd } from "@kindling/sys-util";
+import { CLOCK_MONOTONIC, EventFd, kick, ThreadTimer } from "@kindling/sys-util";
 import { GuestMemoryMmap, registerWithVm } from "@kindling/vm-memory";
 import { CmosRtc, CountingTrigger, EventFdTrigger, I8042Device, Serial } from "@kindling/vm-superio";
 import { describe, expect, it } from "vitest";
@@ -52,15 +52,21 @@ interface BootResult {
   console: string;
 }
 
-// KVM_INTERNAL_ERROR_EMULATION: the instruction KVM could not emulate is in data[1..2].
+// KVM_INTERNAL_ERROR_EMULATION (struct kvm_run.emulation_failure): data[0] is `flags`
+// (bit 0: instruction bytes present), then `insn_size` (u8) and up to 15 instruction bytes.
 function describeInternalError(e: { suberror: number; data: bigint[] }): string {
-  if (e.suberror !== 1 || e.data.length < 3) return `suberror ${e.suberror}`;
-  const insn = new Uint8Array(16);
-  const dv = new DataView(insn.buffer);
+  if (e.suberror !== 1) return `internal error, suberror ${e.suberror}`;
+  if (e.data.length < 3 || (e.data[0] & 1n) === 0n) return "emulation failure";
+  const raw = new Uint8Array(16);
+  const dv = new DataView(raw.buffer);
   dv.setBigUint64(0, e.data[1], true);
   dv.setBigUint64(8, e.data[2], true);
-  const n = Math.min(Number(e.data[0] ?? 16n) || 16, 16);
-  return `emulation failure at ${Buffer.from(insn.subarray(0, n)).toString("hex").replace(/(..)/g, "$1 ").trim()}`;
+  const n = Math.min(raw[0], 15);
+  const hexBytes = Buffer.from(raw.subarray(1, 1 + n))
+    .toString("hex")
+    .replace(/(..)/g, "$1 ")
+    .trim();
+  return `emulation failure at instruction bytes ${hexBytes}`;
 }
 
 // Set KINDLING_BOOT_TO_STOP=1 to keep running after the banner until the guest itself stops
@@ -76,6 +82,7 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
     const mem = GuestMemoryMmap.fromRanges([{ start: 0n, size: MEM_SIZE }]);
     const irqEvt = new EventFd(0, 0o4000 /* EFD_NONBLOCK */);
     const result: BootResult = { stop: "error", detail: "", exits: 0, console: "" };
+    let timer: ThreadTimer | undefined;
     try {
       vm.setTssAddress(0xfffb_d000);
       vm.createIrqChip();
@@ -100,6 +107,11 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
 
       for (let i = 0; i < GDT.length; i++) mem.writeU64(gdtEntry(GDT[i]), BigInt(GDT_ADDR + i * 8));
       const vcpu = vm.createVcpu(0);
+      // A periodic kick makes KVM_RUN return (as Intr) at least once a second, so the loop can
+      // check its budget and let the test runner's RPC through even while the guest computes.
+      vcpu.makeKickable();
+      timer = new ThreadTimer(CLOCK_MONOTONIC);
+      timer.set(1_000_000_000, 1_000_000_000);
       vcpu.setCpuid2(kvm.supportedCpuid());
       const sregs = vcpu.getSregs();
       const code = segmentFromGdt(GDT[1], 1);
@@ -162,7 +174,9 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
           e.data[0] = v;
         } else if (e.kind === "MmioRead") {
           e.data.fill(0);
-        } else if (e.kind === "MmioWrite" || e.kind === "IrqWindowOpen" || e.kind === "Intr") {
+        } else if (e.kind === "Intr") {
+          vcpu.setKvmImmediateExit(false); // set by the kick's signal handler
+        } else if (e.kind === "MmioWrite" || e.kind === "IrqWindowOpen") {
           // nothing to do
         } else if (e.kind === "Hlt") {
           result.stop = "hlt";
@@ -179,7 +193,7 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
           result.detail = JSON.stringify(e, (_k, v) => (typeof v === "bigint" ? v.toString(16) : v));
           break;
         }
-        if ((result.exits & 0x3f) === 0) {
+        if (e.kind === "Intr" || (result.exits & 0x3f) === 0) {
           const now = Date.now();
           if (now - started > BUDGET_MS) {
             result.stop = "time-limit";
@@ -193,11 +207,16 @@ describe.skipIf(skipReason !== null)("PVH boot of Debian's vmlinux on our serial
         }
       }
       result.console = text();
+      timer.delete();
+      timer = undefined;
+      kick.setTarget(null);
       vcpu.close();
       console.log(
         `PVH boot: stop=${result.stop} ${result.detail} exits=${result.exits} after ${((Date.now() - started) / 1000).toFixed(1)} s; console:\n${result.console.slice(0, 1500)}`,
       );
     } finally {
+      timer?.delete();
+      kick.setTarget(null);
       vm.close();
       kvm.close();
       irqEvt.close();
