@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  fillsBuffer,
   formatOpenFlags,
   formatResult,
   formatSyscall,
@@ -111,6 +112,21 @@ describe("formatSyscall", () => {
     expect(formatSyscall(event(231, 0), m)).toBe("exit_group(0)");
     expect(formatSyscall(event(110), m)).toBe("getppid()");
     expect(formatSyscall(event(1000, 1, 2), m)).toBe("syscall_0x3e8(0x1, 0x2, 0, 0, 0, 0)");
+  });
+
+  it("shows buffers a call filled once it has returned", () => {
+    const m = mem();
+    m.write(BASE, new TextEncoder().encode("root:x:0:0:root:/root:/bin/bash\nbin:x"));
+    expect(formatSyscall(event(0, 3, BASE, 4096), m)).toBe(`read(3, 0x${BASE.toString(16)}, 4096)`);
+    expect(formatSyscall(event(0, 3, BASE, 4096), m, 37)).toBe(
+      'read(3, "root:x:0:0:root:/root:/bin/bash\\n"..., 4096)',
+    );
+    expect(formatSyscall(event(0, 3, BASE, 4096), m, 4)).toBe('read(3, "root", 4096)');
+    expect(formatSyscall(event(0, 3, BASE, 4096), m, -14)).toBe(`read(3, 0x${BASE.toString(16)}, 4096)`);
+    m.putString(BASE + 0x100, "/home/user");
+    expect(formatSyscall(event(79, BASE + 0x100, 4096), m, 11)).toBe('getcwd("/home/user", 4096)');
+    expect(fillsBuffer(0)).toBe(true);
+    expect(fillsBuffer(1)).toBe(false);
   });
 
   it("decodes execve's argv and counts envp", () => {
@@ -226,11 +242,15 @@ describe("Tracer and SyscallStats", () => {
     expect(() => tracer.onSyscall(task, event(110), out)).toThrow();
     out.resume = Resume.Return;
     tracer.onSyscall(task, event(231, 3), out);
+    tracer.finish({ exitCode: 3, signal: null });
+    tracer.finish({ exitCode: null, signal: 9 });
     expect(lines).toEqual([
       'openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)',
       'write(1, "hi\\n", 3) = 3',
       "getppid() = ? <MemoryFault>",
       "exit_group(3) = ?",
+      "+++ exited with 3 +++",
+      "+++ killed by SIGKILL +++",
     ]);
     const rows = stats.entries();
     expect(rows.find((r) => r.name === "openat")).toMatchObject({ calls: 1, errors: 1 });

@@ -79,11 +79,13 @@ type Kind =
   | "cloneflags"
   | "argv"
   | "envp"
+  | "rbuf"
+  | "rstr"
   | `wbuf${number}`;
 
 /** Argument kinds of the system calls decoded in full; the rest print their six arguments in hex. */
 const SIGNATURES: Record<string, readonly Kind[]> = {
-  read: ["fd", "ptr", "size"],
+  read: ["fd", "rbuf", "size"],
   write: ["fd", "wbuf2", "size"],
   open: ["path", "oflags"],
   close: ["fd"],
@@ -100,7 +102,7 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   rt_sigprocmask: ["sighow", "ptr", "ptr", "size"],
   rt_sigreturn: [],
   ioctl: ["fd", "ioctlcmd", "ptr"],
-  pread64: ["fd", "ptr", "size", "off"],
+  pread64: ["fd", "rbuf", "size", "off"],
   pwrite64: ["fd", "wbuf2", "size", "off"],
   readv: ["fd", "ptr", "int"],
   writev: ["fd", "ptr", "int"],
@@ -131,7 +133,7 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   truncate: ["path", "off"],
   ftruncate: ["fd", "off"],
   getdents64: ["fd", "ptr", "size"],
-  getcwd: ["ptr", "size"],
+  getcwd: ["rstr", "size"],
   chdir: ["path"],
   fchdir: ["fd"],
   rename: ["path", "path"],
@@ -141,7 +143,7 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   link: ["path", "path"],
   unlink: ["path"],
   symlink: ["path", "path"],
-  readlink: ["path", "ptr", "size"],
+  readlink: ["path", "rbuf", "size"],
   chmod: ["path", "oct"],
   fchmod: ["fd", "oct"],
   umask: ["oct"],
@@ -174,7 +176,7 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   renameat2: ["dirfd", "path", "dirfd", "path", "hex"],
   linkat: ["dirfd", "path", "dirfd", "path", "atflags"],
   symlinkat: ["path", "dirfd", "path"],
-  readlinkat: ["dirfd", "path", "ptr", "size"],
+  readlinkat: ["dirfd", "path", "rbuf", "size"],
   fchmodat: ["dirfd", "path", "oct"],
   faccessat: ["dirfd", "path", "access"],
   faccessat2: ["dirfd", "path", "access", "accessatflags"],
@@ -382,7 +384,7 @@ function countVars(mem: ProgramMemory, addr: bigint): string {
   }
 }
 
-function formatArg(kind: Kind, ev: SyscallEvent, i: number, mem: ProgramMemory): string {
+function formatArg(kind: Kind, ev: SyscallEvent, i: number, mem: ProgramMemory, ret: number | undefined): string {
   const u = ev.argU64(i);
   const i32 = ev.argI32(i);
   switch (kind) {
@@ -455,6 +457,11 @@ function formatArg(kind: Kind, ev: SyscallEvent, i: number, mem: ProgramMemory):
       return formatStringArray(mem, u, ARGV_LIMIT);
     case "envp":
       return countVars(mem, u);
+    case "rbuf":
+      // Filled by the call: its first `ret` bytes, once it has returned.
+      return ret === undefined || !(ret >= 0) ? ptr(u) : formatBuffer(mem, u, BigInt(Math.trunc(ret)), STRING_LIMIT);
+    case "rstr":
+      return ret === undefined || !(ret >= 0) ? ptr(u) : formatPath(mem, u);
     default: {
       // wbufN: data of the length in argument N.
       const lenArg = Number(kind.slice(4));
@@ -507,7 +514,7 @@ function futexArgs(ev: SyscallEvent): string[] {
   return out;
 }
 
-function argsOf(ev: SyscallEvent, mem: ProgramMemory, name: string): string[] {
+function argsOf(ev: SyscallEvent, mem: ProgramMemory, name: string, ret: number | undefined): string[] {
   if (name === "fcntl") return fcntlArgs(ev);
   if (name === "futex") return futexArgs(ev);
   const sig = SIGNATURES[name];
@@ -519,7 +526,7 @@ function argsOf(ev: SyscallEvent, mem: ProgramMemory, name: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < sig.length; i++) {
     try {
-      out.push(formatArg(sig[i]!, ev, i, mem));
+      out.push(formatArg(sig[i]!, ev, i, mem, ret));
     } catch {
       out.push(hex(ev.argU64(i)));
     }
@@ -532,11 +539,16 @@ function argsOf(ev: SyscallEvent, mem: ProgramMemory, name: string): string[] {
   return out;
 }
 
-/** The entry of a system call as strace prints it, without the result: `openat(AT_FDCWD, "/etc/passwd", O_RDONLY)`. */
-export function formatSyscall(ev: SyscallEvent, memory: ProgramMemory): string {
+/**
+ * A system call as strace prints it, without the result:
+ * `openat(AT_FDCWD, "/etc/passwd", O_RDONLY)`. With `ret` (the call's
+ * result, once it has returned), buffers the call filled are shown too:
+ * `read(3, "root:x:0:0:root:/root:/bin/bash\n"..., 4096)`.
+ */
+export function formatSyscall(ev: SyscallEvent, memory: ProgramMemory, ret?: number): string {
   const name = syscallName(ev.nr);
   try {
-    return `${name}(${argsOf(ev, memory, name).join(", ")})`;
+    return `${name}(${argsOf(ev, memory, name, ret).join(", ")})`;
   } catch {
     const raw: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -548,6 +560,17 @@ export function formatSyscall(ev: SyscallEvent, memory: ProgramMemory): string {
     }
     return `${name}(${raw.join(", ")})`;
   }
+}
+
+const FILLS_BUFFER = new Set(
+  Object.entries(SIGNATURES)
+    .filter(([, kinds]) => kinds.includes("rbuf") || kinds.includes("rstr"))
+    .map(([name]) => name),
+);
+
+/** True when the call writes a buffer that strace shows after it returns (read, pread64, readlink, getcwd ...). */
+export function fillsBuffer(nr: number): boolean {
+  return FILLS_BUFFER.has(syscallName(nr));
 }
 
 const HEX_RESULT = new Set(["mmap", "mremap", "brk", "shmat"]);

@@ -1,6 +1,7 @@
 export {
   errnoMessage,
   errnoSymbol,
+  fillsBuffer,
   formatFlags,
   formatOpenFlags,
   formatResult,

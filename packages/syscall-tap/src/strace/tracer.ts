@@ -1,5 +1,5 @@
 import { type FaultEvent, Resume, type SyscallEvent, type SyscallServer, type TaskControl } from "../types.js";
-import { formatResult, formatSignal, formatSyscall } from "./format.js";
+import { fillsBuffer, formatResult, formatSignal, formatSyscall } from "./format.js";
 import type { SyscallStats } from "./stats.js";
 
 export interface TracerOptions {
@@ -58,9 +58,16 @@ export class Tracer implements SyscallServer {
     }
     const resume = outcome.resume as Resume;
     const returned = resume === Resume.Return;
+    const shown = returned && r >= 0 && fillsBuffer(nr) ? formatSyscall(ev, task.memory, r) : call;
     this.#stats?.record(nr, (performance.now() - t0) / 1000, returned && r < 0 && r >= -4095);
-    this.#write(`${this.#prefix}${call} = ${returned ? formatResult(nr, r) : "?"}`);
+    this.#write(`${this.#prefix}${shown} = ${returned ? formatResult(nr, r) : "?"}`);
     return r;
+  }
+
+  /** Writes strace's last line: `+++ exited with 0 +++` or `+++ killed by SIGKILL +++`. */
+  finish(status: { exitCode: number | null; signal: number | null }): void {
+    if (status.signal !== null) this.#write(`${this.#prefix}+++ killed by ${formatSignal(status.signal)} +++`);
+    else this.#write(`${this.#prefix}+++ exited with ${status.exitCode ?? "?"} +++`);
   }
 
   onFault(task: TaskControl, ev: FaultEvent, outcome: { resume: Resume }): void {
