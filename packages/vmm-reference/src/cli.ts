@@ -114,7 +114,7 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
     if (r.stopped) err(`kindling: the program was stopped: ${r.stopped}\n`);
     if (flags.stats && r.stats) {
       err(`kindling: ${r.syscalls} system calls on the ${r.platform} platform in ${r.wallMs.toFixed(1)} ms\n`);
-      err(r.stats.table());
+      err(typeof r.stats === "string" ? r.stats : r.stats.table());
       if (unsupported.length > 0) err(`kindling: not implemented (ENOSYS): ${unsupported.join(", ")}\n`);
     }
     return r.status;

@@ -4,8 +4,10 @@
  * a KVM guest with no kernel) and `seccomp` (a host child process whose
  * system calls arrive as seccomp user notifications).
  */
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { Kvm } from "@kindling/kvm-ioctls";
 import { Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
 import { LoaderError, loadStaticProgram, readStaticProgram, type StaticProgram } from "@kindling/linux-loader";
@@ -67,7 +69,8 @@ export interface SandboxResult {
   stdout?: Buffer;
   stderr?: Buffer;
   syscalls: number;
-  stats?: SyscallStats;
+  /** Per-syscall counts and times (a SyscallStats from runSync, its formatted table from run). */
+  stats?: SyscallStats | string;
   /** Wall time of the run in milliseconds. */
   wallMs: number;
 }
@@ -166,9 +169,51 @@ export class Sandbox {
     return kvmAvailable() ? undefined : "/dev/kvm is not usable here; using the seccomp platform";
   }
 
-  /** Runs `argv[0]` (a host path to a static program) with `argv` as its arguments. */
+  /**
+   * Runs `argv[0]` (a host path to a static program) with `argv` as its
+   * arguments in a worker thread, so the caller's event loop keeps running.
+   * (From TypeScript sources, or with custom stdio endpoints, which cannot
+   * cross threads, it runs in this thread.) The result's `stats`, when asked
+   * for, is the formatted table.
+   */
   async run(argv: readonly string[]): Promise<SandboxResult> {
-    return this.runSync(argv);
+    const workerUrl = new URL("./worker.js", import.meta.url);
+    const custom = Array.isArray(this.options.stdio);
+    if (custom || !import.meta.url.endsWith(".js") || !existsSync(fileURLToPath(workerUrl))) {
+      return this.runSync(argv);
+    }
+    const { strace, onUnsupported, ...rest } = this.options;
+    // The worker loads the built packages: none of the parent's flags (--conditions) apply.
+    const worker = new Worker(workerUrl, {
+      execArgv: [],
+      workerData: {
+        options: {
+          ...rest,
+          platform: this.platform,
+          strace: strace !== undefined,
+          onUnsupported: onUnsupported !== undefined,
+        },
+        argv: [...argv],
+      },
+    });
+    return new Promise<SandboxResult>((resolvePromise, reject) => {
+      worker.on("message", (m) => {
+        if (m.kind === "strace") strace?.(m.line);
+        else if (m.kind === "unsupported") onUnsupported?.(m.name);
+        else if (m.kind === "result") {
+          const r = m.result;
+          if (r.stdout) r.stdout = Buffer.from(r.stdout);
+          if (r.stderr) r.stderr = Buffer.from(r.stderr);
+          resolvePromise(r);
+        } else if (m.kind === "error") {
+          reject(m.name === "SandboxError" ? new SandboxError(m.code, m.message, m.status) : new Error(m.message));
+        }
+      });
+      worker.on("error", reject);
+      worker.on("exit", (code) => {
+        if (code !== 0) reject(new Error(`the sandbox worker exited with code ${code}`));
+      });
+    });
   }
 
   runSync(argv: readonly string[]): SandboxResult {
