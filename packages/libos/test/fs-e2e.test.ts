@@ -1,12 +1,13 @@
-// End to end: Debian's static busybox runs under the seccomp platform with the
+// End to end: Debian's static busybox runs on the seccomp and kvm platforms with the
 // libos serving its file system calls from a SandboxFs (a read-only host
 // directory as /, a tmpfs at /tmp). Output and status must equal a native run.
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as nfs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Libos, SandboxFs } from "@kindling/libos";
-import { SeccompPlatform } from "@kindling/syscall-tap";
+import { Libos, type LibosOptions, SandboxFs } from "@kindling/libos";
+import { loadStaticProgram } from "@kindling/linux-loader";
+import { AT, KvmPlatform, SeccompPlatform, writeInitialStack } from "@kindling/syscall-tap";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Tmpfs } from "../src/fs/index.js";
 
@@ -38,18 +39,21 @@ afterAll(() => {
   if (base) nfs.rmSync(base, { recursive: true, force: true });
 });
 
-function sandboxRun(
-  argv: string[],
-  cwd = "/data",
-  tmp?: Tmpfs,
-  input = "",
-): { out: string; err: string; status: number } {
-  let stdin = Buffer.from(input);
+interface RunResult {
+  out: string;
+  err: string;
+  status: number;
+}
+type Runner = (argv: string[], cwd?: string, tmp?: Tmpfs, input?: string) => RunResult;
+
+/** The Libos for one run: hostfs root (read-only), /tmp a tmpfs, stdio captured. */
+function makeLibos(argv: string[], cwd: string, tmp: Tmpfs | undefined, input: string, memory: LibosOptions["memory"]) {
   const fs = new SandboxFs({ root, mounts: [{ path: "/tmp", fs: tmp ?? new Tmpfs() }], cwd });
+  let stdin = Buffer.from(input);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const k = new Libos({
-    memory: { base: 0x10000000, size: 0x10000000 },
+    memory,
     fs,
     exe: "/bin/busybox",
     argv,
@@ -67,18 +71,90 @@ function sandboxRun(
       { write: (b) => err.push(Buffer.from(b)) && b.length },
     ],
   });
+  const result = (): RunResult => ({
+    out: Buffer.concat(out).toString(),
+    err: Buffer.concat(err).toString(),
+    status: k.shellStatus,
+  });
+  return { k, fs, result };
+}
+
+const seccompRun: Runner = (argv, cwd = "/data", tmp, input = "") => {
+  const { k, fs, result } = makeLibos(argv, cwd, tmp, input, { base: 0x10000000, size: 0x10000000 });
   const proc = SeccompPlatform.spawn({ file: busybox as string, argv, env: [], fds: [-1, -1, -1] });
   try {
     const exit = proc.run(k, { timeoutMs: 20000 });
-    return {
-      out: Buffer.concat(out).toString(),
-      err: Buffer.concat(err).toString(),
-      status: exit.exitCode ?? 128 + (exit.signal ?? 0),
-    };
+    const r = result();
+    r.status = exit.exitCode ?? 128 + (exit.signal ?? 0);
+    return r;
   } finally {
     fs.dispose();
   }
-}
+};
+
+const MEM = 64 << 20;
+const STACK = 8 << 20;
+
+const kvmRun: Runner = (argv, cwd = "/data", tmp, input = "") => {
+  const vm = KvmPlatform.create({ memorySize: MEM });
+  try {
+    const prog = loadStaticProgram(nfs.readFileSync(busybox as string), vm.programTarget);
+    const sp = writeInitialStack(vm.memory, MEM - 4096, {
+      argv,
+      envp: [],
+      auxv: [
+        [AT.PHDR, Number(prog.phdrAddr)],
+        [AT.PHENT, prog.phentsize],
+        [AT.PHNUM, prog.phnum],
+        [AT.PAGESZ, 4096],
+        [AT.ENTRY, Number(prog.entry)],
+      ],
+      random: crypto.getRandomValues(new Uint8Array(16)),
+      execfn: "/bin/busybox",
+    });
+    vm.start(Number(prog.entry), sp);
+    const brk = Number(prog.brkStart);
+    const { k, fs, result } = makeLibos(argv, cwd, tmp, input, {
+      base: brk,
+      size: MEM - STACK - brk,
+      limit: MEM,
+      regions: [
+        {
+          start: Number(prog.loadStart),
+          length: brk - Number(prog.loadStart),
+          kind: "image",
+          prot: 5,
+          name: "/bin/busybox",
+        },
+        { start: MEM - STACK, length: STACK, kind: "stack", prot: 3, name: "[stack]" },
+      ],
+    });
+    try {
+      const r = vm.run(k, { wallMs: 20_000 });
+      expect(r).toEqual({ kind: "exited" });
+      return result();
+    } finally {
+      fs.dispose();
+    }
+  } finally {
+    vm.close();
+  }
+};
+
+const kvmMissing = (() => {
+  try {
+    KvmPlatform.create({ memorySize: 8 << 20 }).close();
+    return null;
+  } catch (e) {
+    return `/dev/kvm is not usable (${(e as Error).message})`;
+  }
+})();
+if (kvmMissing) console.warn(`fs-e2e: kvm platform skipped: ${kvmMissing}`);
+
+const platforms: Array<[string, Runner, string | null]> = [
+  ["seccomp", seccompRun, busybox ? null : "busybox-static is not installed"],
+  ["kvm", kvmRun, busybox ? kvmMissing : "busybox-static is not installed"],
+];
 
 function nativeRun(argv: string[], cwd = "data", input = ""): { out: string; err: string; status: number } {
   const r = spawnSync(busybox as string, argv.slice(1), {
@@ -91,7 +167,11 @@ function nativeRun(argv: string[], cwd = "data", input = ""): { out: string; err
   return { out: r.stdout, err: r.stderr, status: r.status ?? -1 };
 }
 
-describe.skipIf(!busybox)("busybox on the seccomp platform, files served by the libos", () => {
+describe.each(platforms)("busybox on the %s platform, files served by the libos", (_name, sandboxRun, skipReason) => {
+  if (skipReason) {
+    it.skip(`skipped: ${skipReason}`, () => {});
+    return;
+  }
   const cases: string[][] = [
     ["cat", "hello.txt"],
     ["cat", "link", "sub/n.txt"],
@@ -117,7 +197,8 @@ describe.skipIf(!busybox)("busybox on the seccomp platform, files served by the 
   }
 
   it("a sequence of applets that write (cp, mv, rm, mkdir, ln -s, tee, gzip, tar) matches a native run", () => {
-    nfs.mkdirSync(join(root, "tmp"), { recursive: true });
+    nfs.rmSync(join(root, "tmp"), { recursive: true, force: true });
+    nfs.mkdirSync(join(root, "tmp"));
     const tmp = new Tmpfs();
     const seq: string[][] = [
       ["mkdir", "-p", "tmp/a/b"],
@@ -184,5 +265,4 @@ describe.skipIf(!busybox)("busybox on the seccomp platform, files served by the 
     expect(r.err).toMatch(/Read-only file system/);
     expect(nfs.existsSync(join(root, "data/y"))).toBe(false);
   });
-  void execFileSync;
 });
