@@ -9,7 +9,8 @@
  *     3 `jeq`s, each falling into its syscall's rule code; or, with the
  *     "linear" strategy, one `jeq` per syscall in ascending order (rust-vmm's shape)
  *     rule code: rules OR-ed, conditions AND-ed, 64-bit arguments compared as
- *     (high word, low word) pairs
+ *     (high word, low word) pairs; 4 or more one-condition `dword eq` rules on
+ *     the same argument are searched as a sorted set (binary search too)
  *     ret MATCH / ret MISMATCH
  *
  * On x86_64 a number that no rule names and that has the x32 bit set (other
@@ -52,6 +53,11 @@ export type DispatchStrategy = "tree" | "linear";
 export interface CompileOptions {
   /** "tree" (default): binary search on the syscall number. "linear": one jeq per syscall. */
   strategy?: DispatchStrategy;
+  /**
+   * Search a syscall's `dword eq` rules on one argument (4 or more, like ioctl request
+   * lists) as a sorted set instead of one by one. Default: on with "tree", off with "linear".
+   */
+  valueSearch?: boolean;
   /** Names the filter in a ProgramTooLargeError. */
   name?: string;
 }
@@ -90,15 +96,24 @@ class Emitter {
     return n;
   }
 
+  /** Latest `ja` trampoline per far code target. */
+  private readonly trampolines = new Map<Label, Label>();
+
   /** A label reachable by a conditional jump placed next. */
   private near(target: Label): Label {
     const t = this.rev[target]!;
     if (t.code === (BPF_RET | BPF_K)) {
+      const l = this.rets.get(t.k);
+      if (l !== undefined && this.next - l - 1 <= MAX_JUMP) return l;
       const n = this.stmt(BPF_RET | BPF_K, t.k);
       this.rets.set(t.k, n);
       return n;
     }
-    return this.stmt(BPF_JMP | BPF_JA, this.next - target - 1);
+    const l = this.trampolines.get(target);
+    if (l !== undefined && this.next - l - 1 <= MAX_JUMP) return l;
+    const n = this.stmt(BPF_JMP | BPF_JA, this.next - target - 1);
+    this.trampolines.set(target, n);
+    return n;
   }
 
   jump(op: number, k: number, onTrue: Label, onFalse: Label): Label {
@@ -186,12 +201,67 @@ function emitCondition(e: Emitter, c: SeccompCondition, ok: Label, fail: Label):
   return e.stmt(LD_ABS, hi);
 }
 
-/** Emits a syscall's rules; returns the entry label. */
-function emitRules(e: Emitter, rules: readonly SeccompRule[] | null, match: number, mismatch: number): Label {
+/** Fewest `dword eq` rules on one argument that are searched as a sorted set. */
+const VALUE_SEARCH_MIN = 4;
+
+/** With A holding a value: a binary search of `values` (sorted, unique) → hit, else miss. */
+function emitValueSearch(e: Emitter, values: readonly number[], hit: Label, miss: Label): Label {
+  const node = (lo: number, hi: number): Label => {
+    if (hi - lo <= LEAF_SIZE) {
+      let next = miss;
+      for (let i = hi - 1; i >= lo; i--) next = e.jump(BPF_JEQ, values[i]!, hit, next);
+      return next;
+    }
+    const mid = lo + Math.ceil((hi - lo) / 2);
+    const right = node(mid, hi);
+    const left = node(lo, mid);
+    return e.jump(BPF_JGE, values[mid]!, right, left);
+  };
+  return node(0, values.length);
+}
+
+/**
+ * Emits a syscall's rules; returns the entry label. With `valueSearch`, rules
+ * that are one `dword eq` on the same argument (ioctl request lists) are
+ * tested as a sorted set by binary search after the other rules.
+ */
+function emitRules(
+  e: Emitter,
+  rules: readonly SeccompRule[] | null,
+  match: number,
+  mismatch: number,
+  valueSearch: boolean,
+): Label {
   if (rules === null) return e.ret(match);
+  let chain: readonly SeccompRule[] = rules;
+  const groups: Array<[number, number[]]> = [];
+  if (valueSearch) {
+    const byArg = new Map<number, Set<number>>();
+    for (const r of rules) {
+      const c = r.conditions[0]!;
+      if (r.conditions.length === 1 && c.type === "dword" && c.op === "eq") {
+        let set = byArg.get(c.index);
+        if (set === undefined) byArg.set(c.index, (set = new Set()));
+        set.add(Number(c.value));
+      }
+    }
+    for (const [index, set] of byArg)
+      if (set.size >= VALUE_SEARCH_MIN) groups.push([index, [...set].sort((a, b) => a - b)]);
+    const grouped = new Set(groups.map(([i]) => i));
+    chain = rules.filter((r) => {
+      const c = r.conditions[0]!;
+      return !(r.conditions.length === 1 && c.type === "dword" && c.op === "eq" && grouped.has(c.index));
+    });
+  }
   let next = e.ret(mismatch);
-  for (let r = rules.length - 1; r >= 0; r--) {
-    const conds = rules[r]!.conditions;
+  for (let g = groups.length - 1; g >= 0; g--) {
+    const [index, values] = groups[g]!;
+    const search = emitValueSearch(e, values, e.ret(match), next);
+    if (search !== e.next - 1) e.stmt(BPF_JMP | BPF_JA, e.next - search - 1);
+    next = e.stmt(LD_ABS, SECCOMP_DATA_ARGS_OFFSET + 8 * index);
+  }
+  for (let r = chain.length - 1; r >= 0; r--) {
+    const conds = chain[r]!.conditions;
     let entry = e.ret(match);
     for (let c = conds.length - 1; c >= 0; c--) entry = emitCondition(e, conds[c]!, entry, next);
     next = entry;
@@ -202,6 +272,7 @@ function emitRules(e: Emitter, rules: readonly SeccompRule[] | null, match: numb
 /** Compiles a filter to sock_filter instructions. */
 export function compileInstructions(filter: SeccompFilter, options: CompileOptions = {}): BpfInsn[] {
   const strategy = options.strategy ?? "tree";
+  const valueSearch = options.valueSearch ?? strategy === "tree";
   const match = actionToRet(filter.matchAction);
   const mismatch = actionToRet(filter.mismatchAction);
   const e = new Emitter();
@@ -219,7 +290,7 @@ export function compileInstructions(filter: SeccompFilter, options: CompileOptio
     let next = fail;
     for (let i = hi - 1; i >= lo; i--) {
       const [nr, rules] = entries[i]!;
-      const body = emitRules(e, rules, match, mismatch);
+      const body = emitRules(e, rules, match, mismatch, valueSearch);
       next = e.jump(BPF_JEQ, nr, body, next);
     }
     return next;

@@ -62,7 +62,13 @@ const condition = fc
     const o = typeof op === "object" && dword ? { masked_eq: op.masked_eq & M32 } : op;
     return new SeccompCondition(index, type, o, dword ? val & M32 : val);
   });
-const rule = fc.array(condition, { minLength: 1, maxLength: 4 }).map((c) => new SeccompRule(c));
+const rule = fc.oneof(
+  fc.array(condition, { minLength: 1, maxLength: 4 }).map((c) => new SeccompRule(c)),
+  // one-condition dword eq rules, often several on one argument: the value-search path
+  fc
+    .record({ index: fc.integer({ min: 0, max: 1 }), val: fc.bigInt({ min: 0n, max: 12n }) })
+    .map(({ index, val }) => new SeccompRule([new SeccompCondition(index, "dword", "eq", val)])),
+);
 const action: fc.Arbitrary<SeccompAction> = fc.oneof(
   fc.constantFrom<SeccompAction>("allow", "kill_thread", "kill_process", "log", "trap", "user_notif"),
   fc.integer({ min: 0, max: 0xffff }).map((errno) => ({ errno })),
@@ -79,7 +85,7 @@ const filterArb = arch.chain((a) => {
     })
     .filter(({ match, mismatch }) => JSON.stringify(match) !== JSON.stringify(mismatch))
     .chain(({ syscalls, match, mismatch }) =>
-      fc.tuple(...syscalls.map(() => fc.array(rule, { maxLength: 4 }))).map(
+      fc.tuple(...syscalls.map(() => fc.array(rule, { maxLength: 10 }))).map(
         (rules) =>
           new SeccompFilter({
             rules: syscalls.map((nr, i) => [nr, rules[i]!] as const),
@@ -114,12 +120,14 @@ describe("compiled programs agree with direct evaluation", () => {
         ([f, data]) => {
           const tree = new BpfProgram(compileFilter(f));
           const linear = new BpfProgram(compileFilter(f, { strategy: "linear" }));
+          const both = new BpfProgram(compileFilter(f, { strategy: "linear", valueSearch: true }));
           for (const d of data) {
             const want = f.evaluate(d);
             const t = tree.run(d);
             expect(t.ret).toBe(want.ret);
             expect(t.action).toEqual(want.action);
             expect(linear.run(d).ret).toBe(want.ret);
+            expect(both.run(d).ret).toBe(want.ret);
           }
         },
       ),
@@ -165,6 +173,46 @@ describe("compiled programs agree with direct evaluation", () => {
     expect(check(257, 0n)).toBe("allow");
     expect(check(3, 0n)).toBe("allow");
     expect(check(4, 0n)).toEqual({ errno: 1 });
+  });
+
+  it("value search: many dword-eq rules on one argument are a sorted set, searched in log time", () => {
+    const values = Array.from({ length: 1500 }, (_, i) => BigInt(i * 7 + 3));
+    const f = new SeccompFilter({
+      rules: [
+        [
+          "ioctl",
+          [
+            ...values.map((v) => new SeccompRule([new SeccompCondition(1, "dword", "eq", v)])),
+            new SeccompRule([new SeccompCondition(0, "qword", "gt", 1n << 40n)]),
+            new SeccompRule([new SeccompCondition(2, "dword", "eq", 5n)]),
+          ],
+        ],
+        ["read", []],
+      ],
+      matchAction: "allow",
+      mismatchAction: "trap",
+    });
+    const searched = new BpfProgram(compileFilter(f));
+    const chained = new BpfProgram(compileFilter(f, { valueSearch: false }));
+    let worst = 0;
+    for (let v = 0n; v < 1500n * 7n + 10n; v += 2n) {
+      // Every value and its neighbours, with the other rules' arguments rotating in.
+      const variants = [
+        [0n, v],
+        [(1n << 40n) + 1n, v],
+        [0n, v | (1n << 33n), 5n],
+      ];
+      const args = variants[Number(v % 3n)]!;
+      const d = { nr: 16, arch: AUDIT_ARCH_X86_64, args };
+      const r = searched.run(d);
+      expect(r.ret).toBe(f.evaluate(d).ret);
+      worst = Math.max(worst, r.executed);
+      if (v % 97n === 0n) expect(chained.run(d).ret).toBe(r.ret);
+    }
+    expect(worst).toBeLessThan(40);
+    expect(chained.run({ nr: 16, arch: AUDIT_ARCH_X86_64, args: [0n, 1499n * 7n + 3n] }).executed).toBeGreaterThan(
+      1500,
+    );
   });
 
   it("the arch check comes first and kills on a foreign architecture", () => {
