@@ -1,3 +1,4 @@
+import type { GuestMemoryMmap } from "@kindling/vm-memory";
 import { hex, LoaderError } from "./errors.js";
 
 /**
@@ -15,6 +16,11 @@ export interface GuestMemoryTarget {
 export interface GuestMemoryLayout extends GuestMemoryTarget {
   regions(): ReadonlyArray<{ readonly start: { readonly value: bigint }; readonly size: number }>;
 }
+
+// Compile-time check that @kindling/vm-memory's GuestMemoryMmap is accepted by every loader.
+type Fits<T extends GuestMemoryLayout> = T;
+/** `@kindling/vm-memory`'s `GuestMemoryMmap`, which every loader here accepts. */
+export type VmGuestMemory = Fits<GuestMemoryMmap>;
 
 export const U64_MAX = (1n << 64n) - 1n;
 export const PAGE_SIZE = 0x1000n;
