@@ -11,6 +11,7 @@
  *   440  end; the FPU/extended state lies above, 64-byte aligned, pointed to by
  *        uc_mcontext.fpstate.
  */
+import { syscallRaw } from "@kindling/sys-util";
 import { type FaultEvent, type Registers, Resume, type TaskControl } from "@kindling/syscall-tap";
 import type { Outcome } from "./dispatch.js";
 import type { Libos, Task } from "./kernel.js";
@@ -237,6 +238,19 @@ export class SignalState {
    */
   deliverPending(k: Libos, t: TaskControl, ret: number, out: Outcome): number {
     const task = k.task(t);
+    const tid = hostTid(t);
+    if (tid >= 0) {
+      // The host kernel delivers this task's signals (seccomp): hand them over; it
+      // delivers them when the task returns from this call, with its own masks.
+      for (let sig = 1; sig <= NSIG; sig++) {
+        if ((this.pending & sigbit(sig)) === 0n) continue;
+        syscallRaw(SYS_tkill, tid, sig);
+        this.info[sig] = undefined;
+      }
+      this.pending = 0n;
+      this.update(task);
+      return ret;
+    }
     while (!k.exited) {
       const ready = this.pending & ~task.sigmask;
       if (ready === 0n) break;
@@ -309,6 +323,18 @@ export class SignalState {
     out.resume = Resume.Registers;
     this.update(task);
   }
+}
+
+const SYS_tkill = 200;
+
+/**
+ * The host thread id of a task whose signals the host kernel delivers (a
+ * platform task with `nativeSignals` and a numeric `pid`, as on the seccomp
+ * platform), else -1.
+ */
+export function hostTid(t: TaskControl): number {
+  const x = t as TaskControl & { nativeSignals?: boolean; pid?: number };
+  return x.nativeSignals === true && typeof x.pid === "number" && x.pid > 0 ? x.pid : -1;
 }
 
 /** Maps a CPU exception to its signal as Linux's trap handlers do (arch/x86/kernel/traps.c, fault.c). */

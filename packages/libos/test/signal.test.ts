@@ -435,3 +435,51 @@ describe("waiting for signals", () => {
     expect(s.clock.slept).toEqual([5]);
   });
 });
+
+describe("platforms whose host kernel owns signals (seccomp)", () => {
+  function nativeSetup(pid: number) {
+    const s = setup();
+    Object.assign(s.h.task, { nativeSignals: true, pid });
+    return s;
+  }
+  it("signal state calls run natively", () => {
+    const s = nativeSetup(12345);
+    for (const name of [
+      "rt_sigaction",
+      "rt_sigprocmask",
+      "sigaltstack",
+      "rt_sigreturn",
+      "rt_sigsuspend",
+      "pause",
+    ] as const) {
+      s.h.call(name, 10, 0, 0, 8);
+      expect(s.h.resume).toBe(Resume.Continue);
+    }
+    expect(s.k.exited).toBe(false);
+  });
+  it("kill to itself is sent to the host thread, which the host kernel signals", async () => {
+    const { spawn } = await import("node:child_process");
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    const exited = new Promise<string | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
+    const s = nativeSetup(child.pid!);
+    expect(s.h.call("kill", 100, 0)).toBe(0);
+    expect(s.h.call("kill", 5, SIGTERM)).toBe(ESRCH);
+    expect(s.h.call("kill", 100, SIGTERM)).toBe(0);
+    expect(s.h.resume).toBe(Resume.Return);
+    expect(await exited).toBe("SIGTERM");
+    expect(s.k.exited).toBe(false); // the platform reports the exit, not the libos
+  });
+  it("signals raised inside the libos (SIGPIPE) go to the host thread too", async () => {
+    const { spawn } = await import("node:child_process");
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    const exited = new Promise<string | null>((resolve) => child.on("exit", (_code, sig) => resolve(sig)));
+    const s = nativeSetup(child.pid!);
+    s.k.table[450] = (k, t) => {
+      k.signals.raise(k.task(t), 13, { signo: 13, code: 0 });
+      return -32;
+    };
+    expect(s.h.call(450)).toBe(-32);
+    expect(s.h.resume).toBe(Resume.Return);
+    expect(await exited).toBe("SIGPIPE");
+  });
+});

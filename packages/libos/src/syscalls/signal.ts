@@ -1,10 +1,12 @@
 /** Signal syscalls: rt_sigaction, rt_sigprocmask, rt_sigpending, rt_sigsuspend, sigaltstack, rt_sigreturn, kill, tkill, tgkill, pause. */
-import { Resume } from "@kindling/syscall-tap";
-import { define, type SyscallTable } from "../dispatch.js";
+import { syscallRaw } from "@kindling/sys-util";
+import { Resume, type TaskControl } from "@kindling/syscall-tap";
+import { define, type Handler, type Outcome, type SyscallTable } from "../dispatch.js";
 import { EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH } from "../errno.js";
 import type { Libos, Task } from "../kernel.js";
 import {
   altStackFlags,
+  hostTid,
   MINSIGSTKSZ,
   NSIG,
   restoreFrame,
@@ -22,19 +24,35 @@ import {
   SS_ONSTACK,
   UNBLOCKABLE,
 } from "../signals.js";
+import { SYS } from "../sysno.js";
 import { readTimespecMs } from "./time.js";
 
 const SIGSET_SIZE = 8;
+const SYS_tkill = 200;
 
 function validSignal(sig: number): boolean {
   return sig >= 1 && sig <= NSIG;
 }
 
 /** Raises `sig` on the process from itself (kill/tgkill to self). */
-function sendToSelf(k: Libos, task: Task, sig: number, code: number): number {
+function sendToSelf(k: Libos, t: TaskControl, task: Task, sig: number, code: number): number {
   if (sig === 0) return 0;
+  const tid = hostTid(t);
+  if (tid >= 0) return syscallRaw(SYS_tkill, tid, sig); // the host kernel delivers it
   k.signals.raise(task, sig, { signo: sig, code, pid: k.pid, uid: k.ruid });
   return 0;
+}
+
+/** On a platform whose kernel owns signal state (seccomp), the call runs there. */
+function native(t: TaskControl, out: Outcome): boolean {
+  if (hostTid(t) < 0) return false;
+  out.resume = Resume.Continue;
+  return true;
+}
+
+/** Wraps a handler of signal state so that it runs natively where the host kernel owns signals. */
+function ownState(h: Handler): Handler {
+  return (k, t, ev, out) => (native(t, out) ? 0 : h(k, t, ev, out));
 }
 
 export function register(table: SyscallTable): void {
@@ -208,7 +226,7 @@ export function register(table: SyscallTable): void {
     if (sig < 0 || sig > NSIG) return -EINVAL;
     const self = pid === k.pid || pid === 0 || (pid < -1 && -pid === k.pgid);
     if (!self) return -ESRCH; // -1 reaches every process but the caller: none here
-    return sendToSelf(k, k.task(t), sig, SI_USER);
+    return sendToSelf(k, t, k.task(t), sig, SI_USER);
   });
   define(table, "tgkill", (k, t, ev) => {
     const tgid = ev.argI32(0);
@@ -217,7 +235,7 @@ export function register(table: SyscallTable): void {
     if (tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
     if (tgid !== k.pid || tid !== task.tid) return -ESRCH;
-    return sendToSelf(k, task, sig, SI_TKILL);
+    return sendToSelf(k, t, task, sig, SI_TKILL);
   });
   define(table, "tkill", (k, t, ev) => {
     const tid = ev.argI32(0);
@@ -225,6 +243,18 @@ export function register(table: SyscallTable): void {
     if (tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
     if (tid !== task.tid) return -ESRCH;
-    return sendToSelf(k, task, sig, SI_TKILL);
+    return sendToSelf(k, t, task, sig, SI_TKILL);
   });
+  for (const name of [
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigpending",
+    "rt_sigsuspend",
+    "pause",
+    "rt_sigtimedwait",
+    "sigaltstack",
+    "rt_sigreturn",
+  ] as const) {
+    table[SYS[name]] = ownState(table[SYS[name]]);
+  }
 }
