@@ -2,9 +2,11 @@ import {
   AUDIT_ARCH_X86_64,
   DEFAULT_NATIVE_SYSCALLS,
   type IpRange,
+  SECCOMP_NOTIF_SIZE,
   SECCOMP_RET_ALLOW,
   SECCOMP_RET_KILL_PROCESS,
   SECCOMP_RET_USER_NOTIF,
+  SeccompSyscallEvent,
   SPAWN_GATE_SYSCALLS,
   seccompPlatformFilter,
   spawnGateRanges,
@@ -164,5 +166,38 @@ describe("the seccomp platform's filter", () => {
       expect.objectContaining({ code: "EINVAL" }),
     );
     expect(() => seccompPlatformFilter(["no_such_call"])).toThrow(expect.objectContaining({ code: "EINVAL" }));
+  });
+});
+
+describe("SeccompSyscallEvent", () => {
+  it("decodes seccomp_notif in place: arg, argI32, argU64, pid, ip, id (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.bigUint64Array({ minLength: 6, maxLength: 6 }),
+        fc.bigUint64Array({ minLength: 2, maxLength: 2 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        (args, idIp, pid, nr) => {
+          const buf = new DataView(new ArrayBuffer(SECCOMP_NOTIF_SIZE));
+          buf.setBigUint64(0, idIp[0]!, true);
+          buf.setUint32(8, pid, true);
+          buf.setInt32(16, nr, true);
+          buf.setUint32(20, AUDIT_ARCH_X86_64, true);
+          buf.setBigUint64(24, idIp[1]!, true);
+          args.forEach((a, i) => buf.setBigUint64(32 + i * 8, a, true));
+          const ev = new SeccompSyscallEvent(buf);
+          expect(ev.id).toBe(idIp[0]);
+          expect(ev.pid).toBe(pid);
+          expect(ev.instructionPointer).toBe(idIp[1]);
+          for (let i = 0; i < 6; i++) {
+            const a = args[i]!;
+            expect(ev.argU64(i)).toBe(a);
+            expect(ev.argI32(i)).toBe(Number(BigInt.asIntN(32, a)));
+            if (a < 2n ** 53n) expect(ev.arg(i)).toBe(Number(a));
+            else expect(Math.abs(ev.arg(i) - Number(a)) / Number(a)).toBeLessThan(1e-15);
+          }
+        },
+      ),
+    );
   });
 });

@@ -285,13 +285,37 @@ int main(void) {
     const server = new CaptureServer();
     server.hook = (_t, ev) => (ev.nr === 257 ? -2 : undefined);
     const lines: string[] = [];
-    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(
-      new Tracer(server, (l) => lines.push(l)),
-    );
+    const proc = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] });
+    const tracer = new Tracer(server, (l) => lines.push(l), { mainPid: proc.pid });
+    const exit = proc.run(tracer);
+    tracer.finish(exit);
     expect(exit.exitCode).toBe(0);
+    expect(lines.at(-1)).toBe("+++ exited with 0 +++");
+    expect(lines.some((l) => l.startsWith("[pid"))).toBe(false);
     expect(lines).toContain(
       'openat(AT_FDCWD, "/nonexistent/file", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)',
     );
     expect(lines).toContain('write(1, "traced\\n", 7) = 7');
+  });
+});
+
+const busybox = ["/usr/bin/busybox", "/bin/busybox"].find((p) => existsSync(p));
+describe.skipIf(!busybox)("Tracer with children", () => {
+  it("prefixes the calls of other processes with [pid N] (strace -f)", () => {
+    const server = new CaptureServer();
+    const lines: string[] = [];
+    const proc = SeccompPlatform.spawn({ file: busybox!, argv: ["sh", "-c", `${busybox} true; echo done`], env: [] });
+    const tracer = new Tracer(server, (l) => lines.push(l), { mainPid: proc.pid });
+    const exit = proc.run(tracer);
+    expect(exit.exitCode).toBe(0);
+    expect(server.stdout).toBe("done\n");
+    expect(
+      lines.some((l) =>
+        /^\[pid \d+\] execve\("\/[^"]*busybox", \["\/[^"]*busybox", "true"\], 0x[0-9a-f]+ \/\* \d+ vars? \*\/\) = \?$/.test(
+          l,
+        ),
+      ),
+    ).toBe(true);
+    expect(lines.some((l) => l.startsWith('write(1, "done\\n", 5) = 5'))).toBe(true);
   });
 });

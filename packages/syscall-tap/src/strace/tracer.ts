@@ -5,8 +5,13 @@ import type { SyscallStats } from "./stats.js";
 export interface TracerOptions {
   /** Also record counts and times here. */
   stats?: SyscallStats;
-  /** A prefix for every line (strace -f prints `[pid N] `). */
+  /** A prefix for every line. */
   prefix?: string;
+  /**
+   * Prefix each system call with `[pid N] ` (strace -f) when the event
+   * carries a `pid` that differs from `mainPid` (the seccomp platform's events do).
+   */
+  mainPid?: number;
 }
 
 const FAULT_SIGNALS: Record<number, number> = {
@@ -37,30 +42,37 @@ export class Tracer implements SyscallServer {
   readonly #write: (line: string) => void;
   readonly #stats: SyscallStats | undefined;
   readonly #prefix: string;
+  readonly #mainPid: number | undefined;
 
   constructor(server: SyscallServer, write: (line: string) => void, options: TracerOptions = {}) {
     this.#server = server;
     this.#write = write;
     this.#stats = options.stats;
     this.#prefix = options.prefix ?? "";
+    this.#mainPid = options.mainPid;
   }
 
   onSyscall(task: TaskControl, ev: SyscallEvent, outcome: { resume: Resume }): number {
     const nr = ev.nr;
+    let prefix = this.#prefix;
+    if (this.#mainPid !== undefined) {
+      const pid = (ev as { pid?: unknown }).pid;
+      if (typeof pid === "number" && pid !== this.#mainPid) prefix = `${prefix}[pid ${pid}] `;
+    }
     const call = formatSyscall(ev, task.memory);
     const t0 = this.#stats ? performance.now() : 0;
     let r: number;
     try {
       r = this.#server.onSyscall(task, ev, outcome);
     } catch (e) {
-      this.#write(`${this.#prefix}${call} = ? <${e instanceof Error ? e.name : "error"}>`);
+      this.#write(`${prefix}${call} = ? <${e instanceof Error ? e.name : "error"}>`);
       throw e;
     }
     const resume = outcome.resume as Resume;
     const returned = resume === Resume.Return;
     const shown = returned && r >= 0 && fillsBuffer(nr) ? formatSyscall(ev, task.memory, r) : call;
     this.#stats?.record(nr, (performance.now() - t0) / 1000, returned && r < 0 && r >= -4095);
-    this.#write(`${this.#prefix}${shown} = ${returned ? formatResult(nr, r) : "?"}`);
+    this.#write(`${prefix}${shown} = ${returned ? formatResult(nr, r) : "?"}`);
     return r;
   }
 
