@@ -230,6 +230,72 @@ describe("Firecracker JSON format: validation errors name their place", () => {
     }
   });
 
+  it("property: random values in every field either compile or throw a typed error", () => {
+    const anyJson = fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v));
+    const field = (good: fc.Arbitrary<string>) =>
+      fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: anyJson });
+    const num = fc.oneof(
+      fc.bigInt({ min: -5n, max: 1n << 65n }).map(String),
+      fc.constantFrom("1.5", "1e3", "-0", "18446744073709551615", "4294967296"),
+    );
+    const action = field(
+      fc.oneof(
+        fc.constantFrom('"allow"', '"trap"', '"kill_process"', '"log"', '"user_notif"', '"kill_thread"', '"nope"'),
+        num.map((n) => `{"errno": ${n}}`),
+        num.map((n) => `{"trace": ${n}}`),
+      ),
+    );
+    const cond = fc
+      .record({
+        index: field(num),
+        type: field(fc.constantFrom('"dword"', '"qword"', '"word"')),
+        op: field(
+          fc.oneof(
+            fc.constantFrom('"eq"', '"ne"', '"lt"', '"le"', '"gt"', '"ge"', '"in"'),
+            num.map((n) => `{"masked_eq": ${n}}`),
+          ),
+        ),
+        val: field(num),
+        extra: fc.option(fc.constantFrom('"comment": "x"', '"comment": 3', '"bogus": 1', '"val": 1'), {
+          nil: undefined,
+        }),
+      })
+      .map(
+        (c) =>
+          `{"index": ${c.index}, "type": ${c.type}, "op": ${c.op}, "val": ${c.val}${c.extra ? `, ${c.extra}` : ""}}`,
+      );
+    const rule = fc
+      .record({
+        syscall: field(fc.constantFrom('"read"', '"ioctl"', '"futex"', '"nope"', '"__proto__"', '"constructor"')),
+        args: fc.option(fc.array(cond, { maxLength: 3 }), { nil: undefined }),
+      })
+      .map((r) => `{"syscall": ${r.syscall}${r.args ? `, "args": [${r.args.join(",")}]` : ""}}`);
+    const doc = fc
+      .record({ m: action, a: action, rules: fc.array(rule, { maxLength: 5 }), name: fc.string({ maxLength: 5 }) })
+      .map(
+        (d) =>
+          `{${JSON.stringify(d.name)}: {"mismatch_action": ${d.m}, "match_action": ${d.a}, "filter": [${d.rules.join(",")}]}}`,
+      );
+    let compiled = 0;
+    fc.assert(
+      fc.property(doc, fc.constantFrom("x86_64" as const, "aarch64" as const), (text, arch) => {
+        try {
+          for (const { filter, program } of compileJson(text, { arch }).values()) {
+            const bpf = new BpfProgram(program);
+            const d = { nr: 29, arch: arch === "x86_64" ? AUDIT_ARCH_X86_64 : 0xc00000b7, args: [1n, 2n, 3n] };
+            expect(bpf.run(d).ret).toBe(filter.evaluate(d).ret);
+            compiled++;
+          }
+        } catch (e) {
+          expect(e).toBeInstanceOf(SeccompError);
+          expect((e as SeccompError).path).toBeDefined();
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    expect(compiled).toBeGreaterThan(20);
+  });
+
   it("property: mutated filter files either parse or throw a typed error", () => {
     const base = wrap(
       `{"syscall": "read", "args": [{"index": 0, "type": "dword", "op": {"masked_eq": 255}, "val": 1, "comment": "x"}]},

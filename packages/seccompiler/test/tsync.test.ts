@@ -33,7 +33,7 @@ beforeAll(async () => {
   });
 });
 
-function run(mode: "tsync" | "thread") {
+function run(mode: "tsync" | "thread" | "badflags") {
   const r = spawnSync(process.execPath, [bundle, mode], { encoding: "utf8", timeout: 30_000 });
   expect(r.stderr).toBe("");
   expect(r.status).toBe(0);
@@ -55,5 +55,10 @@ describe.skipIf(process.platform !== "linux" || process.arch !== "x64")("TSYNC",
     expect(r.main).toBe(-ERRNO);
     expect(r.after).toBe(process.pid);
     expect(r.late).toBe(-ERRNO); // new threads inherit the creating thread's filter
+  });
+
+  it("a filter the kernel refuses is a typed SeccompInstallError with the errno", () => {
+    const r = run("badflags") as unknown as { name: string; code: string; errno: number };
+    expect(r).toEqual({ name: "SeccompInstallError", code: "INSTALL_FAILED", errno: 22 });
   });
 });
