@@ -240,8 +240,8 @@ function emitRules(
     for (const r of rules) {
       const c = r.conditions[0]!;
       if (r.conditions.length === 1 && c.type === "dword" && c.op === "eq") {
-        let set = byArg.get(c.index);
-        if (set === undefined) byArg.set(c.index, (set = new Set()));
+        const set = byArg.get(c.index) ?? new Set<number>();
+        byArg.set(c.index, set);
         set.add(Number(c.value));
       }
     }
