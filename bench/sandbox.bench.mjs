@@ -320,6 +320,17 @@ export async function runSandboxBench({ mode = "full", log = (s) => process.stde
       };
     }
 
+    // What `kindling run` pays before the sandbox starts: a bare Node.js start to exit.
+    if (results.hello) {
+      const node = [];
+      for (let i = 0; i < sizes.helloRunsSlow; i++) {
+        const t = performance.now();
+        execFileSync(process.execPath, ["-e", "0"], { stdio: "ignore" });
+        node.push(performance.now() - t);
+      }
+      results.hello.nodeStartupMs = median(node);
+    }
+
     // sha256 net of start-up: the whole run minus the median hello of the same column.
     for (const [id, cell] of Object.entries(results.sha256.cells)) {
       const hello = results.hello.cells[id];

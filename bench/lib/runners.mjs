@@ -142,6 +142,6 @@ export function probeRunsc(hello) {
   return {
     available: true,
     version,
-    note: `runsc ${RUNSC_FLAGS.join(" ")} do, started as uid ${uid}${uid === 0 ? " (root; --rootless still accepted)" : ""}${inside}`,
+    note: `Started as uid ${uid}${uid === 0 ? " (root: --rootless is accepted and runsc runs)" : ""}${inside}`,
   };
 }

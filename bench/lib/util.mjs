@@ -115,7 +115,7 @@ function oldest(dir) {
   return t === Number.POSITIVE_INFINITY ? 0 : t;
 }
 
-/** Packages whose dist/ is missing or older than their src/ (or package.json). */
+/** Packages whose dist/ is missing or older than their src/ (or tsup.config.ts). */
 export function staleBuilds() {
   const stale = [];
   const pkgs = join(repoRoot, "packages");
@@ -128,7 +128,8 @@ export function staleBuilds() {
       continue;
     }
     if (!pkg.scripts?.build) continue;
-    const src = Math.max(newest(join(dir, "src")), statSync(join(dir, "package.json")).mtimeMs);
+    const tsup = join(dir, "tsup.config.ts");
+    const src = Math.max(newest(join(dir, "src")), existsSync(tsup) ? statSync(tsup).mtimeMs : 0);
     const dist = oldest(join(dir, "dist"));
     if (dist === 0 || dist < src) stale.push(name);
   }
