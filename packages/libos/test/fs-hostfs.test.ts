@@ -217,6 +217,16 @@ describe("hostfs mounted read-write", () => {
     expect(t.call("rmdir", t.str("/w/d"))).toBe(E.ENOTEMPTY);
     expect(t.call("unlink", t.str("/w/d/b.txt"))).toBe(0);
     expect(t.call("rmdir", t.str("/w/d"))).toBe(0);
+    // names are bytes: a non-UTF-8 name reaches the host unchanged
+    const raw = Buffer.from([0x2f, 0x77, 0x2f, 0xff, 0xfe, 0x41, 0]); // "/w/\xff\xfeA"
+    const rawAddr = t.alloc(raw.length);
+    t.mem.write(rawAddr, raw);
+    const rfd = t.call("openat", -100, rawAddr, O.CREAT | O.WRONLY, 0o644);
+    expect(rfd).toBeGreaterThan(0);
+    t.call("close", rfd);
+    expect(nfs.readdirSync(work, { encoding: "buffer" }).map((b) => b.toString("hex"))).toContain("fffe41");
+    expect(t.list("/w")).toContain("\ufffd\ufffdA");
+    expect(t.call("unlink", rawAddr)).toBe(0);
     expect(nfs.readdirSync(work).sort()).toEqual(["evil"]);
     t.dispose();
     expect(hashTree(join(base, "outside"))).toBe(outsideBefore);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { syscallRaw } from "@kindling/sys-util";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
+import { Tmpfs } from "../src/fs/index.js";
 import { SYS, type SyscallName } from "../src/sysno.js";
 import { E, FsHarness, MEM_BASE, MEM_SIZE } from "./fs-harness.js";
 
@@ -60,12 +61,13 @@ function buildHost(dir: string, children: Map<string, Node>, prefix: string): vo
     else nfs.symlinkSync(node.target, p);
   }
 }
-function buildSandbox(t: FsHarness, dir: string, children: Map<string, Node>, prefix: string): void {
+function buildSandbox(t: FsHarness, dir: string, children: Map<string, Node>, prefix: string, mounted = false): void {
   for (const [name, node] of children) {
     const p = `${dir}/${name}`;
     if (node.kind === "dir") {
-      expect(t.call("mkdir", t.str(p), 0o755)).toBe(0);
-      buildSandbox(t, p, node.children, `${prefix}/${name}`);
+      const r = t.call("mkdir", t.str(p), 0o755);
+      if (!(mounted && r === -17)) expect(r).toBe(0);
+      buildSandbox(t, p, node.children, `${prefix}/${name}`, mounted);
     } else if (node.kind === "file")
       expect(t.writeFile(p, `${prefix}/${name}:${node.content}`)).toBeGreaterThanOrEqual(0);
     else expect(t.call("symlink", t.str(node.target), t.str(p))).toBe(0);
@@ -194,6 +196,53 @@ describe("path resolution matches the host kernel's (RESOLVE_IN_ROOT) on random 
         },
       ),
       { numRuns: 80 },
+    );
+  });
+});
+
+describe("mounts are transparent to path resolution", () => {
+  it("a tree gives the same answers when its top directories are separate tmpfs mounts", () => {
+    fc.assert(
+      fc.property(
+        rootArb.chain((tree) =>
+          fc.tuple(
+            fc.constant(tree),
+            fc.array(fc.tuple(treePathArb(tree), fc.constantFrom(0, 0o400000, 0o200000)), {
+              minLength: 1,
+              maxLength: 30,
+            }),
+          ),
+        ),
+        ([tree, paths]) => {
+          // Top directories and their subdirectories become mounts (nested mounts included).
+          const mounts: Array<{ path: string; fs: Tmpfs }> = [];
+          for (const [name, node] of tree) {
+            if (node.kind !== "dir") continue;
+            mounts.push({ path: `/${name}`, fs: new Tmpfs() });
+            for (const [sub, n2] of node.children)
+              if (n2.kind === "dir") mounts.push({ path: `/${name}/${sub}`, fs: new Tmpfs() });
+          }
+          const flat = new FsHarness({ dev: false, proc: false });
+          const split = new FsHarness({ dev: false, proc: false, mounts });
+          try {
+            buildSandbox(flat, "", tree, "");
+            buildSandbox(split, "", tree, "", true);
+            for (const cwd of ["/", ...mounts.map((m) => m.path)]) {
+              flat.call("chdir", flat.str(cwd));
+              split.call("chdir", split.str(cwd));
+              for (const [path, flags] of paths) {
+                if (path === "") continue;
+                expect(sandboxOpen(split, path, flags), `${cwd}: ${path}`).toBe(sandboxOpen(flat, path, flags));
+              }
+              expect(split.getcwd()).toBe(flat.getcwd());
+            }
+          } finally {
+            flat.dispose();
+            split.dispose();
+          }
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

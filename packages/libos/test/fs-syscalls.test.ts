@@ -439,3 +439,72 @@ describe("statfs", () => {
     expect(t.call("statfs", t.str("/"), 8)).toBe(E.EFAULT);
   });
 });
+
+describe("tmpfs times", () => {
+  it("relatime: a read moves atime only when it is not after mtime", () => {
+    t = new FsHarness();
+    t.writeFile("/r", "abc");
+    const ts = t.alloc(32);
+    t.mem.writeU64(ts, 100); // atime 100 s
+    t.mem.writeU64(ts + 8, 0);
+    t.mem.writeU64(ts + 16, 200); // mtime 200 s
+    t.mem.writeU64(ts + 24, 0);
+    expect(t.call("utimensat", -100, t.str("/r"), ts, 0)).toBe(0);
+    const atime = () => {
+      const b = t.alloc(256);
+      t.call("statx", -100, t.str("/r"), 0, 0x7ff, b);
+      return Number(t.mem.dv.getBigInt64(b - MEM_BASE + 64, true));
+    };
+    const mtime = () => {
+      const b = t.alloc(256);
+      t.call("statx", -100, t.str("/r"), 0, 0x7ff, b);
+      return Number(t.mem.dv.getBigInt64(b - MEM_BASE + 112, true));
+    };
+    expect(atime()).toBe(100);
+    expect(mtime()).toBe(200);
+    expect(t.readFile("/r")).toBe("abc");
+    const a1 = atime();
+    expect(a1).toBeGreaterThan(1_000_000_000);
+    t.mem.writeU64(ts, 300);
+    t.mem.writeU64(ts + 8, 0);
+    t.mem.writeU64(ts + 24, 0x3ffffffe); // UTIME_OMIT for mtime
+    expect(t.call("utimensat", -100, t.str("/r"), ts, 0)).toBe(0);
+    expect(mtime()).toBe(200);
+    // atime 300 is after mtime 200 but ctime (now) is later: relatime still updates.
+    t.readFile("/r");
+    expect(atime()).toBeGreaterThan(1_000_000_000);
+  });
+});
+
+describe("mounts", () => {
+  it("crossing, .., EXDEV, EBUSY and listings with mount points", () => {
+    const inner = new Tmpfs();
+    t = new FsHarness({
+      mounts: [
+        { path: "/m", fs: inner },
+        { path: "/m/deeper", tmpfs: true },
+      ],
+    });
+    expect(t.list("/")).toEqual(expect.arrayContaining(["m", "dev", "proc"]));
+    expect(t.list("/m")).toEqual([".", "..", "deeper"]);
+    t.writeFile("/m/f", "in m");
+    t.writeFile("/top", "top");
+    expect(t.call("chdir", t.str("/m/deeper"))).toBe(0);
+    expect(t.getcwd()).toBe("/m/deeper");
+    expect(t.readFile("../f")).toBe("in m");
+    expect(t.readFile("../../top")).toBe("top");
+    expect(t.stat("/m").dev).not.toBe(t.stat("/").dev);
+    expect(t.stat("/m/deeper").dev).not.toBe(t.stat("/m").dev);
+    expect(t.call("rename", t.str("/m/f"), t.str("/g"))).toBe(E.EXDEV);
+    expect(t.call("link", t.str("/m/f"), t.str("/g"))).toBe(E.EXDEV);
+    expect(t.call("rename", t.str("/m/f"), t.str("/m/g"))).toBe(0);
+    expect(t.call("rmdir", t.str("/m/deeper"))).toBe(E.EBUSY);
+    expect(t.call("rmdir", t.str("/m"))).toBe(E.EBUSY);
+    expect(t.call("rename", t.str("/m"), t.str("/n"))).toBe(E.EBUSY); // a mount point (vfs_rename)
+    expect(t.call("unlink", t.str("/m"))).toBe(E.EISDIR);
+    expect(t.call("mkdir", t.str("/m"), 0o755)).toBe(E.EEXIST);
+    expect(t.readlink("/proc/mounts")).toBe("self/mounts");
+    expect(t.readFile("/proc/mounts")).toMatch(/^tmpfs \/ tmpfs rw/);
+    expect(t.readFile("/proc/mounts")).toContain("tmpfs /m/deeper tmpfs rw");
+  });
+});

@@ -142,6 +142,14 @@ export class TmpInode extends Inode {
     };
   }
 
+  /** relatime: atime moves when it is not after mtime/ctime, or is a day old (fs/inode.c relatime_need_update). */
+  accessed(): void {
+    const a = this.atime;
+    const before = (x: Timespec) => a.sec < x.sec || (a.sec === x.sec && a.nsec <= x.nsec);
+    const now = fsClock.now();
+    if (before(this.mtime) || before(this.ctime) || now.sec - a.sec >= 24 * 60 * 60) this.atime = now;
+  }
+
   touch(m = true, c = true): void {
     const now = fsClock.now();
     if (m) this.mtime = now;
@@ -304,7 +312,7 @@ export class TmpInode extends Inode {
   // ---- symlinks ----
   override readlink(): string {
     if (!this.isSymlink) fail(EINVAL);
-    this.atime = fsClock.now();
+    this.accessed();
     return this.target;
   }
 
@@ -357,6 +365,7 @@ export class TmpInode extends Inode {
   override open(flags: number, _ctx: OpenContext): FileDescription {
     if (this.isDir) {
       return new DirectoryDescription(flags, this, () => {
+        this.accessed();
         const list: DirEntry[] = [
           { name: ".", ino: this.ino, type: S_IFDIR },
           { name: "..", ino: this.parent().ino, type: S_IFDIR },
@@ -390,6 +399,7 @@ export class TmpFileDescription extends FileDescription {
   override pread(dst: Uint8Array, pos: number): number {
     const node = this.node;
     if (pos < 0) return -EINVAL;
+    if (dst.byteLength > 0) node.accessed();
     if (pos >= node.size) return 0;
     const n = Math.min(dst.byteLength, node.size - pos);
     dst.set(node.data.subarray(pos, pos + n));

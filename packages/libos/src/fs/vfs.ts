@@ -189,17 +189,14 @@ export class MountNamespace {
 
   /** ".." of `loc`, never above the context's root. */
   up(ctx: FsContext, loc: Loc): Loc {
-    let cur = loc;
-    for (;;) {
-      if (sameLoc(cur, ctx.root)) return cur;
-      if (cur.inode.ino === cur.mount.root.ino) {
-        const m = cur.mount;
-        if (m.parent === null || m.parentDir === null) return cur;
-        cur = { mount: m.parent, inode: m.parentDir };
-        continue; // the mount point's parent directory is the answer
-      }
-      return { mount: cur.mount, inode: cur.inode.parent() };
+    if (sameLoc(loc, ctx.root)) return loc;
+    if (loc.inode.ino === loc.mount.root.ino) {
+      // ".." of a mount's root is the directory that holds its mount point.
+      const m = loc.mount;
+      if (m.parent === null || m.parentDir === null) return loc;
+      return { mount: m.parent, inode: m.parentDir };
     }
+    return { mount: loc.mount, inode: loc.inode.parent() };
   }
 
   /** The child `name` of directory `dir` (a mount root when something is mounted there), unfollowed. */
