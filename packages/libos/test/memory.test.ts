@@ -223,6 +223,19 @@ describe("mremap", () => {
     expect(k.mm.find(a)).toBeUndefined();
     expect(h.call("mremap", dest, PAGE, PAGE, 3, dest)).toBe(EINVAL);
   });
+  it("MREMAP_DONTUNMAP moves and leaves the old range mapped and empty", () => {
+    const { k, h, mem } = setup();
+    const a = h.call("mmap", 0, 2 * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANON, -1, 0);
+    mem.fill(a, 2 * PAGE, 4);
+    const b = h.call("mremap", a, 2 * PAGE, 2 * PAGE, 1 | 4, 0);
+    expect(b).toBeGreaterThan(0);
+    expect(b).not.toBe(a);
+    expect(mem.bytes[b - mem.base]).toBe(4);
+    expect(k.mm.find(a)).toBeDefined();
+    expect(mem.read(a, 2 * PAGE).every((x) => x === 0)).toBe(true);
+    expect(h.call("mremap", b, 2 * PAGE, 3 * PAGE, 1 | 4, 0)).toBe(EINVAL);
+    expect(h.call("mremap", b, 2 * PAGE, 2 * PAGE, 4, 0)).toBe(EINVAL);
+  });
   it("validates", () => {
     const { h } = setup();
     const a = h.call("mmap", 0, PAGE, PROT_RW, MAP_PRIVATE | MAP_ANON, -1, 0);

@@ -37,7 +37,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     page,
     oldPages: count,
     newPages: count,
-    flags: fc.constantFrom(0, 1, 3),
+    flags: fc.constantFrom(0, 1, 3, 5),
     destPage: page,
     /** >= 0: remap (a prefix of) an existing mapping, chosen by index. */
     pick: fc.integer({ min: -1, max: 20 }),
@@ -168,7 +168,11 @@ describe("address space allocator (property)", () => {
                 if (newLen > oldLen) expect(zeroed(r + oldLen, newLen - oldLen)).toBe(true);
                 const kept = [];
                 for (let i = 0; i < o.newPages && i < oldPages; i++) kept.push(shadow.get(old + i * PAGE) ?? 0);
-                for (let i = 0; i < oldPages; i++) shadow.delete(old + i * PAGE);
+                if (o.flags === 5) {
+                  // DONTUNMAP: the old range stays, emptied.
+                  expect(zeroed(old, oldLen)).toBe(true);
+                  for (let i = 0; i < oldPages; i++) shadow.set(old + i * PAGE, 0);
+                } else for (let i = 0; i < oldPages; i++) shadow.delete(old + i * PAGE);
                 for (let i = 0; i < o.newPages; i++) shadow.set(r + i * PAGE, i < kept.length ? kept[i] : 0);
                 break;
               }

@@ -228,6 +228,13 @@ function mremap(
     mm.unmap(newAddr, newAddr + newLen);
     return moveTo(newAddr);
   }
+  if ((flags & MREMAP_DONTUNMAP) !== 0) {
+    // Always a move: the old range stays mapped, emptied.
+    if (!mm.fits(newLen)) return -ENOMEM;
+    const dest = mm.findFree(newLen);
+    if (dest < 0) return -ENOMEM;
+    return moveTo(dest);
+  }
   if (newLen <= oldLen) {
     if (newLen < oldLen) mm.unmap(old + newLen, old + oldLen);
     return old;
