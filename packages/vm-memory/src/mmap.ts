@@ -133,7 +133,7 @@ export class GuestMemoryMmap {
   static fromRangesWithFiles(ranges: ReadonlyArray<RangeSpec>, options: GuestMemoryOptions = {}): GuestMemoryMmap {
     const given = ranges.map((r) => ({ start: startOf(r.start), size: r.size, file: r.file }));
     validateRanges(given);
-    // Ranges longer than one mapping can be become several adjacent regions.
+    // Ranges longer than one mapping become several adjacent regions.
     const specs: typeof given = [];
     for (const g of given) {
       for (let done = 0; done < g.size; done += MAX_MAPPING_SIZE) {
