@@ -1,9 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { release } from "node:os";
 import { join } from "node:path";
 import {
   MemoryFault,
   Resume,
+  recvWakesOnExit,
   SECCOMP_IOCTL_NOTIF_ADDFD,
   SECCOMP_IOCTL_NOTIF_ID_VALID,
   SECCOMP_IOCTL_NOTIF_RECV,
@@ -432,6 +434,55 @@ int main(int argc, char **argv) {
     expect(readFileSync(outFile, "utf8")).toBe("PIPED\nppid=4242\n");
     expect(pids.size).toBeGreaterThanOrEqual(3);
   });
+
+  for (const waitMode of ["poll", "recv"] as const) {
+    const supported = waitMode === "poll" || recvWakesOnExit();
+    if (!supported) console.warn(`waitMode "recv" test skipped: Linux ${release()} is older than 6.11`);
+    it.skipIf(!supported)(
+      `waitMode "${waitMode}": exits, signals, kills and forks end the run with the right status`,
+      () => {
+        const prog = compile(
+          `modes-${waitMode}`,
+          `#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (strcmp(argv[1], "segv") == 0) { volatile int *p = (int *)8; *p = 1; }
+  if (strcmp(argv[1], "kill") == 0) { getppid(); pause(); }
+  if (strcmp(argv[1], "fork") == 0) {
+    pid_t c = fork();
+    if (c == 0) _exit(getppid() == 4242 ? 9 : 1);
+    int st; waitpid(c, &st, 0);
+    return WEXITSTATUS(st) + 10;
+  }
+  return atoi(argv[1]);
+}
+`,
+        );
+        const run = (arg: string, server = new CaptureServer()) =>
+          SeccompPlatform.spawn({ file: prog, argv: [prog, arg], env: [], waitMode }).run(server);
+        expect(run("42").exitCode).toBe(42);
+        expect(run("segv").signal).toBe(11);
+        expect(run("fork").exitCode).toBe(19);
+        const server = new CaptureServer();
+        let pid = 0;
+        server.hook = (_t, ev, outcome) => {
+          if (ev.nr === 110) process.kill(pid, "SIGKILL");
+          if (ev.nr === 34) {
+            outcome.resume = Resume.Continue; // pause() natively: only the kill ends it
+            return 0;
+          }
+          return undefined;
+        };
+        const proc = SeccompPlatform.spawn({ file: prog, argv: [prog, "kill"], env: [], waitMode });
+        expect(proc.waitMode).toBe(waitMode);
+        pid = proc.pid;
+        expect(proc.run(server).signal).toBe(9);
+      },
+    );
+  }
 
   it("measures the round trip of a served getppid (reported, not asserted)", () => {
     const prog = compile(

@@ -20,6 +20,7 @@ export { FilterError, type IpRange, type UserNotifFilterOptions, userNotifFilter
 export { ProcessMemory } from "./memory.js";
 export {
   DEFAULT_NATIVE_SYSCALLS,
+  recvWakesOnExit,
   type SeccompExit,
   type SeccompLimits,
   SeccompPlatform,
@@ -29,6 +30,7 @@ export {
   type SeccompSpawnOptions,
   SeccompSyscallEvent,
   SeccompTask,
+  type SeccompWaitMode,
   SPAWN_GATE_SYSCALLS,
   seccompPlatformFilter,
   spawnGateRanges,

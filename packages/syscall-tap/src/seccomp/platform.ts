@@ -8,6 +8,7 @@
  * a task here has `nativeSignals: true` and `nativeMemory: true`.
  */
 import { readFileSync } from "node:fs";
+import { release } from "node:os";
 import {
   close,
   ioctlRaw,
@@ -159,6 +160,8 @@ export interface SeccompSpawnOptions {
   allowNative?: readonly string[];
   /** Ask for synchronous wake-ups (Linux 6.6+; ignored where unsupported). Default true. */
   syncWakeUp?: boolean;
+  /** How to wait for notifications (default "auto"). */
+  waitMode?: SeccompWaitMode;
   /**
    * Resource limits set on the child with prlimit64 right after it starts
    * (the kernel enforces them; native mmap/brk fail with ENOMEM at `addressSpaceBytes`).
@@ -215,6 +218,29 @@ export interface SeccompExit {
   killedByServer: boolean;
   /** The wall-time limit passed; the process was killed with SIGKILL. */
   timedOut: boolean;
+}
+
+/**
+ * How the platform waits for the next notification:
+ * - "poll": poll(listener, pidfd) then RECV (three native calls per system call; works on every
+ *   kernel; `run` returns when the spawned process has exited);
+ * - "recv": block in RECV (two native calls per system call); needs Linux 6.11+, where RECV
+ *   fails with ENOENT once every task using the filter has exited, so `run` returns when the
+ *   spawned process *and every process it forked* have exited. A wall-time limit switches to
+ *   "poll" for the rest of the run.
+ * - "auto" (default): "recv" on Linux 6.11 and later, else "poll".
+ */
+export type SeccompWaitMode = "auto" | "poll" | "recv";
+
+let recvWakes: boolean | undefined;
+
+/** True when this kernel (6.11+) ends a blocked SECCOMP_IOCTL_NOTIF_RECV once the filter has no users. */
+export function recvWakesOnExit(): boolean {
+  if (recvWakes === undefined) {
+    const m = /^(\d+)\.(\d+)/.exec(release());
+    recvWakes = m !== null && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 11));
+  }
+  return recvWakes;
 }
 
 export interface SeccompRunOptions {
@@ -350,6 +376,9 @@ export class SeccompProcess {
   #killedByServer = false;
   #timedOut = false;
   #deadline = Number.POSITIVE_INFINITY;
+  readonly #recvMode: boolean;
+  /** How this process waits for notifications (see SeccompWaitMode). */
+  readonly waitMode: "poll" | "recv";
   readonly #notif = new Uint8Array(SECCOMP_NOTIF_SIZE);
   readonly #notifDv = new DataView(this.#notif.buffer);
   readonly #resp = new Uint8Array(SECCOMP_NOTIF_RESP_SIZE);
@@ -368,8 +397,10 @@ export class SeccompProcess {
   /** Notifications served. */
   served = 0;
 
-  constructor(pid: number, listenerFd: number, syncWakeUp: boolean) {
+  constructor(pid: number, listenerFd: number, syncWakeUp: boolean, waitMode: SeccompWaitMode = "auto") {
     this.pid = pid;
+    this.#recvMode = waitMode === "recv" || (waitMode === "auto" && recvWakesOnExit());
+    this.waitMode = this.#recvMode ? "recv" : "poll";
     this.#listener = listenerFd;
     this.#pidfd = pidfdOpen(pid);
     this.#main = new SeccompTask(pid, this, false);
@@ -391,6 +422,16 @@ export class SeccompProcess {
   /** The exit status once the process is gone. */
   get exit(): SeccompExit | undefined {
     return this.#exit;
+  }
+
+  #pidfdReadable(): boolean {
+    const dv = this.#pollDv;
+    dv.setInt16(14, 0, true);
+    for (;;) {
+      const pr = this.#native.syscall(SYS_poll, this.#pollfds.subarray(8), 1, 0);
+      if (pr === -EINTR) continue;
+      return pr > 0 && (dv.getInt16(14, true) & POLLIN) !== 0;
+    }
   }
 
   /** Copies the current notification id to offset 0 of `dv` (no allocation). */
@@ -427,33 +468,49 @@ export class SeccompProcess {
   serveOne(server: SyscallServer): boolean {
     if (this.#exit) return false;
     const n = this.#native;
-    for (;;) {
-      this.#pollDv.setInt16(6, 0, true);
-      this.#pollDv.setInt16(14, 0, true);
-      const timeout =
-        this.#deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, Math.ceil(this.#deadline - performance.now()));
-      const pr = n.syscall(SYS_poll, this.#pollfds, 2, timeout);
-      if (pr === -EINTR || pr === -EAGAIN) continue;
-      if (pr < 0) throw new SeccompPlatformError(errnoCode(-pr), `poll failed (errno ${-pr})`);
-      if (pr === 0) {
-        // The wall-time limit passed.
-        this.#timedOut = true;
-        this.kill(9);
+    if (this.#recvMode && this.#deadline === Number.POSITIVE_INFINITY) {
+      // Block in RECV itself (Linux 6.11+ ends it with ENOENT once every task has exited).
+      this.#notif.fill(0);
+      const r = n.ioctl(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
+      if (r < 0) {
+        if (r === -EINTR) return true;
+        if (r === -ENOENT) {
+          // A task died in its notification, or every task has exited.
+          if (!this.#pidfdReadable()) return true;
+          this.#reap();
+          return false;
+        }
+        throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_RECV failed (errno ${-r})`);
+      }
+    } else {
+      for (;;) {
+        this.#pollDv.setInt16(6, 0, true);
+        this.#pollDv.setInt16(14, 0, true);
+        const timeout =
+          this.#deadline === Number.POSITIVE_INFINITY ? -1 : Math.max(0, Math.ceil(this.#deadline - performance.now()));
+        const pr = n.syscall(SYS_poll, this.#pollfds, 2, timeout);
+        if (pr === -EINTR || pr === -EAGAIN) continue;
+        if (pr < 0) throw new SeccompPlatformError(errnoCode(-pr), `poll failed (errno ${-pr})`);
+        if (pr === 0) {
+          // The wall-time limit passed.
+          this.#timedOut = true;
+          this.kill(9);
+          this.#reap();
+          return false;
+        }
+        const lrev = this.#pollDv.getInt16(6, true);
+        if (lrev & POLLIN) break;
+        // Nothing to receive: the process exited (pidfd readable) or every task left the filter (POLLHUP).
         this.#reap();
         return false;
       }
-      const lrev = this.#pollDv.getInt16(6, true);
-      if (lrev & POLLIN) break;
-      // Nothing to receive: the process exited (pidfd readable) or every task left the filter (POLLHUP).
-      this.#reap();
-      return false;
-    }
-    this.#notif.fill(0);
-    const r = this.#native.ioctl(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
-    if (r < 0) {
-      // ENOENT: the task died between poll and RECV; EINTR: a signal; try again.
-      if (r === -ENOENT || r === -EINTR) return true;
-      throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_RECV failed (errno ${-r})`);
+      this.#notif.fill(0);
+      const r = n.ioctl(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
+      if (r < 0) {
+        // ENOENT: the task died between poll and RECV; EINTR: a signal; try again.
+        if (r === -ENOENT || r === -EINTR) return true;
+        throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_RECV failed (errno ${-r})`);
+      }
     }
     this.served++;
     const ev = this.#event;
@@ -610,7 +667,7 @@ export const SeccompPlatform = {
     if (child.listenerFd < 0) {
       throw new SeccompPlatformError("EINVAL", "spawn returned no seccomp listener");
     }
-    const proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true);
+    const proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode);
     if (options.limits) {
       try {
         applyLimits(child.pid, options.limits);
