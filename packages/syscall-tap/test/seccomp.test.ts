@@ -484,6 +484,27 @@ int main(int argc, char **argv) {
     );
   }
 
+  it("ADDFD into a task that died is not an error of the run; a bad host fd is EBADF", () => {
+    const server = new CaptureServer();
+    const proc = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [] });
+    let badFd: unknown;
+    server.hook = (task, ev) => {
+      if (ev.nr !== 110) return undefined;
+      try {
+        (task as SeccompTask).installFd(987654);
+      } catch (e) {
+        badFd = e;
+      }
+      process.kill(proc.pid, "SIGKILL");
+      const until = Date.now() + 10_000;
+      while ((task as SeccompTask).notificationValid() && Date.now() < until) {}
+      return (task as SeccompTask).returnFd(0);
+    };
+    const exit = proc.run(server);
+    expect(badFd).toMatchObject({ code: "EBADF" });
+    expect(exit.signal).toBe(9);
+  });
+
   it("measures the round trip of a served getppid (reported, not asserted)", () => {
     const prog = compile(
       "loop",

@@ -457,6 +457,7 @@ export class SeccompProcess {
     dv.setUint32(16, targetFd ?? 0, true);
     dv.setUint32(20, cloexec ? O_CLOEXEC : 0, true);
     const r = ioctlRaw(this.#listener, SECCOMP_IOCTL_NOTIF_ADDFD, this.#addfd);
+    // ENOENT: the task is gone (or was interrupted); EBADF: hostFd is not open; EMFILE: the task's fd limit.
     if (r < 0) throw new SeccompPlatformError(errnoCode(-r), `SECCOMP_IOCTL_NOTIF_ADDFD failed (errno ${-r})`);
     return r;
   }
@@ -531,6 +532,8 @@ export class SeccompProcess {
       if (e instanceof MemoryFault) {
         ret = -14; // EFAULT: the server let a bad program pointer through
         outcome.resume = Resume.Return;
+      } else if (e instanceof SeccompPlatformError && e.code === "ENOENT" && !this.notificationValid()) {
+        return true; // the task died while being served (ADDFD found it gone): nothing to answer
       } else {
         this.kill(9);
         this.#reap();
@@ -645,7 +648,18 @@ export class SeccompProcess {
 }
 
 function errnoCode(errno: number): string {
-  const names: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 3: "ESRCH", 9: "EBADF", 14: "EFAULT", 22: "EINVAL" };
+  const names: Record<number, string> = {
+    1: "EPERM",
+    2: "ENOENT",
+    3: "ESRCH",
+    4: "EINTR",
+    9: "EBADF",
+    14: "EFAULT",
+    16: "EBUSY",
+    22: "EINVAL",
+    24: "EMFILE",
+    25: "ENOTTY",
+  };
   return names[errno] ?? `E${errno}`;
 }
 
