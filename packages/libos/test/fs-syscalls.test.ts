@@ -508,3 +508,48 @@ describe("mounts", () => {
     expect(t.readFile("/proc/mounts")).toContain("tmpfs /m/deeper tmpfs rw");
   });
 });
+
+describe("tmpfs holes and limits", () => {
+  it("ftruncate grows sparsely; holes read as zeros; ENOSPC at the size limit", () => {
+    const small = new Tmpfs({ maxBytes: 1 << 20 });
+    t = new FsHarness({ mounts: [{ path: "/s", fs: small }] });
+    const fd = t.open("/s/f", O.RDWR | O.CREAT);
+    expect(t.call("ftruncate", fd, 512 * 1024 * 1024)).toBe(0);
+    expect(t.stat("/s/f").size).toBe(512 * 1024 * 1024);
+    expect(small.usedBytes).toBeLessThan(4096);
+    const b = t.alloc(16);
+    t.mem.fill(b, 16, 0xaa);
+    expect(t.call("pread64", fd, b, 16, 512 * 1024 * 1024 - 8)).toBe(8);
+    expect([...t.mem.read(b, 8)]).toEqual(new Array(8).fill(0));
+    expect(t.call("pwrite64", fd, t.str("xyz"), 3, 100)).toBe(3);
+    expect(t.call("pread64", fd, b, 6, 98)).toBe(6);
+    expect(Buffer.from(t.mem.read(b, 6)).toString("latin1")).toBe("\0\0xyz\0");
+    expect(t.call("ftruncate", fd, 101)).toBe(0);
+    expect(t.call("ftruncate", fd, 200)).toBe(0);
+    expect(t.call("pread64", fd, b, 4, 99)).toBe(4);
+    expect(Buffer.from(t.mem.read(b, 4)).toString("latin1")).toBe("\0x\0\0");
+    const big = t.alloc(600 * 1024);
+    expect(t.call("pwrite64", fd, big, 600 * 1024, 0)).toBe(600 * 1024);
+    expect(t.call("pwrite64", fd, big, 600 * 1024, 600 * 1024)).toBe(-28);
+    expect(t.call("ftruncate", fd, 2 ** 40)).toBe(0); // sparse, like Linux tmpfs
+    expect(t.call("ftruncate", fd, 2n ** 62n)).toBe(-27); // beyond what we represent exactly
+  });
+
+  it("ENOSPC at the inode limit; removing files gives inodes back", () => {
+    t = new FsHarness({ mounts: [{ path: "/s", fs: new Tmpfs({ maxInodes: 4 }) }] });
+    expect(t.writeFile("/s/a", "")).toBe(0);
+    expect(t.call("mkdir", t.str("/s/d"), 0o755)).toBe(0);
+    expect(t.call("symlink", t.str("a"), t.str("/s/l"))).toBe(0);
+    expect(t.open("/s/b", O.CREAT | O.WRONLY)).toBe(-28);
+    expect(t.call("mkdir", t.str("/s/e"), 0o755)).toBe(-28);
+    expect(t.call("unlink", t.str("/s/l"))).toBe(0);
+    expect(t.call("mkdir", t.str("/s/e"), 0o755)).toBe(0);
+    expect(t.call("rmdir", t.str("/s/e"))).toBe(0);
+    expect(t.call("rmdir", t.str("/s/d"))).toBe(0);
+    expect(t.writeFile("/s/b", "")).toBe(0);
+    const b = t.alloc(120);
+    expect(t.call("statfs", t.str("/s"), b)).toBe(0);
+    expect(Number(t.mem.dv.getBigInt64(b - MEM_BASE + 40, true))).toBe(4);
+    expect(Number(t.mem.dv.getBigInt64(b - MEM_BASE + 48, true))).toBe(1);
+  });
+});

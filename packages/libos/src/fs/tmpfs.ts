@@ -23,25 +23,33 @@ import {
 export interface TmpfsOptions {
   /** Bytes of file data the file system may hold (ENOSPC beyond); default 1 GiB. */
   maxBytes?: number;
+  /** Files, directories and symlinks it may hold (ENOSPC beyond); default 2^20. */
+  maxInodes?: number;
   /** Mode of the root directory; default 0o1777 (like /tmp). */
   rootMode?: number;
   uid?: number;
   gid?: number;
 }
 
-/** The largest tmpfs file (keeps every offset a safe integer and one ArrayBuffer). */
-const MAX_FILE = 2 ** 32;
+/** The largest tmpfs file size (every offset stays a safe integer); holes cost nothing. */
+const MAX_FILE = Number.MAX_SAFE_INTEGER;
+/** The most data one file stores (one ArrayBuffer). */
+const MAX_DATA = 2 ** 32;
 
 export class Tmpfs implements FileSystem {
   readonly type = "tmpfs";
   readonly dev = allocDev();
   readonly root: TmpInode;
   readonly maxBytes: number;
+  readonly maxInodes: number;
   usedBytes = 0;
+  /** Live inodes (linked or still open is not distinguished: counted until the last link goes). */
+  inodes = 0;
   #nextIno = 1;
 
   constructor(options: TmpfsOptions = {}) {
     this.maxBytes = options.maxBytes ?? 1 << 30;
+    this.maxInodes = options.maxInodes ?? 1 << 20;
     this.root = new TmpInode(this, S_IFDIR | ((options.rootMode ?? 0o1777) & 0o7777), {
       uid: options.uid ?? 0,
       gid: options.gid ?? 0,
@@ -58,13 +66,15 @@ export class Tmpfs implements FileSystem {
       blocks,
       bfree: Math.max(0, blocks - used),
       bavail: Math.max(0, blocks - used),
-      files: 1 << 20,
-      ffree: Math.max(0, (1 << 20) - this.#nextIno),
+      files: this.maxInodes,
+      ffree: Math.max(0, this.maxInodes - this.inodes),
       namelen: 255,
     };
   }
 
   allocIno(): number {
+    if (this.inodes >= this.maxInodes) fail(ENOSPC);
+    this.inodes++;
     this.#nextIno += 1;
     return this.#nextIno;
   }
@@ -225,6 +235,7 @@ export class TmpInode extends Inode {
   }
   /** Data of an unlinked file stays while descriptions hold it; its space is returned when the last link goes. */
   #dropData(): void {
+    this.fs.inodes--;
     // The bytes stay readable through open descriptions (they hold this inode);
     // only the accounting is returned, as a later GC frees the buffer.
     this.fs.usedBytes -= this.data.byteLength;
@@ -240,6 +251,7 @@ export class TmpInode extends Inode {
     dir.delete(name);
     child.removed = true;
     child.nlink = 0;
+    this.fs.inodes--;
     this.nlink--;
     child.touch(false, true);
     this.touch();
@@ -282,6 +294,7 @@ export class TmpInode extends Inode {
         to.delete(newName);
         dst.removed = true;
         dst.nlink = 0;
+        this.fs.inodes--;
         newDir.nlink--;
       } else {
         if (dst.isDir) fail(EISDIR);
@@ -333,18 +346,27 @@ export class TmpInode extends Inode {
   }
 
   /** Sets the file size, growing (zero-filled) or shrinking; throws ENOSPC/EFBIG. */
+  /**
+   * Sets the file size. Growing is sparse: bytes past the stored data read as
+   * zeros and take no memory until written (like tmpfs holes).
+   */
   resize(size: number): void {
     if (size < 0) fail(EINVAL);
     if (size > MAX_FILE) fail(EFBIG);
-    if (size > this.data.byteLength) this.#reserve(size);
-    else if (size < this.size) {
-      this.data.fill(0, size, this.size);
-      if (size === 0 && this.data.byteLength > 65536) this.#reallocate(0);
+    if (size < this.size) {
+      const stored = this.data.byteLength;
+      if (size < stored) this.data.fill(0, size, Math.min(this.size, stored));
+      if (size === 0 && stored > 65536) this.#reallocate(0);
     }
     this.size = size;
   }
+  /** Makes room for data up to `end` (a write). */
+  ensure(end: number): void {
+    if (end > this.data.byteLength) this.#reserve(end);
+  }
   #reserve(need: number): void {
-    const cap = Math.min(MAX_FILE, Math.max(need, this.data.byteLength * 2, 64));
+    if (need > MAX_DATA) fail(ENOSPC);
+    const cap = Math.min(MAX_DATA, Math.max(need, this.data.byteLength * 2, 64));
     this.#reallocate(cap, need);
   }
   #reallocate(cap: number, need = cap): void {
@@ -357,7 +379,7 @@ export class TmpInode extends Inode {
       return;
     }
     const next = new Uint8Array(cap);
-    next.set(this.data.subarray(0, Math.min(this.size, cap)));
+    next.set(this.data.subarray(0, Math.min(this.size, cap, this.data.byteLength)));
     this.data = next;
     this.fs.usedBytes += delta;
   }
@@ -402,7 +424,9 @@ export class TmpFileDescription extends FileDescription {
     if (dst.byteLength > 0) node.accessed();
     if (pos >= node.size) return 0;
     const n = Math.min(dst.byteLength, node.size - pos);
-    dst.set(node.data.subarray(pos, pos + n));
+    const stored = Math.max(0, Math.min(n, node.data.byteLength - pos));
+    if (stored > 0) dst.set(node.data.subarray(pos, pos + stored));
+    if (stored < n) dst.fill(0, stored, n); // a hole
     return n;
   }
   override write(src: Uint8Array): number {
@@ -425,13 +449,12 @@ export class TmpFileDescription extends FileDescription {
       if (pos >= MAX_FILE) return -EFBIG;
       return this.pwriteAt(src.subarray(0, MAX_FILE - pos), pos);
     }
-    if (end > node.data.byteLength) {
-      try {
-        node.resize(end);
-      } catch {
-        return -ENOSPC;
-      }
-    } else if (end > node.size) node.size = end;
+    try {
+      node.ensure(end);
+    } catch {
+      return -ENOSPC;
+    }
+    if (end > node.size) node.size = end;
     node.data.set(src, pos);
     node.touch();
     return len;
