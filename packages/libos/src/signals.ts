@@ -408,6 +408,7 @@ export function setupFrame(
   regs: Registers,
 ): boolean {
   if ((act.flags & SA_RESTORER) === 0) return false; // x86-64 requires a restorer
+  const handler = act.handler; // before SA_RESETHAND resets it
   const mem = t.memory;
   const userSp = Number(regs.rsp & 0xffff_ffff_ffff_ffffn);
   let sp = userSp;
@@ -496,7 +497,7 @@ export function setupFrame(
     act.flags &= ~SA_SIGINFO;
   }
   const out: Registers = { ...regs };
-  out.rip = act.handler;
+  out.rip = handler;
   out.rsp = BigInt(frame);
   out.rdi = BigInt(sig);
   out.rsi = BigInt(frame + SIGINFO_OFFSET);

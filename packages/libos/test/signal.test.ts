@@ -189,6 +189,7 @@ describe("kill and tgkill to self", () => {
     s.h.call("kill", 100, SIGUSR1);
     expect(s.h.resume).toBe(Resume.Registers);
     expect(s.k.task(s.h.task).sigmask).toBe(0n);
+    expect(s.h.task.regs.rip).toBe(HANDLER);
     expect(s.k.signals.actions[SIGUSR1].handler).toBe(0n);
   });
   it("a handler without SA_RESTORER cannot return: SIGSEGV", () => {

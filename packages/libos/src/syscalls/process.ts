@@ -106,7 +106,8 @@ function readRlimit(m: ProgramMemory, addr: number): [bigint, bigint] {
 /** Checks and sets a limit as setrlimit/prlimit64 do; 0 or -errno. */
 export function applyRlimit(k: Libos, res: number, soft: bigint, hard: bigint): number {
   if (soft > hard) return -EINVAL;
-  if (hard > k.rlimitMax(res) && !k.privileged) return -EPERM;
+  // Raising a hard limit needs CAP_SYS_RESOURCE, which a sandboxed program never has (not even as uid 0).
+  if (hard > k.rlimitMax(res)) return -EPERM;
   if (res === RLIMIT_NOFILE && hard > BigInt(NR_OPEN)) return -EPERM;
   k.setRlimit(res, soft, hard);
   return 0;
