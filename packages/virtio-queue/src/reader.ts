@@ -17,6 +17,31 @@ export class ChainBuffers {
   left = 0;
   done = 0;
 
+  /** Bytes still available. */
+  availableBytes(): number {
+    return this.left;
+  }
+  /** Skips up to `n` bytes; returns the count skipped. */
+  consume(n: number): number {
+    let want = Math.min(n, this.left);
+    const total = want;
+    while (want > 0) {
+      const k = Math.min(want, this.lens[this.idx] - this.pos);
+      this.step(k);
+      want -= k;
+    }
+    return total;
+  }
+  /** The remaining buffers as raw views, in order (no copy). */
+  views(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = this.idx; i < this.n; i++) {
+      const from = this.offs[i] + (i === this.idx ? this.pos : 0);
+      out.push(this.regions[i].bytes.subarray(from, this.offs[i] + this.lens[i]));
+    }
+    return out;
+  }
+
   /** Empties the list (keeping the arrays' capacity) for reuse with another chain. */
   clear(): void {
     this.n = 0;
@@ -83,12 +108,11 @@ export class ChainBuffers {
     }
   }
 
-  /** Splits off everything after `offset` bytes from the current position. */
-  splitAt(offset: number): ChainBuffers {
+  /** Moves everything after `offset` bytes from the current position into `other` (empty). */
+  protected splitInto(offset: number, other: ChainBuffers): void {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.left) {
       throw new VirtioQueueError("INVALID_ARGUMENT", `split at ${offset} is beyond the ${this.left} bytes available`);
     }
-    const other = new ChainBuffers();
     let skip = offset;
     let i = this.idx;
     let p = this.pos;
@@ -108,7 +132,6 @@ export class ChainBuffers {
     this.n = i + (p > 0 ? 1 : 0);
     if (p > 0) this.lens[i] = p;
     this.left = offset;
-    return other;
   }
 }
 
@@ -134,86 +157,45 @@ function collect(
   if (chain.error !== undefined) throw chainError(chain);
 }
 
-export abstract class Cursor {
-  /** @internal the buffer list (shared with ReaderWriter for reuse). */
-  readonly b: ChainBuffers;
-  protected constructor(b: ChainBuffers) {
-    this.b = b;
-  }
-  /** Bytes still available. */
-  availableBytes(): number {
-    return this.b.left;
-  }
-  /** Skips up to `n` bytes; returns the count skipped. */
-  consume(n: number): number {
-    let want = Math.min(n, this.b.left);
-    const total = want;
-    while (want > 0) {
-      const k = Math.min(want, this.b.lens[this.b.idx] - this.b.pos);
-      this.b.step(k);
-      want -= k;
-    }
-    return total;
-  }
-  /** The remaining buffers as raw views, in order (no copy). */
-  views(): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    for (let i = this.b.idx; i < this.b.n; i++) {
-      const from = this.b.offs[i] + (i === this.b.idx ? this.b.pos : 0);
-      out.push(this.b.regions[i].bytes.subarray(from, this.b.offs[i] + this.b.lens[i]));
-    }
-    return out;
-  }
-}
-
 /**
  * The device-readable side of a chain as one stream. Every buffer was checked
  * to lie inside one guest memory region when the reader was built.
  */
-export class Reader extends Cursor {
-  /** Builds a reader over the chain's readable descriptors (consumes the chain). */
-  constructor(mem: GuestMemoryMmap, chain: DescriptorChain);
-  constructor(buffers: ChainBuffers);
-  constructor(a: GuestMemoryMmap | ChainBuffers, chain?: DescriptorChain) {
-    if (a instanceof ChainBuffers) {
-      super(a);
-      return;
-    }
-    const b = new ChainBuffers();
-    collect(a, chain!, b, null);
-    super(b);
+export class Reader extends ChainBuffers {
+  /** Over the chain's device-readable descriptors (consumes the chain); without arguments, empty. */
+  constructor(mem?: GuestMemoryMmap, chain?: DescriptorChain) {
+    super();
+    if (mem !== undefined && chain !== undefined) collect(mem, chain, this, null);
   }
 
   bytesRead(): number {
-    return this.b.done;
+    return this.done;
   }
   /** Copies up to buf.length bytes; returns the count. */
   read(buf: Uint8Array): number {
-    return this.b.copy(buf, 0, buf.byteLength, false);
+    return this.copy(buf, 0, buf.byteLength, false);
   }
   /** Fills `buf` or throws UNEXPECTED_EOF (consuming nothing). */
   readExact(buf: Uint8Array): void {
-    if (buf.byteLength > this.b.left) throw eof("readExact", buf.byteLength, this.b.left);
-    this.b.copy(buf, 0, buf.byteLength, false);
+    if (buf.byteLength > this.left) throw eof("readExact", buf.byteLength, this.left);
+    this.copy(buf, 0, buf.byteLength, false);
   }
   readObj<T>(codec: ByteCodec<T>): T {
-    const b = this.b;
-    if (codec.size > b.left) throw eof("readObj", codec.size, b.left);
-    const i = b.idx;
-    if (codec.size <= b.lens[i] - b.pos) {
-      const v = codec.decode(b.regions[i].view, b.offs[i] + b.pos);
-      b.step(codec.size);
+    if (codec.size > this.left) throw eof("readObj", codec.size, this.left);
+    const i = this.idx;
+    if (codec.size <= this.lens[i] - this.pos) {
+      const v = codec.decode(this.regions[i].view, this.offs[i] + this.pos);
+      this.step(codec.size);
       return v;
     }
     const tmp = new Uint8Array(codec.size);
-    b.copy(tmp, 0, codec.size, false);
+    this.copy(tmp, 0, codec.size, false);
     return codec.decode(new DataView(tmp.buffer), 0);
   }
   readU8(): number {
-    const b = this.b;
-    if (b.left < 1) throw eof("readU8", 1, 0);
-    const v = b.regions[b.idx].bytes[b.offs[b.idx] + b.pos];
-    b.step(1);
+    if (this.left < 1) throw eof("readU8", 1, 0);
+    const v = this.regions[this.idx].bytes[this.offs[this.idx] + this.pos];
+    this.step(1);
     return v;
   }
   readU16(): number {
@@ -227,18 +209,19 @@ export class Reader extends Cursor {
   }
   /** Splits off everything after `offset` bytes into a new Reader; this one keeps the first `offset`. */
   splitAt(offset: number): Reader {
-    return new Reader(this.b.splitAt(offset));
+    const r = new Reader();
+    this.splitInto(offset, r);
+    return r;
   }
   /** pwrite(2)s up to `count` bytes of the chain straight from guest memory to `fd`; returns bytes written. */
   writeTo(fd: number, count: number, position: number | bigint = -1): number {
-    let want = Math.min(count, this.b.left);
+    let want = Math.min(count, this.left);
     let done = 0;
     let pos = BigInt(position);
     while (want > 0) {
-      const b = this.b;
-      const k = Math.min(want, b.lens[b.idx] - b.pos);
-      const n = b.regions[b.idx].writeTo(fd, b.offs[b.idx] + b.pos, k, pos);
-      b.step(n);
+      const k = Math.min(want, this.lens[this.idx] - this.pos);
+      const n = this.regions[this.idx].writeTo(fd, this.offs[this.idx] + this.pos, k, pos);
+      this.step(n);
       done += n;
       want -= n;
       if (pos >= 0n) pos += BigInt(n);
@@ -249,53 +232,45 @@ export class Reader extends Cursor {
 }
 
 /** The device-writable side of a chain as one stream. Writes mark the regions' dirty bitmaps. */
-export class Writer extends Cursor {
-  constructor(mem: GuestMemoryMmap, chain: DescriptorChain);
-  constructor(buffers: ChainBuffers);
-  constructor(a: GuestMemoryMmap | ChainBuffers, chain?: DescriptorChain) {
-    if (a instanceof ChainBuffers) {
-      super(a);
-      return;
-    }
-    const b = new ChainBuffers();
-    collect(a, chain!, null, b);
-    super(b);
+export class Writer extends ChainBuffers {
+  /** Over the chain's device-writable descriptors (consumes the chain); without arguments, empty. */
+  constructor(mem?: GuestMemoryMmap, chain?: DescriptorChain) {
+    super();
+    if (mem !== undefined && chain !== undefined) collect(mem, chain, null, this);
   }
 
   bytesWritten(): number {
-    return this.b.done;
+    return this.done;
   }
   /** Copies up to buf.length bytes into the chain; returns the count. */
   write(buf: Uint8Array): number {
-    return this.b.copy(buf, 0, buf.byteLength, true);
+    return this.copy(buf, 0, buf.byteLength, true);
   }
   /** Writes all of `buf` or throws UNEXPECTED_EOF (writing nothing). */
   writeAll(buf: Uint8Array): void {
-    if (buf.byteLength > this.b.left) throw eof("writeAll", buf.byteLength, this.b.left);
-    this.b.copy(buf, 0, buf.byteLength, true);
+    if (buf.byteLength > this.left) throw eof("writeAll", buf.byteLength, this.left);
+    this.copy(buf, 0, buf.byteLength, true);
   }
   writeObj<T>(value: T, codec: ByteCodec<T>): void {
-    const b = this.b;
-    if (codec.size > b.left) throw eof("writeObj", codec.size, b.left);
-    const i = b.idx;
-    if (codec.size <= b.lens[i] - b.pos) {
-      const off = b.offs[i] + b.pos;
-      codec.encode(value, b.regions[i].view, off);
-      b.regions[i].bitmap?.mark(off, codec.size);
-      b.step(codec.size);
+    if (codec.size > this.left) throw eof("writeObj", codec.size, this.left);
+    const i = this.idx;
+    if (codec.size <= this.lens[i] - this.pos) {
+      const off = this.offs[i] + this.pos;
+      codec.encode(value, this.regions[i].view, off);
+      this.regions[i].bitmap?.mark(off, codec.size);
+      this.step(codec.size);
       return;
     }
     const tmp = new Uint8Array(codec.size);
     codec.encode(value, new DataView(tmp.buffer), 0);
-    b.copy(tmp, 0, codec.size, true);
+    this.copy(tmp, 0, codec.size, true);
   }
   writeU8(value: number): void {
-    const b = this.b;
-    if (b.left < 1) throw eof("writeU8", 1, 0);
-    const off = b.offs[b.idx] + b.pos;
-    b.regions[b.idx].bytes[off] = value;
-    b.regions[b.idx].bitmap?.mark(off, 1);
-    b.step(1);
+    if (this.left < 1) throw eof("writeU8", 1, 0);
+    const off = this.offs[this.idx] + this.pos;
+    this.regions[this.idx].bytes[off] = value;
+    this.regions[this.idx].bitmap?.mark(off, 1);
+    this.step(1);
   }
   writeU16(value: number): void {
     this.writeObj(value, U16);
@@ -307,19 +282,20 @@ export class Writer extends Cursor {
     this.writeObj(value, U64);
   }
   splitAt(offset: number): Writer {
-    return new Writer(this.b.splitAt(offset));
+    const w = new Writer();
+    this.splitInto(offset, w);
+    return w;
   }
   /** pread(2)s up to `count` bytes from `fd` straight into the chain's buffers; returns bytes read. */
   readFrom(fd: number, count: number, position: number | bigint = -1): number {
-    let want = Math.min(count, this.b.left);
+    let want = Math.min(count, this.left);
     let done = 0;
     let pos = BigInt(position);
     while (want > 0) {
-      const b = this.b;
-      const k = Math.min(want, b.lens[b.idx] - b.pos);
-      const off = b.offs[b.idx] + b.pos;
-      const n = b.regions[b.idx].readFrom(fd, off, k, pos);
-      b.step(n);
+      const k = Math.min(want, this.lens[this.idx] - this.pos);
+      const off = this.offs[this.idx] + this.pos;
+      const n = this.regions[this.idx].readFrom(fd, off, k, pos);
+      this.step(n);
       done += n;
       want -= n;
       if (pos >= 0n) pos += BigInt(n);
@@ -331,10 +307,10 @@ export class Writer extends Cursor {
 
 /** Builds the Reader and the Writer of a chain in one walk (consumes the chain). */
 export function readerWriter(mem: GuestMemoryMmap, chain: DescriptorChain): [Reader, Writer] {
-  const r = new ChainBuffers();
-  const w = new ChainBuffers();
+  const r = new Reader();
+  const w = new Writer();
   collect(mem, chain, r, w);
-  return [new Reader(r), new Writer(w)];
+  return [r, w];
 }
 
 const U16: ByteCodec<number> = {
@@ -360,14 +336,14 @@ const U64: ByteCodec<bigint> = {
  * is valid until the next `load`.
  */
 export class ReaderWriter {
-  readonly reader = new Reader(new ChainBuffers());
-  readonly writer = new Writer(new ChainBuffers());
+  readonly reader = new Reader();
+  readonly writer = new Writer();
 
   /** Walks `chain` (consuming it); throws like readerWriter. */
   load(mem: GuestMemoryMmap, chain: DescriptorChain): this {
-    this.reader.b.clear();
-    this.writer.b.clear();
-    collect(mem, chain, this.reader.b, this.writer.b);
+    this.reader.clear();
+    this.writer.clear();
+    collect(mem, chain, this.reader, this.writer);
     return this;
   }
 }
