@@ -9,6 +9,7 @@ export { type MountSpec, SandboxFs, type SandboxFsOptions } from "./fs/index.js"
 export { hostRlimits } from "./host.js";
 export {
   type Clock,
+  errnoOf,
   hostClock,
   type Identity,
   isMemoryFault,

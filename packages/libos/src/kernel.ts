@@ -267,8 +267,7 @@ export class Libos implements SyscallServer {
     try {
       ret = h(this, t, ev, out as Outcome);
     } catch (e) {
-      if (!isMemoryFault(e)) throw e;
-      ret = -EFAULT;
+      ret = errnoOf(e);
     }
     if (this.signals.deliverable && out.resume === Resume.Return) {
       return this.signals.deliverPending(this, t, ret, out);
@@ -359,6 +358,18 @@ export class Libos implements SyscallServer {
   get privileged(): boolean {
     return this.euid === 0;
   }
+}
+
+/**
+ * The -errno answer for an error a handler threw: -EFAULT for a MemoryFault,
+ * -errno for an error carrying a Linux `errno` (sys-util's SysError, the VFS's
+ * FsError). Anything else is a bug in the libos and is rethrown.
+ */
+export function errnoOf(e: unknown): number {
+  if (isMemoryFault(e)) return -EFAULT;
+  const errno = (e as { errno?: unknown } | null)?.errno;
+  if (typeof errno === "number" && Number.isInteger(errno) && errno > 0 && errno < 4096) return -errno;
+  throw e;
 }
 
 export function isMemoryFault(e: unknown): boolean {

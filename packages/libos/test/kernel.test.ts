@@ -21,7 +21,7 @@ describe("dispatch", () => {
     expect(k.counts[39]).toBe(2);
   });
 
-  it("turns a MemoryFault from a handler into -EFAULT and rethrows other errors", () => {
+  it("turns a MemoryFault into -EFAULT and an error with an errno into -errno; rethrows bugs", () => {
     const { k, h } = setup();
     k.table[400] = () => {
       throw new MemoryFault(1, 1);
@@ -31,6 +31,14 @@ describe("dispatch", () => {
       throw new TypeError("bug");
     };
     expect(() => h.call(401)).toThrow(TypeError);
+    k.table[402] = () => {
+      throw Object.assign(new Error("EACCES: openat2"), { errno: 13 });
+    };
+    expect(h.call(402)).toBe(-13);
+    k.table[403] = () => {
+      throw Object.assign(new Error("odd"), { errno: 99999 });
+    };
+    expect(() => h.call(403)).toThrow("odd");
   });
 
   it("rejects bad options with a typed error", () => {
