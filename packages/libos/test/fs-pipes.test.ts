@@ -173,3 +173,23 @@ function hostPipe(): [number, number] {
   syscall(293, fds, 0o2000000); // pipe2(fds, O_CLOEXEC)
   return [fds[0], fds[1]];
 }
+
+describe("pipe waiter hook", () => {
+  it("a blocking read asks SandboxFs.waiter, which may let another task write", () => {
+    t = new FsHarness();
+    const [r, w] = pipe(t);
+    let asked = 0;
+    t.fs.waiter = (ready) => {
+      asked++;
+      // another task writes while this one waits
+      const fd = t.fs.fds.get(w);
+      fd?.write(new TextEncoder().encode("late"));
+      return ready();
+    };
+    expect(t.read(r)).toBe("late");
+    expect(asked).toBe(1);
+    // a waiter that cannot help: EAGAIN instead of hanging
+    t.fs.waiter = () => false;
+    expect(t.read(r)).toBe(E.EAGAIN);
+  });
+});

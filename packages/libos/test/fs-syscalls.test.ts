@@ -415,6 +415,9 @@ describe("magic links in /proc/self", () => {
     expect(t.readFile(`/proc/self/fd/${ffd}`)).toBe("in cwd");
     t.call("rename", t.str("/cw/f"), t.str("/cw/g"));
     expect(t.readFile(`/proc/self/fd/${ffd}`)).toBe("in cwd"); // follows the object, not the old name
+    t.call("unlink", t.str("/cw/g"));
+    expect(t.readlink(`/proc/self/fd/${ffd}`)).toBe("/cw/f (deleted)");
+    expect(t.readFile(`/proc/self/fd/${ffd}`)).toBe("in cwd");
     expect(t.list("/proc/self/root/..")).toEqual(t.list("/"));
   });
 });

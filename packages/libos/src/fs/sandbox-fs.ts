@@ -8,6 +8,7 @@ import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
 import { createDevfs } from "./devfs.js";
 import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";
+import type { PipeWaiter } from "./pipe.js";
 import { createProcfs, hostMemory, type ProcessView } from "./procfs.js";
 import { HostStreamDescription, stdioDescription } from "./stdio.js";
 import { DescInode } from "./synth.js";
@@ -47,6 +48,12 @@ export class SandboxFs implements VfsContract {
   readonly ctx: FsContext;
   #k: Libos | undefined;
   #options: SandboxFsOptions;
+  /**
+   * How a blocking pipe operation waits for another task to make progress
+   * (set by a scheduler that runs several tasks). Null: nothing else can run,
+   * so a read of an empty pipe that still has a writer answers EAGAIN.
+   */
+  waiter: PipeWaiter | null = null;
   #ttyFd = -1;
   #proc: Mount | undefined;
   readonly #descInodes = new WeakMap<FileDescription, DescInode>();

@@ -287,18 +287,13 @@ export abstract class FileDescription {
   #pathFn: (() => string) | null = null;
   /** The sandbox path of the open object, for /proc/self/fd and /proc/self/maps (computed when first asked). */
   get path(): string {
-    if (this.#pathFn) {
-      const fn = this.#pathFn;
-      this.#pathFn = null;
-      this.#path = fn();
-    }
-    return this.#path;
+    return this.#pathFn ? this.#pathFn() : this.#path;
   }
   set path(v: string) {
     this.#pathFn = null;
     this.#path = v;
   }
-  /** Sets the path lazily (open() does not pay for building it). */
+  /** Sets the path as a function, evaluated when asked (open() does not pay; renames and unlinks show). */
   setPathFn(fn: () => string): void {
     this.#pathFn = fn;
   }

@@ -404,16 +404,18 @@ export class MountNamespace {
     });
   }
 
-  #descPath(ctx: FsContext, loc: Loc, p: Parent | null, _path: string): string {
+  /** The /proc/self/fd text of an open object: its path, with " (deleted)" once its last link is gone. */
+  #descPath(ctx: FsContext, loc: Loc, p: Parent | null, path: string): string {
     try {
-      if (loc.inode.isDir) return this.pathOf(ctx, loc);
-      if (p && p.kind === "norm" && this.child(p.dir, p.name)?.inode.ino === loc.inode.ino) {
-        return joinPath(this.pathOf(ctx, p.dir), p.name);
+      if (loc.inode.isDir) return this.pathOf(ctx, loc) + (loc.inode.unlinked ? " (deleted)" : "");
+      if (p && p.kind === "norm") {
+        const full = joinPath(this.pathOf(ctx, p.dir), p.name);
+        return loc.inode.getattr().nlink === 0 ? `${full} (deleted)` : full;
       }
     } catch {
-      // fall through
+      // the directory went away: fall back to the name the program used
     }
-    return _path;
+    return path;
   }
 
   /** stat/lstat/newfstatat. */
