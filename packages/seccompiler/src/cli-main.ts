@@ -61,6 +61,7 @@ export function runCli(argv: readonly string[], io: CliIo = defaultIo): number {
     .addOption(new Option("--strategy <strategy>", "syscall dispatch").choices(["tree", "linear"]).default("tree"))
     .option("--explain <name_syscall_args...>", "NAME SYSCALL [ARGS...]: the decision of filter NAME on a syscall")
     .option("--disassemble <name>", "print filter NAME's program")
+    .option("--trace", "with --explain: list the instructions executed")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   try {
@@ -76,6 +77,7 @@ export function runCli(argv: readonly string[], io: CliIo = defaultIo): number {
     strategy: DispatchStrategy;
     explain?: string[];
     disassemble?: string;
+    trace?: boolean;
   }>();
   const modes = [o.outputFile, o.explain, o.disassemble].filter((m) => m !== undefined).length;
   if (modes !== 1) {
@@ -125,7 +127,7 @@ export function runCli(argv: readonly string[], io: CliIo = defaultIo): number {
     const { filter, program: bytes } = get(name);
     const nr = resolveSyscallArg(sys, arch);
     const args = rest.map(parseArg);
-    const run = new BpfProgram(bytes).run({ nr, arch: auditArch(arch), args });
+    const run = new BpfProgram(bytes).trace({ nr, arch: auditArch(arch), args });
     const decision = filter.evaluate({ nr, args });
     const sysName = filter.syscallName(nr) ?? `#${nr}`;
     io.stdout(
@@ -142,6 +144,10 @@ export function runCli(argv: readonly string[], io: CliIo = defaultIo): number {
       io.stdout(`  no rule matched: the mismatch action\n`);
     } else io.stdout(`  ${decision.reason === "x32" ? "an x32 syscall number" : "a foreign architecture"}: killed\n`);
     io.stdout(`  BPF: ${run.executed} instructions executed, returned 0x${run.ret.toString(16).padStart(8, "0")}\n`);
+    if (o.trace) {
+      const listing = disassemble(bytes).split("\n");
+      for (const pc of run.path) io.stdout(`  ${listing[pc]}\n`);
+    }
     if (run.ret !== decision.ret) {
       io.stderr(
         `internal error: the program says ${formatAction(retToAction(run.ret))}, the filter ${formatAction(decision.action)}\n`,

@@ -133,6 +133,16 @@ export class BpfProgram {
 
   /** Runs the program. `data.arch` is required here (it is what the kernel passes). */
   run(data: SeccompData & { arch: number }): BpfResult {
+    return this.exec(data, undefined);
+  }
+
+  /** Runs the program and lists the index of every instruction executed, in order. */
+  trace(data: SeccompData & { arch: number }): BpfResult & { path: number[] } {
+    const path: number[] = [];
+    return { ...this.exec(data, path), path };
+  }
+
+  private exec(data: SeccompData & { arch: number }, path: number[] | undefined): BpfResult {
     const words = seccompDataWords(data);
     const insns = this.insns;
     const mem = new Uint32Array(BPF_MEMWORDS);
@@ -142,6 +152,7 @@ export class BpfProgram {
     let executed = 0;
     for (;;) {
       const insn = insns[pc]!;
+      path?.push(pc);
       executed++;
       pc++;
       const k = insn.k;

@@ -52,6 +52,9 @@ describe("kindling-seccompiler CLI", () => {
     expect(d.out).toContain("-> errno(1)");
     expect(d.out).toContain("no rule matched");
     expect(cli("--input-file", input, "--explain", "main", "read").out).toContain("listed without conditions");
+    const t = cli("--input-file", input, "--explain", "main", "read", "--trace");
+    expect(t.out).toContain("   0: ld [4]");
+    expect(t.out.trim().split("\n").at(-1)).toContain("ret 0x7fff0000");
   });
 
   it("--disassemble prints the program", () => {

@@ -318,6 +318,14 @@ describe("BPF interpreter", () => {
       stmt(BPF_RET | BPF_A, 0),
     );
     expect(run(p, [10n])).toMatchObject({ ret: 15, executed: 8 });
+    expect(new BpfProgram(p).trace({ nr: 7, arch: AUDIT_ARCH_X86_64, args: [10n] }).path).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7,
+    ]);
+    // A + 5 wraps to 0: the division by X = 0 ends the program with 0.
+    expect(new BpfProgram(p).trace({ nr: 7, arch: AUDIT_ARCH_X86_64, args: [0xfffffffbn] })).toMatchObject({
+      path: [0, 1, 2, 3, 4],
+      ret: 0,
+    });
     expect(disassemble(p)).toContain("ret a");
   });
 
