@@ -505,6 +505,46 @@ int main(int argc, char **argv) {
     expect(exit.signal).toBe(9);
   });
 
+  it("a signal arriving while the server works does not restart the served call (WAIT_KILLABLE_RECV)", () => {
+    const prog = compile(
+      "sigduring",
+      `#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+static volatile int alarms;
+static void on_alarm(int s) { (void)s; alarms++; }
+int main(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, 0);
+  struct itimerval it = {{0, 0}, {0, 20000}};   /* SIGALRM in 20 ms, during the served call */
+  setitimer(ITIMER_REAL, &it, 0);
+  long r = syscall(1000);
+  printf("r=%ld alarms=%d\\n", r, alarms);
+  fflush(stdout);
+  return 0;
+}
+`,
+    );
+    const server = new CaptureServer();
+    let served = 0;
+    server.hook = (_t, ev) => {
+      if (ev.nr !== 1000) return undefined;
+      served++;
+      const until = Date.now() + 300; // the server is slow: the alarm fires meanwhile
+      while (Date.now() < until) {}
+      return 77;
+    };
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    expect(exit.exitCode).toBe(0);
+    expect(server.stdout).toBe("r=77 alarms=1\n");
+    expect(served).toBe(1);
+  });
+
   it("measures the round trip of a served getppid (reported, not asserted)", () => {
     const prog = compile(
       "loop",

@@ -21,6 +21,7 @@ export { ProcessMemory } from "./memory.js";
 export {
   DEFAULT_NATIVE_SYSCALLS,
   recvWakesOnExit,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
   type SeccompExit,
   type SeccompLimits,
   SeccompPlatform,

@@ -15,6 +15,7 @@ import {
   native,
   pidfdOpen,
   SECCOMP_FILTER_FLAG_NEW_LISTENER,
+  SysError,
   spawn,
   waitpid,
 } from "@kindling/sys-util";
@@ -663,6 +664,16 @@ function errnoCode(errno: number): string {
   return names[errno] ?? `E${errno}`;
 }
 
+/**
+ * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19+): once the server has
+ * received a notification, only a fatal signal interrupts the waiting task.
+ * Without it a signal (SIGALRM, SIGCHLD ...) arriving while the server works
+ * interrupts the call, drops the server's answer and restarts the call: its
+ * side effects would happen twice.
+ */
+export const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32;
+let killableRecv = true;
+
 /** The seccomp platform. */
 export const SeccompPlatform = {
   /** Starts `file` as a host child whose system calls come to the server as notifications. */
@@ -672,12 +683,21 @@ export const SeccompPlatform = {
       file: options.file,
       argv: options.argv,
       seccomp: program,
-      seccompFlags: SECCOMP_FILTER_FLAG_NEW_LISTENER,
+      seccompFlags: SECCOMP_FILTER_FLAG_NEW_LISTENER | (killableRecv ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0),
     };
     if (options.env !== undefined) spawnOpts.env = options.env;
     if (options.cwd !== undefined) spawnOpts.cwd = options.cwd;
     if (options.fds !== undefined) spawnOpts.fds = options.fds;
-    const child = spawn(spawnOpts);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(spawnOpts);
+    } catch (e) {
+      // Linux before 5.19 rejects WAIT_KILLABLE_RECV: retry without it (signals may then restart served calls).
+      if (!(killableRecv && e instanceof SysError && e.syscall === "seccomp" && e.errno === 22)) throw e;
+      killableRecv = false;
+      spawnOpts.seccompFlags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+      child = spawn(spawnOpts);
+    }
     if (child.listenerFd < 0) {
       throw new SeccompPlatformError("EINVAL", "spawn returned no seccomp listener");
     }
