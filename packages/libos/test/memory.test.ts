@@ -258,6 +258,9 @@ describe("mmap of files", () => {
     expect([...mem.read(a, 6000 - PAGE)]).toEqual([...content.subarray(PAGE)]);
     expect(mem.read(a + 6000 - PAGE, 3 * PAGE - (6000 - PAGE)).every((b) => b === 0)).toBe(true);
     expect(k.mm.find(a)).toMatchObject({ kind: "file", offset: PAGE });
+    // MADV_DONTNEED does not wipe file-backed memory.
+    expect(h.call("madvise", a, PAGE, 4)).toBe(0);
+    expect(mem.bytes[a + 1 - mem.base]).toBe(content[PAGE + 1]);
   });
   it("checks the open mode and mappability", () => {
     const { h } = setup({

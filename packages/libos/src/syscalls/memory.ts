@@ -306,9 +306,10 @@ export function register(table: SyscallTable): void {
         const lo = Math.max(m.start, addr);
         const hi = Math.min(m.end, end);
         if (advice === MADV_REMOVE && (m.flags & MAP_TYPE) === MAP_PRIVATE) return -EINVAL;
-        // Anonymous pages read as zeros afterwards. (Linux would re-read private file pages from
-        // the file; here they read as zeros too: a known gap.)
-        mm.zeroNow(t.memory, lo, hi);
+        // Anonymous memory reads as zeros afterwards. File-backed memory (and the program
+        // image) would be read from the file again in Linux; here it keeps its contents
+        // (a gap only when the program changed those pages).
+        if (m.kind !== "file" && m.kind !== "image") mm.zeroNow(t.memory, lo, hi);
       }
     }
     return mapped ? 0 : -ENOMEM;
