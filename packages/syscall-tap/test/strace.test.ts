@@ -299,6 +299,33 @@ int main(void) {
   });
 });
 
+describe.skipIf(!hasCompiler("cc"))("Tracer over a live child's memory", () => {
+  it("prints hostile pointers as hex and the server's EFAULT", () => {
+    const prog = compile(
+      "tracebad",
+      `#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+  syscall(SYS_write, 1, (void *)0x10, 5);
+  syscall(SYS_openat, -100, (void *)0xdead0000, 0);
+  syscall(SYS_write, 1, "ok\\n", 3);
+  return 0;
+}
+`,
+    );
+    const server = new CaptureServer();
+    server.hook = (_t, ev) => (ev.nr === 257 ? -14 : undefined);
+    const lines: string[] = [];
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(
+      new Tracer(server, (l) => lines.push(l)),
+    );
+    expect(exit.exitCode).toBe(0);
+    expect(lines).toContain("write(1, 0x10, 5) = -1 EFAULT (Bad address)");
+    expect(lines).toContain("openat(AT_FDCWD, 0xdead0000, O_RDONLY) = -1 EFAULT (Bad address)");
+    expect(lines).toContain('write(1, "ok\\n", 3) = 3');
+  });
+});
+
 const busybox = ["/usr/bin/busybox", "/bin/busybox"].find((p) => existsSync(p));
 describe.skipIf(!busybox)("Tracer with children", () => {
   it("prefixes the calls of other processes with [pid N] (strace -f)", () => {
