@@ -4,10 +4,14 @@ import { VIRTQ_DESC_F_WRITE } from "./descriptor.js";
 import { VirtioQueueError } from "./errors.js";
 
 /** The buffers of one direction of a chain: parallel arrays of (region, offset in region, length). */
+const NO_REGIONS: GuestMemoryRegion[] = [];
+const NO_NUMBERS: number[] = [];
+
 export class ChainBuffers {
-  regions: GuestMemoryRegion[] = [];
-  offs: number[] = [];
-  lens: number[] = [];
+  // Start as shared empty arrays (never written): a direction without buffers allocates nothing.
+  regions: GuestMemoryRegion[] = NO_REGIONS;
+  offs: number[] = NO_NUMBERS;
+  lens: number[] = NO_NUMBERS;
   /** Buffers in use (the arrays may be longer: they keep their capacity across clear()). */
   n = 0;
   /** Current buffer and position in it. */
@@ -70,6 +74,10 @@ export class ChainBuffers {
       this.regions[i] = r;
       this.offs[i] = off;
       this.lens[i] = len;
+    } else if (i === 0) {
+      this.regions = [r];
+      this.offs = [off];
+      this.lens = [len];
     } else {
       this.regions.push(r);
       this.offs.push(off);
