@@ -1,5 +1,6 @@
 // @kindling/syscall-tap: intercepting a program's system calls.
-export * from "./types.js";
+
+export * from "./kvm/index.js";
 export * from "./seccomp/index.js";
 export * from "./strace/index.js";
-export * from "./kvm/index.js";
+export * from "./types.js";
