@@ -19,6 +19,7 @@ export {
   Task,
   type Utsname,
 } from "./kernel.js";
+export { type ProgramLayout, programMemory } from "./layout.js";
 export { AddressSpace, type AddressSpaceOptions, addRange, type Mapping, type MappingKind, removeRange } from "./mm.js";
 export * from "./signals.js";
 export { SYS, SYSCALL_NAMES, type SyscallName, syscallName } from "./sysno.js";
