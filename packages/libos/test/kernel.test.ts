@@ -68,3 +68,23 @@ describe("dispatch", () => {
     expect(closed).toEqual(["all"]);
   });
 });
+
+describe("programMemory", () => {
+  it("lays out brk after the image and mmap below the stack, with both as known mappings", async () => {
+    const { Libos, programMemory } = await import("@kindling/libos");
+    const memory = programMemory({
+      loadStart: 0x400000,
+      brkStart: 0x4123ab,
+      memoryEnd: 64 << 20,
+      stackSize: 1 << 20,
+      exe: "/p",
+    });
+    expect(memory).toMatchObject({ base: 0x413000, size: (63 << 20) - 0x413000, limit: (64 << 20) - 0x400000 });
+    const k = new Libos({ memory });
+    expect(k.mm.mappings().map((m) => [m.kind, m.start, m.end, m.name])).toEqual([
+      ["image", 0x400000, 0x413000, "/p"],
+      ["stack", 63 << 20, 64 << 20, "[stack]"],
+    ]);
+    expect(k.mm.brk).toBe(0x413000);
+  });
+});

@@ -279,9 +279,10 @@ describe("mmap of files", () => {
     expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 6, 0)).toBe(ENODEV);
     expect(h.call("mmap", 0, PAGE, PROT_RW, MAP_SHARED, 7, 0)).toBeGreaterThan(0);
   });
-  it("runs file mappings in the libos even with nativeMemory", () => {
+  it("refuses file mappings where the host kernel manages memory (nativeMemory)", () => {
     const { h } = setup({ fs: vfsWith({ 3: fileDesc(content) }) }, true);
-    expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 3, 0)).toBeGreaterThan(0);
+    expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 3, 0)).toBe(ENODEV);
+    expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 4, 0)).toBe(EBADF);
     expect(h.resume).toBe(Resume.Return);
   });
 });

@@ -1,12 +1,11 @@
 import { readFileSync } from "node:fs";
-import { Libos, SandboxFs } from "@kindling/libos";
+import { Libos, programMemory, SandboxFs } from "@kindling/libos";
 import { loadStaticProgram } from "@kindling/linux-loader";
 import { AT, KvmPlatform, writeInitialStack } from "@kindling/syscall-tap";
 
 /** Runs a static x86-64 Linux program in a KVM guest; the libos serves every system call. */
 export function runStatic(exe: string, argv: string[]): { status: number; stdout: string } {
   const MEM = 64 << 20;
-  const STACK = 8 << 20;
   const vm = KvmPlatform.create({ memorySize: MEM });
   try {
     const prog = loadStaticProgram(readFileSync(exe), vm.programTarget);
@@ -26,19 +25,16 @@ export function runStatic(exe: string, argv: string[]): { status: number; stdout
     vm.start(Number(prog.entry), sp);
 
     let stdout = "";
-    const brk = Number(prog.brkStart);
     const libos = new Libos({
       argv,
-      // brk and mmap hand out [brk, top of memory - stack); at most 64 MiB in all.
-      memory: {
-        base: brk,
-        size: MEM - STACK - brk,
-        limit: MEM,
-        regions: [
-          { start: Number(prog.loadStart), length: brk - Number(prog.loadStart), kind: "image", prot: 7, name: exe },
-          { start: MEM - STACK, length: STACK, kind: "stack", prot: 3, name: "[stack]" },
-        ],
-      },
+      // brk grows from the image; mmap hands out the rest below an 8 MiB stack.
+      memory: programMemory({
+        loadStart: Number(prog.loadStart),
+        brkStart: Number(prog.brkStart),
+        memoryEnd: MEM,
+        stackSize: 8 << 20,
+        exe,
+      }),
       stdio: [
         "null",
         {

@@ -111,6 +111,9 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
   const off = ev.argU64(5);
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
   if (anonymous && native(t, out)) return 0;
+  // A file mapping in a program whose memory the host kernel manages (seccomp) would need
+  // the file in the program's own fd table and the call's arguments rewritten: not possible.
+  if (!anonymous && t.nativeMemory) return k.fs?.fds.get(fd) === undefined ? -EBADF : -ENODEV;
   if ((off & BigInt(PAGE_SIZE - 1)) !== 0n) return -EINVAL;
   let desc: FileDescription | undefined;
   if (!anonymous) {
