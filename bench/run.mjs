@@ -41,6 +41,8 @@ if (values.help) {
     `usage: node bench/run.mjs [--quick] [--only NAME]... [--out FILE] [--json FILE] [--no-build]\n` +
       `  NAME: ${NAMES.join(", ")}\n` +
       "  --quick   fewer iterations and smaller files (a smoke test)\n" +
+      "  --tiny    the smallest sizes (what the vitest smoke test runs)\n" +
+      "  --no-build  do not build stale packages first\n" +
       "  --out     the markdown report (default docs/benchmarks.md; the chart goes beside it)\n" +
       "  --json    also write the raw results as JSON\n",
   );
@@ -76,7 +78,8 @@ if (selected.includes("sandbox")) {
     const { runSandboxBench } = await import("./sandbox.bench.mjs");
     results.sandbox = await runSandboxBench({ mode, log });
     const k = results.sandbox.floors?.kvmExit;
-    if (selected.includes("exit-roundtrip") && k) results.exitRoundTrip = { ...k, date: results.sandbox.machine.date };
+    if (selected.includes("exit-roundtrip") && k)
+      results.exitRoundTrip = { ...k, mode, date: results.sandbox.machine.date };
   } catch (e) {
     results.sandbox = undefined;
     fail("sandbox", e);
@@ -88,7 +91,7 @@ if (selected.includes("exit-roundtrip") && (!selected.includes("sandbox") || !re
     const { exitRoundTrip } = await import("./exit-roundtrip.mjs");
     const { MODES } = await import("./sandbox.bench.mjs");
     log("bench: kvm exit round trip\n");
-    results.exitRoundTrip = { ...exitRoundTrip(MODES[mode].exit), date: new Date().toISOString() };
+    results.exitRoundTrip = { ...exitRoundTrip(MODES[mode].exit), mode, date: new Date().toISOString() };
   } catch (e) {
     results.exitRoundTrip = fail("exit-roundtrip", e);
   }

@@ -23,7 +23,7 @@
 // machine's load hits every column alike; each cell is the median of its rounds.
 import { execFileSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -329,6 +329,19 @@ export async function runSandboxBench({ mode = "full", log = (s) => process.stde
         node.push(performance.now() - t);
       }
       results.hello.nodeStartupMs = median(node);
+      // ... and a Node.js start that also loads the CLI's modules (dist/cli.js and its imports) without running it.
+      const cli = join(fileURLToPath(new URL("..", import.meta.url)), "packages/vmm-reference/dist/cli.js");
+      if (existsSync(cli)) {
+        const load = [];
+        for (let i = 0; i < sizes.helloRunsSlow; i++) {
+          const t = performance.now();
+          execFileSync(process.execPath, ["--input-type=module", "-e", `await import(${JSON.stringify(cli)})`], {
+            stdio: "ignore",
+          });
+          load.push(performance.now() - t);
+        }
+        results.hello.cliLoadMs = median(load);
+      }
     }
 
     // sha256 net of start-up: the whole run minus the median hello of the same column.

@@ -98,7 +98,11 @@ function gapText(t, s) {
       const c = t.id.slice("hello-".length);
       const node = w.hello.nodeStartupMs;
       const lib = c.endsWith("-cli") ? val(w.hello.cells[c.slice(0, -4)]) : undefined;
-      return `${COLUMN_LABELS[c]}: ${fmtValue(val(w.hello.cells[c]), "ms")} against ${fmtValue(val(w.hello.cells.runsc), "ms")} for runsc${node !== undefined && c.endsWith("-cli") ? `; a bare \`node -e 0\` takes ${fmtValue(node, "ms")} and the sandbox itself (library) ${fmtValue(lib, "ms")}` : ""}.`;
+      const load = w.hello.cliLoadMs;
+      if (!c.endsWith("-cli") || node === undefined) {
+        return `${COLUMN_LABELS[c]}: ${fmtValue(val(w.hello.cells[c]), "ms")} against ${fmtValue(val(w.hello.cells.runsc), "ms")} for runsc.`;
+      }
+      return `${COLUMN_LABELS[c]}: ${fmtValue(val(w.hello.cells[c]), "ms")} against ${fmtValue(val(w.hello.cells.runsc), "ms")} for runsc. Where the time goes: a bare \`node -e 0\` takes ${fmtValue(node, "ms")}${load !== undefined ? `; Node.js plus loading the CLI's modules (\`import("dist/cli.js")\`, nothing run) ${fmtValue(load, "ms")}` : ""}; the sandbox run itself (library, in a warm process) ${fmtValue(lib, "ms")}.`;
     }
     case t.id === "exit-ts-vs-c": {
       const e = f.kvmExit;
@@ -185,7 +189,7 @@ function sandboxSection(s) {
       .map((c) => [c, hello.cells[c]])
       .map(([c, cell]) => `${COLUMN_LABELS[c]} ${cell?.skipped ? `skipped¹` : fmtValue(val(cell), "ms")}`);
     out.push(
-      `hello through the CLI (a new \`node packages/vmm-reference/bin/kindling.js run\` process each time): ${parts.join(", ")}${hello.nodeStartupMs !== undefined ? `; a bare \`node -e 0\` takes ${fmtValue(hello.nodeStartupMs, "ms")} here` : ""}. Native hello is \`spawnSync\` from Node.`,
+      `hello through the CLI (a new \`node packages/vmm-reference/bin/kindling.js run\` process each time): ${parts.join(", ")}${hello.nodeStartupMs !== undefined ? `; a bare \`node -e 0\` takes ${fmtValue(hello.nodeStartupMs, "ms")} here` : ""}${hello.cliLoadMs !== undefined ? `, and Node.js plus loading the CLI's modules ${fmtValue(hello.cliLoadMs, "ms")}` : ""}. Native hello is \`spawnSync\` from Node.`,
       "",
     );
     const sc = cols
@@ -289,7 +293,7 @@ function mergedSection(title, part, script, source) {
     return out.join("\n");
   }
   out.push(
-    `Measured by \`node ${script}\`, run by \`bench/run.mjs\` on ${part.date.slice(0, 16).replace("T", " ")} UTC (${part.seconds.toFixed(0)} s); its report is merged here as it wrote it (run on its own, the script writes \`${source}\`).`,
+    `The report of \`node ${script}\` as it wrote it, run by \`bench/run.mjs\` (${part.seconds.toFixed(0)} s; run on its own, the script writes \`${source}\`):`,
     "",
   );
   // Drop the file's own title line; keep the rest with headings one level down.
@@ -312,7 +316,7 @@ function exitSection(results) {
     `| TypeScript | ${e.tsNs.toFixed(0)} | ${e.tsAll.map((x) => x.toFixed(0)).join(", ")} |`,
     `| ratio TS / C | ${e.ratio.toFixed(3)} | target ≤ 1.10: ${e.ratio <= 1.1 ? "**met**" : "**not met**"} |`,
     "",
-    `${e.iterations.toLocaleString("en")} exits per run, ${e.rounds} runs of each, alternating${e.date ? `; measured ${e.date.slice(0, 16).replace("T", " ")} UTC` : ""}.`,
+    `${e.iterations.toLocaleString("en")} exits per run, ${e.rounds} runs of each, alternating${e.date ? `; measured ${e.date.slice(0, 16).replace("T", " ")} UTC` : ""}${e.mode && e.mode !== "full" ? ` in ${e.mode} mode` : ""}.`,
     "",
   );
   return out.join("\n");
