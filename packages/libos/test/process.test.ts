@@ -202,3 +202,17 @@ describe("scheduling, umask, usage", () => {
     expect(h.call("prctl", 12345)).toBe(EINVAL);
   });
 });
+
+describe("children", () => {
+  it("wait4 and waitid find no children", () => {
+    const { h } = setup();
+    expect(h.call("wait4", -1, 0, 0, 0)).toBe(-10);
+    expect(h.call("wait4", -1, 0, 1, 0)).toBe(-10);
+    expect(h.call("wait4", -1, 0, 0x100, 0)).toBe(EINVAL);
+    expect(h.call("waitid", 0, 0, 0, 4)).toBe(-10);
+    expect(h.call("waitid", 0, 0, 0, 0)).toBe(EINVAL);
+    expect(h.call("waitid", 9, 0, 0, 4)).toBe(EINVAL);
+    expect(h.call("waitid", 0, 0, 0, 1)).toBe(EINVAL); // WNOHANG alone
+    expect(h.call("wait4", -1, 0, 0x1000000, 0)).toBe(EINVAL); // WNOWAIT is waitid's
+  });
+});

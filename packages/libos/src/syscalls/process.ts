@@ -17,7 +17,7 @@ import {
   TASK_SIZE,
 } from "../abi.js";
 import { define, type SyscallTable } from "../dispatch.js";
-import { EACCES, EFAULT, EINVAL, ENODEV, EPERM, ESRCH } from "../errno.js";
+import { EACCES, ECHILD, EFAULT, EINVAL, ENODEV, EPERM, ESRCH } from "../errno.js";
 import type { Libos } from "../kernel.js";
 
 const NO_ID = 0xffff_ffff;
@@ -445,6 +445,21 @@ export function register(table: SyscallTable): void {
       default:
         return -EINVAL;
     }
+  });
+  // No child processes exist (fork and clone are not served yet): waiting finds none.
+  define(table, "wait4", (_k, _t, ev) => {
+    const options = ev.argI32(2);
+    // WNOHANG WUNTRACED WCONTINUED __WNOTHREAD __WALL __WCLONE
+    if (options & ~(0x1 | 0x2 | 0x8 | 0x20000000 | 0x40000000 | 0x80000000)) return -EINVAL;
+    return -ECHILD;
+  });
+  define(table, "waitid", (_k, _t, ev) => {
+    const which = ev.argI32(0);
+    const options = ev.argI32(3);
+    if (which < 0 || which > 3) return -EINVAL;
+    if (options & ~(0x1 | 0x2 | 0x4 | 0x8 | 0x1000000 | 0x20000000 | 0x40000000 | 0x80000000)) return -EINVAL;
+    if ((options & (0x2 | 0x4 | 0x8)) === 0) return -EINVAL; // none of WSTOPPED, WEXITED, WCONTINUED
+    return -ECHILD;
   });
   define(table, "personality", (k, _t, ev) => {
     const old = k.personality;
