@@ -233,8 +233,9 @@ describe("Firecracker JSON format: validation errors name their place", () => {
   it("property: random values in every field either compile or throw a typed error", () => {
     const anyJson = fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v));
     const field = (good: fc.Arbitrary<string>) =>
-      fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: anyJson });
+      fc.oneof({ weight: 12, arbitrary: good }, { weight: 1, arbitrary: anyJson });
     const num = fc.oneof(
+      { weight: 6, arbitrary: fc.integer({ min: 0, max: 5 }).map(String) },
       fc.bigInt({ min: -5n, max: 1n << 65n }).map(String),
       fc.constantFrom("1.5", "1e3", "-0", "18446744073709551615", "4294967296"),
     );
@@ -266,7 +267,12 @@ describe("Firecracker JSON format: validation errors name their place", () => {
       );
     const rule = fc
       .record({
-        syscall: field(fc.constantFrom('"read"', '"ioctl"', '"futex"', '"nope"', '"__proto__"', '"constructor"')),
+        syscall: field(
+          fc.oneof(
+            { weight: 8, arbitrary: fc.constantFrom('"read"', '"ioctl"', '"futex"', '"openat"') },
+            fc.constantFrom('"nope"', '"__proto__"', '"constructor"', '"open"'),
+          ),
+        ),
         args: fc.option(fc.array(cond, { maxLength: 3 }), { nil: undefined }),
       })
       .map((r) => `{"syscall": ${r.syscall}${r.args ? `, "args": [${r.args.join(",")}]` : ""}}`);
@@ -293,6 +299,7 @@ describe("Firecracker JSON format: validation errors name their place", () => {
       }),
       { numRuns: 1500 },
     );
+    console.log(`compiled ${compiled}`);
     expect(compiled).toBeGreaterThan(20);
   });
 
