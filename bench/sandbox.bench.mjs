@@ -175,21 +175,26 @@ function workloads(bins, sizes, shaDigest) {
 }
 
 function seccompFloor(exe, { iterations, rounds }, log) {
-  const run = (sync) => {
-    const out = parseKv(
-      execFileSync(exe, [String(iterations), sync ? "1" : "0"], { encoding: "utf8", timeout: 600_000 }),
+  const run = (sync, poll) =>
+    parseKv(
+      execFileSync(exe, [String(iterations), sync ? "1" : "0", poll ? "1" : "0"], {
+        encoding: "utf8",
+        timeout: 600_000,
+      }),
     );
-    return out;
-  };
   const sync = [];
   const plain = [];
+  const polled = [];
   let syncWakeUp = 0;
   for (let i = 0; i < rounds; i++) {
-    const s = run(true);
+    const s = run(true, false);
     syncWakeUp = s.sync_wake_up;
     sync.push(s.ns_per_round_trip);
-    plain.push(run(false).ns_per_round_trip);
-    log(`  seccomp floor round ${i + 1}: ${s.ns_per_round_trip} ns (sync wake-up), ${plain.at(-1)} ns (plain)\n`);
+    plain.push(run(false, false).ns_per_round_trip);
+    polled.push(run(true, true).ns_per_round_trip);
+    log(
+      `  seccomp floor round ${i + 1}: ${s.ns_per_round_trip} ns (sync wake-up), ${plain.at(-1)} ns (plain), ${polled.at(-1)} ns (poll + sync)\n`,
+    );
   }
   return {
     iterations,
@@ -198,6 +203,8 @@ function seccompFloor(exe, { iterations, rounds }, log) {
     runs: sync,
     nsPlainWakeUp: median(plain),
     runsPlainWakeUp: plain,
+    nsWithPoll: median(polled),
+    runsWithPoll: polled,
     syncWakeUp: syncWakeUp === 1,
   };
 }

@@ -90,7 +90,8 @@ function gapText(t, s) {
     case t.id === "syscall-seccomp-floor": {
       const c = f.seccomp?.ns;
       if (c === undefined) return "";
-      return `One getppid on the seccomp platform costs ${fmtNs(g("seccomp"))} against ${fmtNs(c)} for the C supervisor (blocking RECV + SEND; ${fmtNs(f.seccomp.nsPlainWakeUp)} without the synchronous wake-up): the TypeScript side (poll + RECV + SEND through N-API, and the libos) adds ${fmtNs(g("seccomp") - c)}. ${runs(w.getppid.cells.seccomp)}.`;
+      const p = f.seccomp.nsWithPoll;
+      return `One getppid on the seccomp platform costs ${fmtNs(g("seccomp"))} against ${fmtNs(c)} for the C supervisor (blocking RECV + SEND; ${fmtNs(f.seccomp.nsPlainWakeUp)} without the synchronous wake-up)${p !== undefined ? ` and ${fmtNs(p)} for the C supervisor doing the platform's poll + RECV + SEND` : ""}: the TypeScript side (${p !== undefined ? `the poll: ${fmtNs(p - c)}; N-API calls and the libos: ${fmtNs(g("seccomp") - p)}` : `poll + RECV + SEND through N-API, and the libos: ${fmtNs(g("seccomp") - c)}`}). ${runs(w.getppid.cells.seccomp)}.`;
     }
     case t.id.startsWith("seccomp-vs-runsc"):
       return `runsc (ptrace) ${fmtNs(t.id.endsWith("openread") ? val(w.openread.cells.runsc) : g("runsc"))} per call against ${fmtNs(t.id.endsWith("openread") ? val(w.openread.cells.seccomp) : g("seccomp"))} on the seccomp platform (ratio ${t.value.toFixed(2)}). The seccomp platform's cost is bounded below by the notification round trip (${fmtNs(f.seccomp?.ns ?? Number.NaN)} in C here).`;
@@ -235,6 +236,11 @@ function floorsSection(s) {
       `| seccomp user notification round trip, C | ${fmtNs(c.ns)} | \`bench/workloads/seccomp-floor.c\`: child's getppid → SECCOMP_RET_USER_NOTIF → parent's NOTIF_RECV + NOTIF_SEND, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP ${c.syncWakeUp ? "on" : "refused by this kernel"}; ${c.iterations.toLocaleString("en")} calls × ${c.rounds} rounds, median |`,
     );
     out.push(`| the same without the synchronous wake-up | ${fmtNs(c.nsPlainWakeUp)} | |`);
+    if (c.nsWithPoll !== undefined) {
+      out.push(
+        `| the same with a poll(2) on the listener before each RECV | ${fmtNs(c.nsWithPoll)} | the seccomp platform's sequence (poll + RECV + SEND), still in C |`,
+      );
+    }
   } else out.push(`| seccomp user notification | – | skipped: ${c?.skipped ?? "not measured"} |`);
   out.push("");
   void z;

@@ -73,6 +73,7 @@ describe("sandbox benchmark (tiny mode)", () => {
     // The floors.
     expect(positive(r.floors.seccomp.ns)).toBe(true);
     expect(positive(r.floors.seccomp.nsPlainWakeUp)).toBe(true);
+    expect(positive(r.floors.seccomp.nsWithPoll)).toBe(true);
     if (hasKvm) {
       expect(positive(r.floors.kvmExit.cNs)).toBe(true);
       expect(positive(r.floors.kvmExit.tsNs)).toBe(true);

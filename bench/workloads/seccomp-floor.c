@@ -5,15 +5,19 @@
  * the parent answers each notification with NOTIF_RECV + NOTIF_SEND, as the
  * libos's supervisor does, but with no JavaScript.
  *
- * usage: seccomp-floor [iterations] [sync]
+ * usage: seccomp-floor [iterations] [sync] [poll]
  *   sync = 1 (default): SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on the listener
  *   (Linux 6.6+, what the seccomp platform sets); 0: the ordinary wake-up.
+ *   poll = 1: poll(2) the listener before each RECV, as the platform does
+ *   (it waits on the listener and the child's pidfd together); 0 (default):
+ *   a blocking RECV.
  * prints iterations=, ns_per_round_trip= (timed in the child, around its loop)
  * and sync_wake_up= (1 if the flag was accepted). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -67,6 +71,7 @@ static int recv_fd(int sock) {
 int main(int argc, char **argv) {
   long n = arg_long(argc, argv, 1, 100000);
   int sync = (int)arg_long(argc, argv, 2, 1);
+  int use_poll = (int)arg_long(argc, argv, 3, 0);
   long warm = n / 10 + 1;
   int sv[2], out[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) die("socketpair");
@@ -104,6 +109,13 @@ int main(int argc, char **argv) {
   struct seccomp_notif req;
   struct seccomp_notif_resp resp;
   for (long i = 0; i < warm + n; i++) {
+    if (use_poll) {
+      struct pollfd p = {.fd = listener, .events = POLLIN};
+      if (poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) { i--; continue; }
+        die("poll");
+      }
+    }
     memset(&req, 0, sizeof req);
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
       if (errno == EINTR) { i--; continue; }
@@ -125,6 +137,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "child did not report (status %d)\n", status);
     return 1;
   }
-  printf("iterations=%ld\nns_per_round_trip=%.2f\nsync_wake_up=%d\n", n, ns, synced);
+  printf("iterations=%ld\nns_per_round_trip=%.2f\nsync_wake_up=%d\npoll=%d\n", n, ns, synced, use_poll);
   return 0;
 }
