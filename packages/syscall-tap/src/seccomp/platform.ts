@@ -701,7 +701,15 @@ export const SeccompPlatform = {
     if (child.listenerFd < 0) {
       throw new SeccompPlatformError("EINVAL", "spawn returned no seccomp listener");
     }
-    const proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode);
+    let proc: SeccompProcess;
+    try {
+      proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode);
+    } catch (e) {
+      native().syscall(SYS_kill, child.pid, 9);
+      waitpid(child.pid, 0);
+      close(child.listenerFd);
+      throw e;
+    }
     if (options.limits) {
       try {
         applyLimits(child.pid, options.limits);
