@@ -129,6 +129,8 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   int fd = static_cast<int>(ToI64(info[3]));
   off_t off = static_cast<off_t>(ToI64(info[4]));
   if (len == 0) return ThrowErrno(env, "mmap", EINVAL);
+  // V8 cannot wrap more than this in one ArrayBuffer; refuse before mapping.
+  if (len > (static_cast<size_t>(1) << 32)) return ThrowErrno(env, "mmap", EOVERFLOW);
   void* p = mmap(nullptr, len, prot, flags, fd, off);
   if (p == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
   auto* m = new Mapping{p, len, false};

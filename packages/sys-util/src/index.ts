@@ -5,6 +5,7 @@
  * Every failure is a {@link SysError} carrying `errno` and `code`; misuse of a
  * wrapper (a closed fd, use after unmap) is a {@link UsageError}.
  */
+import { constants as bufferConstants } from "node:buffer";
 import { check, rethrow, SysError, UsageError } from "./errors.js";
 import { type NativeSpawnOptions, native } from "./native.js";
 
@@ -134,6 +135,9 @@ export class EventFd {
 
 // ------------------------------------------------------------------ memory
 
+/** The largest mapping one MmapRegion can expose (an ArrayBuffer's maximum length). */
+export const MAX_MAPPING_LENGTH: number = bufferConstants.MAX_LENGTH;
+
 /**
  * A memory mapping owned by JavaScript. `buffer` is an external ArrayBuffer
  * over the mapped bytes; the mapping is removed exactly once, by `unmap()` or
@@ -155,6 +159,12 @@ export class MmapRegion {
   static map(length: number, prot: number, flags: number, fd = -1, offset: number | bigint = 0): MmapRegion {
     if (!Number.isSafeInteger(length) || length <= 0) {
       throw new SysError("mmap", 22, `length ${length}`);
+    }
+    if (length > MAX_MAPPING_LENGTH) {
+      throw new UsageError(
+        "ERANGE",
+        `a mapping of ${length} bytes exceeds the largest ArrayBuffer (${MAX_MAPPING_LENGTH})`,
+      );
     }
     try {
       return new MmapRegion(native().mmap(length, prot, flags, fd, offset));

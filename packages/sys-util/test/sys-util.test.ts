@@ -65,6 +65,8 @@ describe("mmap", () => {
   });
   it("rejects zero and out-of-range lengths with typed errors", () => {
     expect(() => MmapRegion.anonymous(0)).toThrow(SysError);
+    // Larger than one ArrayBuffer can be: a typed error, not a crash of the process.
+    expect(() => MmapRegion.anonymous(2 ** 32 + 4096)).toThrow(UsageError);
     const m = MmapRegion.anonymous(4096);
     expect(() => m.bytes(4000, 200)).toThrow(UsageError);
     m.unmap();

@@ -161,6 +161,9 @@ export class Sandbox {
     if (!Number.isSafeInteger(memory) || memory < 16 * 1024 * 1024) {
       throw new SandboxError("EINVAL", `--memory ${memory}: at least 16 MiB is needed`, 125);
     }
+    if (platform === "kvm" && memory > 4 * 1024 ** 3) {
+      throw new SandboxError("EINVAL", `--memory ${memory}: the kvm platform gives a program at most 4G`, 125);
+    }
     return new Sandbox(options, platform);
   }
 

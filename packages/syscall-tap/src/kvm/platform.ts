@@ -199,6 +199,10 @@ export class KvmPlatform implements TaskControl {
     if (!Number.isSafeInteger(size) || size < 4 * USER_BASE || size % USER_BASE !== 0) {
       throw new KvmPlatformError("EINVAL", `memory size ${size} must be a multiple of 2 MiB and at least 8 MiB`);
     }
+    // One region, one ArrayBuffer: at most 4 GiB (more would need the program split across regions).
+    if (size > 4 * 1024 ** 3) {
+      throw new KvmPlatformError("EINVAL", `memory size ${size} is above the kvm platform's 4 GiB maximum`);
+    }
     const kvm = options.kvm ?? Kvm.open();
     return new KvmPlatform(kvm, options.kvm === undefined, size);
   }
