@@ -269,7 +269,9 @@ export class Libos implements SyscallServer {
     } catch (e) {
       ret = errnoOf(e);
     }
-    if (this.signals.deliverable && out.resume === Resume.Return) {
+    // Pending signals are delivered on the way back to the program: after a call's
+    // result, and after rt_sigreturn (whose restored mask may unblock one).
+    if (this.signals.deliverable && (out.resume === Resume.Return || out.resume === Resume.Registers)) {
       return this.signals.deliverPending(this, t, ret, out);
     }
     return ret;

@@ -182,6 +182,26 @@ describe("kill and tgkill to self", () => {
     expect(s.h.resume).toBe(Resume.Registers);
     expect(s.h.task.regs.rip).toBe(HANDLER);
   });
+  it("a signal unblocked by rt_sigreturn's restored mask is delivered right away", () => {
+    const s = setup();
+    program(s);
+    sigaction(s, SIGUSR1, HANDLER, SA_RESTORER, 1n << 11n); // sa_mask: SIGUSR2
+    sigaction(s, 12, HANDLER + 0x40n, SA_RESTORER);
+    s.h.call("kill", 100, SIGUSR1);
+    expect(s.h.task.regs.rip).toBe(HANDLER);
+    s.h.call("kill", 100, 12); // blocked while the first handler runs
+    expect(s.h.resume).toBe(Resume.Return);
+    returnFromHandler(s);
+    expect(s.h.resume).toBe(Resume.Registers);
+    expect(s.h.task.regs.rip).toBe(HANDLER + 0x40n);
+    expect(s.h.task.regs.rdi).toBe(12n);
+    // Its frame returns to where the first handler would have: the program.
+    const frame = Number(s.h.task.regs.rsp);
+    expect(saved(s, frame, RIP)).toBe(0x400500n);
+    returnFromHandler(s);
+    expect(s.h.task.regs.rip).toBe(0x400500n);
+    expect(s.k.task(s.h.task).sigmask).toBe(0n);
+  });
   it("SA_RESETHAND resets the action, SA_NODEFER leaves the signal unblocked", () => {
     const s = setup();
     program(s);

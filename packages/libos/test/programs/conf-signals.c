@@ -40,6 +40,12 @@ static void h_nested(int sig) {
   note(200 + sig);
 }
 
+static void h_deferred(int sig) {
+  note(sig);
+  raise(SIGUSR2); /* blocked by sa_mask: delivered right after this handler returns */
+  note(sig + 1);
+}
+
 static void h_alt(int sig) {
   int local;
   stack_t cur;
@@ -149,6 +155,13 @@ int main(void) {
   set(SIGUSR2, h_plain, 0, 0);
   raise(SIGUSR1);
   print_order("nested order");
+
+  /* a signal blocked by sa_mask arrives as soon as the handler returns */
+  set(SIGUSR1, h_deferred, 0, SIGUSR2);
+  set(SIGUSR2, h_plain, 0, 0);
+  raise(SIGUSR1);
+  note(4);
+  print_order("deferred order");
 
   /* the alternate stack */
   alt = malloc(altsize);
