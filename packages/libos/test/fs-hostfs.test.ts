@@ -194,6 +194,13 @@ describe("hostfs mounted read-write", () => {
     expect(nfs.readlinkSync(join(work, "evil"))).toBe("../outside/secret");
     expect(t.readFile("/w/evil")).toBe(E.ENOENT); // resolves to /outside/secret in the sandbox
     expect(t.call("chmod", t.str("/w/c.txt"), 0o600)).toBe(0);
+    // no set-user-ID/set-group-ID bits and no chown reach the host
+    expect(t.open("/w/suid", O.CREAT | O.WRONLY, 0o4755)).toBeGreaterThan(0);
+    expect(nfs.statSync(join(work, "suid")).mode & 0o7777).toBe(0o755);
+    expect(t.call("chmod", t.str("/w/suid"), 0o6711)).toBe(0);
+    expect(nfs.statSync(join(work, "suid")).mode & 0o7777).toBe(0o711);
+    expect(t.call("chown", t.str("/w/suid"), 1234, 1234)).toBe(E.EPERM);
+    expect(t.call("unlink", t.str("/w/suid"))).toBe(0);
     expect(nfs.statSync(join(work, "c.txt")).mode & 0o777).toBe(0o600);
     // chmod through the link must not touch the link's host target
     expect(t.call("chmod", t.str("/w/evil"), 0o777)).toBe(E.ENOENT);

@@ -165,6 +165,10 @@ describe("ioctl", () => {
     t.mem.writeU32(buf, 1);
     expect(t.call("ioctl", 1, 0x5421, buf)).toBe(0);
     expect(t.call("fcntl", 1, 3) & O.NONBLOCK).toBe(O.NONBLOCK);
+    // a terminal on stdio makes /dev/tty
+    const tty = t.open("/dev/tty", O.RDWR);
+    expect(tty).toBeGreaterThan(0);
+    expect(t.call("ioctl", tty, 0x5413, buf)).toBe(0);
   });
 });
 

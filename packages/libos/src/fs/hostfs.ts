@@ -60,7 +60,6 @@ const SYS_fsync = 74;
 const SYS_ftruncate = 77;
 const SYS_getdents64 = 217;
 const SYS_mkdirat = 258;
-const SYS_fchownat = 260;
 const SYS_unlinkat = 263;
 const SYS_linkat = 265;
 const SYS_symlinkat = 266;
@@ -76,6 +75,12 @@ const RESOLVE_BENEATH = 0x08;
 const RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
 const EMPTY = cstr("");
+/**
+ * Mode bits a sandbox may set on host files: never set-user-ID or
+ * set-group-ID (a program running as root inside must not be able to leave a
+ * setuid executable on the host).
+ */
+const HOST_MODE_MASK = 0o1777;
 const statxBuf = new Uint8Array(STATX_STRUCT_SIZE);
 const statxView = new DataView(statxBuf.buffer);
 const howBuf = new BigUint64Array(3);
@@ -83,7 +88,7 @@ const howBuf = new BigUint64Array(3);
 /** openat2(dirfd, name, {flags, mode, resolve: BENEATH|NO_MAGICLINKS}); -errno on failure. */
 export function hostOpenat2(dirfd: number, name: string, flags: number, mode = 0): number {
   howBuf[0] = BigInt((flags | O_CLOEXEC) >>> 0);
-  howBuf[1] = BigInt(flags & (O_CREAT | 0o20000000) ? mode & 0o7777 : 0);
+  howBuf[1] = BigInt(flags & (O_CREAT | 0o20000000) ? mode & HOST_MODE_MASK : 0);
   howBuf[2] = BigInt(RESOLVE);
   return syscallRaw(SYS_openat2, dirfd, cstr(name), howBuf, 24);
 }
@@ -275,7 +280,7 @@ export class HostInode extends Inode {
   override mkdir(name: string, mode: number, _cred: Cred): Inode {
     this.fs.writeCheck();
     assertName(name);
-    check(syscallRaw(SYS_mkdirat, this.fd, cstr(name), mode & 0o7777));
+    check(syscallRaw(SYS_mkdirat, this.fd, cstr(name), mode & HOST_MODE_MASK));
     const node = this.lookup(name);
     if (node === null) fail(ENOENT);
     return node;
@@ -355,6 +360,8 @@ export class HostInode extends Inode {
   // ---- attributes ----
   override setattr(a: SetAttr): void {
     this.fs.writeCheck();
+    // Giving host files away to other host users is not the sandbox's to do.
+    if (a.uid !== undefined || a.gid !== undefined) fail(EPERM);
     const [dfd, name] = this.#at();
     const nameBuf = cstr(name);
     const atFlags = name === "" ? AT_EMPTY_PATH : AT_SYMLINK_NOFOLLOW;
@@ -367,10 +374,7 @@ export class HostInode extends Inode {
         closeSync(fd);
       }
     }
-    if (a.mode !== undefined) check(syscallRaw(SYS_fchmodat2, dfd, nameBuf, a.mode & 0o7777, atFlags));
-    if (a.uid !== undefined || a.gid !== undefined) {
-      check(syscallRaw(SYS_fchownat, dfd, nameBuf, a.uid ?? -1, a.gid ?? -1, atFlags));
-    }
+    if (a.mode !== undefined) check(syscallRaw(SYS_fchmodat2, dfd, nameBuf, a.mode & HOST_MODE_MASK, atFlags));
     if (a.atime || a.mtime) {
       const ts = new BigInt64Array([
         BigInt(a.atime?.sec ?? 0),

@@ -54,7 +54,8 @@ export class SandboxFs implements VfsContract {
    * so a read of an empty pipe that still has a writer answers EAGAIN.
    */
   waiter: PipeWaiter | null = null;
-  #ttyFd = -1;
+  /** The controlling terminal: the first stdio endpoint that is a terminal. */
+  #tty: FileDescription | null = null;
   #proc: Mount | undefined;
   readonly #descInodes = new WeakMap<FileDescription, DescInode>();
 
@@ -75,7 +76,7 @@ export class SandboxFs implements VfsContract {
         "/dev",
         createDevfs({
           random: (b) => (this.#k ? this.#k.random(b) : (options.random ?? defaultRandom)(b)),
-          tty: (flags) => (this.#ttyFd >= 0 ? new HostStreamDescription(flags, this.#ttyFd) : null),
+          tty: (flags) => (this.#tty ? this.#tty.reopen(flags) : null),
         }),
       );
       this.ns.mount("/dev/shm", new Tmpfs({ rootMode: 0o1777 }));
@@ -104,7 +105,7 @@ export class SandboxFs implements VfsContract {
     const stdio: readonly StdioEndpoint[] = k.options.stdio ?? [0, 1, 2];
     for (let i = 0; i < 3; i++) {
       const d = stdioDescription(i, stdio[i] ?? "null");
-      if (d instanceof HostStreamDescription && d.tty && this.#ttyFd < 0) this.#ttyFd = d.fd;
+      if (d.isTty() && this.#tty === null) this.#tty = d;
       this.fds.installAt(i, d, false);
     }
     for (const m of FILE_MODULES) m.register(k.table);
