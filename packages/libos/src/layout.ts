@@ -12,6 +12,12 @@ export interface ProgramLayout {
   memoryEnd: number;
   /** Bytes at the top of memory kept for the stack (default 8 MiB). */
   stackSize?: number;
+  /**
+   * Bytes left unused between the stack and the mmap area (default 1 MiB), so
+   * that a stack overflow runs into memory nothing else uses. A platform that
+   * leaves these pages out of its page tables turns an overflow into SIGSEGV.
+   */
+  guardSize?: number;
   /** The cap on mapped bytes (default: everything from loadStart to memoryEnd). */
   limit?: number;
   /** The program's path, shown in /proc/self/maps. */
@@ -29,10 +35,11 @@ export function programMemory(layout: ProgramLayout): LibosOptions["memory"] {
   const brk = pageUp(layout.brkStart);
   const top = Math.floor(layout.memoryEnd / PAGE_SIZE) * PAGE_SIZE;
   const stackLow = top - stack;
+  const guard = pageUp(layout.guardSize ?? 1 << 20);
   const start = Math.floor(layout.loadStart / PAGE_SIZE) * PAGE_SIZE;
   return {
     base: brk,
-    size: Math.max(0, stackLow - brk),
+    size: Math.max(0, stackLow - guard - brk),
     limit: layout.limit ?? top - start,
     regions: [
       { start, length: brk - start, kind: "image", prot: 7, name: layout.exe ?? "" },

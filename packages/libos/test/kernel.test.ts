@@ -79,7 +79,7 @@ describe("programMemory", () => {
       stackSize: 1 << 20,
       exe: "/p",
     });
-    expect(memory).toMatchObject({ base: 0x413000, size: (63 << 20) - 0x413000, limit: (64 << 20) - 0x400000 });
+    expect(memory).toMatchObject({ base: 0x413000, size: (62 << 20) - 0x413000, limit: (64 << 20) - 0x400000 });
     const k = new Libos({ memory });
     expect(k.mm.mappings().map((m) => [m.kind, m.start, m.end, m.name])).toEqual([
       ["image", 0x400000, 0x413000, "/p"],
