@@ -10,7 +10,7 @@ import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";
 import type { PipeWaiter } from "./pipe.js";
 import { createProcfs, hostMemory, type ProcessView } from "./procfs.js";
-import { HostStreamDescription, stdioDescription } from "./stdio.js";
+import { stdioDescription } from "./stdio.js";
 import { DescInode } from "./synth.js";
 import { Tmpfs, type TmpfsOptions } from "./tmpfs.js";
 import type { FileDescription, FileSystem } from "./types.js";
