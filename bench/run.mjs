@@ -32,6 +32,7 @@ const { values } = parseArgs({
     out: { type: "string", default: join(repoRoot, "docs", "benchmarks.md") },
     json: { type: "string" },
     "no-build": { type: "boolean", default: false },
+    "render-only": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -43,6 +44,7 @@ if (values.help) {
       "  --quick   fewer iterations and smaller files (a smoke test)\n" +
       "  --tiny    the smallest sizes (what the vitest smoke test runs)\n" +
       "  --no-build  do not build stale packages first\n" +
+      "  --render-only  measure nothing: rewrite the report and chart from the results embedded in --out\n" +
       "  --out     the markdown report (default docs/benchmarks.md; the chart goes beside it)\n" +
       "  --json    also write the raw results as JSON\n",
   );
@@ -60,10 +62,16 @@ const selected = only.length ? NAMES.filter((n) => only.includes(n)) : NAMES;
 const mode = values.tiny ? "tiny" : values.quick ? "quick" : "full";
 const log = (s) => process.stderr.write(s);
 
-const build = values["no-build"] ? { built: false, stale: [] } : ensureBuilt(log);
 const outPath = values.out;
 const chartPath = join(outPath, "..", "benchmarks-chart.svg");
 const previous = existsSync(outPath) ? readEmbedded(readFileSync(outPath, "utf8")) : {};
+if (values["render-only"]) {
+  writeFileSync(outPath, renderMarkdown(previous));
+  if (previous.sandbox) writeFileSync(chartPath, sandboxChart(previous.sandbox));
+  log(`bench: rewrote ${relative(process.cwd(), outPath)} from its embedded results\n`);
+  process.exit(0);
+}
+const build = values["no-build"] ? { built: false, stale: [] } : ensureBuilt(log);
 const results = { ...previous, machine: machineFacts(), mode, build };
 let status = 0;
 
