@@ -97,6 +97,10 @@ describe("open/read/write/close on tmpfs", () => {
     expect(t.call("lseek", fd, 0, 7)).toBe(E.EINVAL);
     expect(t.call("lseek", fd, -2n, 2)).toBe(20);
     expect(t.call("lseek", fd, 11, 4)).toBe(22); // SEEK_HOLE
+    t.call("lseek", fd, 5, 0);
+    const nb = t.alloc(4);
+    expect(t.call("ioctl", fd, 0x541b, nb)).toBe(0); // FIONREAD: bytes left
+    expect(t.mem.i32(nb)).toBe(17);
   });
 });
 

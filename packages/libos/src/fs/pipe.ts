@@ -115,12 +115,12 @@ export class PipeEnd extends FileDescription {
   override write(src: Uint8Array): number {
     if (!this.writable) return -EBADF;
     const p = this.pipe;
+    const total = src.byteLength;
+    if (total === 0) return 0; // fs/pipe.c: an empty write succeeds even with no reader
     if (p.readers === 0) {
       this.onBrokenPipe?.();
       return -EPIPE;
     }
-    const total = src.byteLength;
-    if (total === 0) return 0;
     let done = 0;
     for (;;) {
       if (p.readers === 0) {

@@ -305,11 +305,14 @@ export abstract class FileDescription {
     this.inode = inode;
   }
 
+  /** O_RDONLY or O_RDWR (access mode 3 allows neither, as in Linux). */
   get readable(): boolean {
-    return (this.flags & O_ACCMODE) !== O_WRONLY;
+    const acc = this.flags & O_ACCMODE;
+    return acc === O_RDONLY || acc === 2;
   }
   get writable(): boolean {
-    return (this.flags & O_ACCMODE) !== O_RDONLY;
+    const acc = this.flags & O_ACCMODE;
+    return acc === O_WRONLY || acc === 2;
   }
   get nonblocking(): boolean {
     return (this.flags & O_NONBLOCK) !== 0;

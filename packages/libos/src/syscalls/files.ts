@@ -46,6 +46,7 @@ import {
   FIOCLEX,
   FIONBIO,
   FIONCLEX,
+  FIONREAD,
   MAX_RW_COUNT,
   O_ACCMODE,
   O_CLOEXEC,
@@ -857,6 +858,14 @@ const ioctl: Handler = (k, t, ev) => {
       d.flags = on ? d.flags | O_NONBLOCK : d.flags & ~O_NONBLOCK;
       return 0;
     }
+    case FIONREAD:
+      if (d.inode?.isRegular) {
+        // do_vfs_ioctl: bytes from the offset to the end of a regular file.
+        const left = Math.max(0, d.stat().size - d.offset);
+        t.memory.writeU32(arg, Math.min(left, 0x7fffffff));
+        return 0;
+      }
+      return d.ioctl(req, arg, t.memory);
     default:
       return d.ioctl(req, arg, t.memory);
   }
