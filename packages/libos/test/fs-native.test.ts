@@ -33,6 +33,7 @@ const O_TRUNC = 0o1000;
 const O_APPEND = 0o2000;
 const O_DIRECTORY = 0o200000;
 const O_NOFOLLOW = 0o400000;
+const O_PATH = 0o10000000;
 
 const OPS: Op[] = [
   ["mkdirat", [F, "d", 0o755]],
@@ -206,6 +207,51 @@ const OPS: Op[] = [
   ["close", [3]],
   ["write", [4, "BUF", 0]],
   ["close", [4]],
+  // name and path limits
+  ["mkdirat", [F, "n".repeat(255), 0o755]],
+  ["mkdirat", [F, "n".repeat(256), 0o755]],
+  ["openat", [F, "n".repeat(256), 0]],
+  ["unlinkat", [F, "n".repeat(255), 0x200]],
+  ["openat", [F, "x/".repeat(2048), 0]],
+  ["openat", [F, `${"x/".repeat(2047)}y`, 0]],
+  ["openat", [F, `${"./".repeat(2047)}d`, O_DIRECTORY]],
+  ["close", [3]],
+  // symlink loops
+  ["symlinkat", ["loop1", F, "loop2"]],
+  ["symlinkat", ["loop2", F, "loop1"]],
+  ["openat", [F, "loop1", 0]],
+  ["openat", [F, "loop1", O_CREAT | O_WRONLY, 0o644]],
+  ["mkdirat", [F, "loop1/x", 0o755]],
+  ["faccessat", [F, "loop1", 0]],
+  ["unlinkat", [F, "loop1", 0]],
+  ["unlinkat", [F, "loop2", 0]],
+  // directories with trailing slashes
+  ["mkdirat", [F, "r1", 0o755]],
+  ["renameat2", [F, "r1/", F, "r2/", 0]],
+  ["renameat2", [F, "r2", F, "r2/sub", 0]],
+  ["renameat2", [F, "r2/.", F, "r3", 0]],
+  ["symlinkat", ["r2", F, "r2l"]],
+  ["unlinkat", [F, "r2l/", 0x200]],
+  ["unlinkat", [F, "r2l", 0x200]],
+  ["unlinkat", [F, "r2l", 0]],
+  ["unlinkat", [F, "r2/", 0x200]],
+  // O_PATH descriptors
+  ["openat", [F, "dl", O_PATH | O_NOFOLLOW]],
+  ["readlinkat", [3, "", "BUF", 100], true],
+  ["read", [3, "BUF", 1]],
+  ["fchdir", [3]],
+  ["fcntl", [3, 1]],
+  ["close", [3]],
+  ["openat", [F, "d", O_PATH]],
+  ["fchdir", [3]],
+  ["openat", [F, "l", 0]],
+  ["close", [4]],
+  ["chdir", [".."]],
+  ["newfstatat", [3, "", "BUF", 0x1000]],
+  ["getdents64", [3, "BUF", 4096]],
+  ["openat", [3, "l", 0]],
+  ["close", [4]],
+  ["close", [3]],
   ["pipe2", ["BUF", 0o1]],
   ["lseek", [55, 0, 0]],
   ["fsync", [55]],
