@@ -34,9 +34,17 @@ export interface Clock {
   cpuMs(): number;
 }
 
+/**
+ * performance.now() counts from this process's start; the host's CLOCK_MONOTONIC
+ * (which process.hrtime reads) counts from boot. Programs on the seccomp platform
+ * read CLOCK_MONOTONIC natively through the vDSO and pass those readings back
+ * (clock_nanosleep with TIMER_ABSTIME), so the libos must use the same origin.
+ */
+const MONOTONIC_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+
 export const hostClock: Clock = {
   realtimeMs: () => performance.timeOrigin + performance.now(),
-  monotonicMs: () => performance.now(),
+  monotonicMs: () => performance.now() + MONOTONIC_OFFSET_MS,
   cpuMs: () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
