@@ -30,6 +30,15 @@ const COLUMN_LABELS = {
   "seccomp-cli": "`kindling run` seccomp",
 };
 
+const SHORT = {
+  getppid: "getppid",
+  openread: "open/read/close",
+  readfile: "file read",
+  sha256: "sha256sum",
+  hello: "hello",
+  compute: "compute",
+};
+
 const val = (cell) => (cell && cell.value !== undefined ? cell.value : undefined);
 
 function fmtValue(x, unit) {
@@ -193,10 +202,21 @@ function sandboxSection(s) {
       `hello through the CLI (a new \`node packages/vmm-reference/bin/kindling.js run\` process each time): ${parts.join(", ")}${hello.nodeStartupMs !== undefined ? `; a bare \`node -e 0\` takes ${fmtValue(hello.nodeStartupMs, "ms")} here` : ""}${hello.cliLoadMs !== undefined ? `, and Node.js plus loading the CLI's modules ${fmtValue(hello.cliLoadMs, "ms")}` : ""}. Native hello is \`spawnSync\` from Node.`,
       "",
     );
-    const sc = cols
-      .filter((c) => w.hello.cells[c]?.syscalls !== undefined)
-      .map((c) => `${c}: ${w.hello.cells[c].syscalls}`);
-    if (sc.length) out.push(`System calls served by the libos for hello: ${sc.join(", ")}.`, "");
+  }
+  const counted = Object.entries(w).filter(([, wl]) => ["kvm", "seccomp"].some((c) => wl.cells[c]?.syscalls));
+  if (counted.length) {
+    out.push(
+      "System calls that reached the sandbox per run (every call on kvm; on seccomp, the ones not allowed to run natively), which is what the per-call costs above multiply:",
+      "",
+      `| | ${counted.map(([id]) => SHORT[id] ?? id).join(" | ")} |`,
+      `|---|${counted.map(() => "---:").join("|")}|`,
+    );
+    for (const c of ["kvm", "seccomp"]) {
+      out.push(
+        `| ${COLUMN_LABELS[c]} | ${counted.map(([, wl]) => (wl.cells[c]?.syscalls ?? "–").toLocaleString("en")).join(" | ")} |`,
+      );
+    }
+    out.push("");
   }
   const skipped = [];
   for (const id of Object.keys(w)) {
