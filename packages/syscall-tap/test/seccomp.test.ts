@@ -545,6 +545,33 @@ int main(void) {
     expect(served).toBe(1);
   });
 
+  it("a missing or non-executable file fails spawn with its errno (no hang in the spawn gate)", () => {
+    expect(() => SeccompPlatform.spawn({ file: join(dir, "does-not-exist"), argv: ["x"], env: [] })).toThrow(
+      expect.objectContaining({ code: "ENOENT" }),
+    );
+    const notExec = join(dir, "plain.txt");
+    writeFileSync(notExec, "not a program");
+    expect(() => SeccompPlatform.spawn({ file: notExec, argv: ["x"], env: [] })).toThrow(
+      expect.objectContaining({ code: "EACCES" }),
+    );
+  });
+
+  it("allowNative replaces the native list (here: only exit_group, so brk and mmap are notified)", () => {
+    const server = new CaptureServer();
+    const seen = new Set<number>();
+    server.hook = (_t, ev) => {
+      seen.add(ev.nr);
+      return undefined;
+    };
+    const exit = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [], allowNative: ["exit_group"] }).run(
+      server,
+    );
+    expect(exit.exitCode).toBe(7);
+    expect(server.stdout).toBe("hello\nppid=4242 argc=1 arg1=-\n");
+    expect(seen.has(12) || seen.has(9)).toBe(true);
+    expect(seen.has(231)).toBe(false);
+  });
+
   it("measures the round trip of a served getppid (reported, not asserted)", () => {
     const prog = compile(
       "loop",
