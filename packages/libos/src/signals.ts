@@ -297,6 +297,9 @@ export class SignalState {
     const task = k.task(t);
     const regs = t.getRegisters();
     const info = faultSignal(ev, regs);
+    // A page fault on an address no mapping covers is SEGV_MAPERR, whatever the page
+    // tables said (the platform's own pages are not the program's address space).
+    if (ev.vector === 14 && k.mm.find(ev.address) === undefined) info.code = SEGV_MAPERR;
     this.force(k, t, task, info, regs, out);
   }
 

@@ -52,6 +52,8 @@ export interface FileDescription {
    * (/dev/zero: anonymous memory), or undefined (mmap fails with ENODEV).
    */
   readonly mmapKind?: "file" | "zero";
+  /** The path it was opened by (the name /proc/self/maps shows for a file mapping). */
+  readonly path?: string;
 }
 
 /** The process's file descriptor table. */

@@ -24,6 +24,7 @@ const ARENA_END = ARENA_BASE + ARENA_SIZE;
 function fileDesc(content: Uint8Array, flags = 0, kind: "file" | "zero" | "none" = "file"): FileDescription {
   return {
     flags,
+    path: "/data/file",
     mmapKind: kind === "none" ? undefined : kind,
     pread(buf, offset) {
       if (kind === "none") return -29;
@@ -257,7 +258,7 @@ describe("mmap of files", () => {
     expect(a).toBeGreaterThan(0);
     expect([...mem.read(a, 6000 - PAGE)]).toEqual([...content.subarray(PAGE)]);
     expect(mem.read(a + 6000 - PAGE, 3 * PAGE - (6000 - PAGE)).every((b) => b === 0)).toBe(true);
-    expect(k.mm.find(a)).toMatchObject({ kind: "file", offset: PAGE });
+    expect(k.mm.find(a)).toMatchObject({ kind: "file", offset: PAGE, name: "/data/file" });
     // MADV_DONTNEED does not wipe file-backed memory.
     expect(h.call("madvise", a, PAGE, 4)).toBe(0);
     expect(mem.bytes[a + 1 - mem.base]).toBe(content[PAGE + 1]);

@@ -270,12 +270,18 @@ describe("faults", () => {
     expect(s.mem.readU64(frame + MCONTEXT_OFFSET + 160)).toBe(14); // trapno
     expect(s.mem.readU64(frame + MCONTEXT_OFFSET + 176)).toBe(0xdead000); // cr2
     expect(saved(s, frame, RIP)).toBe(0x400500n);
-    // A protection fault: SEGV_ACCERR.
+    // A protection fault inside a mapping: SEGV_ACCERR; outside every mapping: SEGV_MAPERR.
     const s2 = setup();
     program(s2);
     sigaction(s2, SIGSEGV, HANDLER, SA_RESTORER | SA_SIGINFO);
-    s2.h.fault(14, 0b111, 0x5000);
+    const m = s2.h.call("mmap", 0, 4096, 1, 0x22, -1, 0);
+    s2.h.fault(14, 0b111, m + 8);
     expect(s2.mem.i32(Number(s2.h.task.regs.rsp) + SIGINFO_OFFSET + 8)).toBe(2);
+    const s3 = setup();
+    program(s3);
+    sigaction(s3, SIGSEGV, HANDLER, SA_RESTORER | SA_SIGINFO);
+    s3.h.fault(14, 0b111, 0x5000); // a present supervisor page of the platform
+    expect(s3.mem.i32(Number(s3.h.task.regs.rsp) + SIGINFO_OFFSET + 8)).toBe(1);
   });
   it("#UD reports the faulting instruction; #GP has SI_KERNEL and no address", () => {
     const s = setup();

@@ -93,6 +93,14 @@ function fillFromFile(mem: ProgramMemory, desc: FileDescription, addr: number, l
   return 0;
 }
 
+function pathOf(desc: FileDescription): string {
+  try {
+    return desc.path ?? "";
+  } catch {
+    return "";
+  }
+}
+
 /** Copies [from, from+len) to [to, to+len) in program memory (non-overlapping). */
 function copyMemory(mem: ProgramMemory, from: number, to: number, len: number): void {
   for (let off = 0; off < len; off += FILE_CHUNK) {
@@ -152,7 +160,7 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
     }
   }
   if (k.mm.used + len > k.rlimitNumber(RLIMIT_AS)) return -ENOMEM;
-  const attrs = { prot, flags, kind, name: "", offset };
+  const attrs = { prot, flags, kind, name: kind === "file" ? pathOf(desc!) : "", offset };
   const mem = t.memory;
   let at: number;
   if (fixed) {

@@ -66,7 +66,7 @@ static void h_fault(int sig, siginfo_t *si, void *uc) {
   (void)uc;
   printf("fault sig=%d si_signo=%d", sig, si->si_signo);
   if (sig == SIGILL || sig == SIGFPE) printf(" si_code=%d", si->si_code);
-  if (sig == SIGSEGV) printf(" si_addr=%p", si->si_addr);
+  if (sig == SIGSEGV) printf(" si_addr=%p si_code=%d", si->si_addr, si->si_code);
   printf("\n");
   siglongjmp(jb, 1);
 }
