@@ -2,7 +2,10 @@
 // iterations, 1 MiB files) and checks the shape of the result and of the
 // report and chart made from it. No timing assertions: speed is measured by
 // `pnpm bench`, not by tests.
-import { accessSync, constants, existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sandboxChart } from "../lib/chart.mjs";
 import { readEmbedded, renderMarkdown } from "../lib/report.mjs";
@@ -29,6 +32,7 @@ type Cell = { value?: number; min?: number; max?: number; runs?: number[]; skipp
 type Workload = { title: string; unit: string; lowerIsBetter: boolean; columns: string[]; cells: Record<string, Cell> };
 type Target = { id: string; met: boolean | null; value?: number; missing?: string; bound: number; op: string };
 
+const runMjs = join(import.meta.dirname, "..", "run.mjs");
 const positive = (x: unknown) => typeof x === "number" && Number.isFinite(x) && x > 0;
 
 describe("sandbox benchmark (tiny mode)", () => {
@@ -114,5 +118,24 @@ describe("sandbox benchmark (tiny mode)", () => {
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg).toContain("Cost of one system call");
     expect(svg).not.toContain("NaN");
+
+    // bench/run.mjs --render-only rewrites the same report (and the chart) from the embedded results.
+    const dir = mkdtempSync(join(tmpdir(), "kindling-bench-test-"));
+    try {
+      const out = join(dir, "benchmarks.md");
+      writeFileSync(out, md);
+      const run = spawnSync(process.execPath, [runMjs, "--render-only", "--out", out], { encoding: "utf8" });
+      expect(run.status, run.stderr).toBe(0);
+      expect(readFileSync(out, "utf8")).toBe(md);
+      expect(readFileSync(join(dir, "benchmarks-chart.svg"), "utf8")).toBe(svg);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
+
+  it("bench/run.mjs rejects an unknown --only name", () => {
+    const run = spawnSync(process.execPath, [runMjs, "--only", "nonesuch", "--no-build"], { encoding: "utf8" });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('unknown benchmark "nonesuch"');
+  });
 });
