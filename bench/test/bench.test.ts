@@ -35,7 +35,7 @@ type Target = { id: string; met: boolean | null; value?: number; missing?: strin
 const runMjs = join(import.meta.dirname, "..", "run.mjs");
 const positive = (x: unknown) => typeof x === "number" && Number.isFinite(x) && x > 0;
 
-describe("sandbox benchmark (tiny mode)", () => {
+describe.skipIf(!hasCc)("sandbox benchmark (tiny mode)", () => {
   it("measures every column or says why not, and renders the report and chart", async () => {
     const messages: string[] = [];
     const r = await runSandboxBench({ mode: "tiny", log: (s: string) => messages.push(s) });
