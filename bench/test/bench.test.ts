@@ -23,6 +23,8 @@ function usable(path: string): boolean {
 const hasKvm = usable("/dev/kvm");
 const hasRunsc = ["/usr/bin/runsc", "/usr/local/bin/runsc"].some((p) => existsSync(p));
 const hasBusybox = existsSync("/usr/bin/busybox");
+const hasCc = spawnSync("cc", ["--version"], { stdio: "ignore" }).status === 0;
+if (!hasCc) console.warn("bench smoke test skipped: no C compiler (cc) to build the workloads");
 if (!hasKvm)
   console.warn("bench smoke test: /dev/kvm is not usable here; the kvm columns must be skipped with a reason");
 if (!hasRunsc)
