@@ -258,9 +258,88 @@ const OPS: Op[] = [
   ["ftruncate", [55, 0]],
 ];
 
+/** Permission rules: set up as root, then switch to uid/gid 1000 (groups stay [0]). */
+const USER_OPS: Op[] = [
+  ["mkdirat", [F, "own", 0o755]],
+  ["openat", [F, "own/rootfile", O_CREAT | O_WRONLY, 0o644]],
+  ["close", [3]],
+  ["mkdirat", [F, "sticky", 0o777]],
+  ["fchmodat", [F, "sticky", 0o1777]],
+  ["openat", [F, "sticky/rf", O_CREAT | O_WRONLY, 0o666]],
+  ["close", [3]],
+  ["mkdirat", [F, "pub", 0o777]],
+  ["fchmodat", [F, "pub", 0o777]],
+  ["mkdirat", [F, "noexec", 0o766]],
+  ["openat", [F, "noexec/f", O_CREAT | O_WRONLY, 0o644]],
+  ["close", [3]],
+  ["setresgid", [1000, 1000, 1000]],
+  ["setresuid", [1000, 1000, 1000]],
+  ["openat", [F, "own/rootfile", 0]],
+  ["close", [3]],
+  ["openat", [F, "own/rootfile", O_WRONLY]],
+  ["openat", [F, "own/rootfile", O_RDWR | O_TRUNC]],
+  ["openat", [F, "own/new", O_CREAT | O_WRONLY, 0o644]],
+  ["openat", [F, "own/rootfile", O_CREAT | O_WRONLY, 0o644]],
+  ["mkdirat", [F, "own/d", 0o755]],
+  ["mkdirat", [F, "own/rootfile", 0o755]],
+  ["unlinkat", [F, "own/rootfile", 0]],
+  ["unlinkat", [F, "own/none", 0]],
+  ["renameat2", [F, "own/rootfile", F, "pub/x", 0]],
+  ["fchmodat", [F, "own/rootfile", 0o777]],
+  ["utimensat", [F, "own/rootfile", 0, 0]],
+  ["utimensat", [F, "own/rootfile", "BUF", 0]],
+  ["faccessat", [F, "own/rootfile", 2]],
+  ["faccessat", [F, "own/rootfile", 4]],
+  ["faccessat", [F, "own", 3]],
+  ["linkat", [F, "own/rootfile", F, "pub/hl", 0]],
+  ["openat", [F, "noexec/f", 0]],
+  ["faccessat", [F, "noexec", 0]],
+  ["faccessat", [F, "noexec/f", 0]],
+  ["chdir", ["noexec"]],
+  ["openat", [F, "noexec", O_DIRECTORY]],
+  ["getdents64", [3, "BUF", 4096]],
+  ["close", [3]],
+  ["openat", [F, "pub/mine", O_CREAT | O_WRONLY, 0o600]],
+  ["close", [3]],
+  ["fchmodat", [F, "pub/mine", 0]],
+  ["openat", [F, "pub/mine", 0]],
+  ["faccessat", [F, "pub/mine", 4]],
+  ["fchmodat", [F, "pub/mine", 0o600]],
+  ["openat", [F, "pub/mine", 0]],
+  ["close", [3]],
+  ["linkat", [F, "pub/mine", F, "pub/mine2", 0]],
+  ["fchownat", [F, "pub/mine", 1000, 1000, 0]],
+  ["fchownat", [F, "pub/mine", 0, -1, 0]],
+  ["fchownat", [F, "pub/mine", -1, 0, 0]],
+  ["fchownat", [F, "pub/mine", -1, 5, 0]],
+  ["unlinkat", [F, "sticky/rf", 0]],
+  ["renameat2", [F, "sticky/rf", F, "sticky/rf2", 0]],
+  ["openat", [F, "sticky/mine", O_CREAT | O_WRONLY, 0o644]],
+  ["close", [3]],
+  ["unlinkat", [F, "sticky/mine", 0]],
+  ["mkdirat", [F, "pub/d2", 0o700]],
+  ["openat", [F, "pub/d2/x", O_CREAT | O_WRONLY, 0o644]],
+  ["close", [3]],
+  ["fchmodat", [F, "pub/d2", 0o600]],
+  ["openat", [F, "pub/d2/x", 0]],
+  ["faccessat", [F, "pub/d2/x", 0]],
+  ["newfstatat", [F, "pub/d2/x", "BUF", 0]],
+  ["unlinkat", [F, "pub/d2/x", 0]],
+  ["fchmodat", [F, "pub/d2", 0o500]],
+  ["unlinkat", [F, "pub/d2/x", 0]],
+  ["openat", [F, "pub/d2/y", O_CREAT | O_WRONLY, 0o644]],
+  ["fchmodat", [F, "pub/d2", 0o700]],
+  ["unlinkat", [F, "pub/d2/x", 0]],
+  ["unlinkat", [F, "pub/d2", 0x200]],
+  ["renameat2", [F, "pub/mine", F, "own/stolen", 0]],
+  ["unlinkat", [F, "pub/mine2", 0]],
+  ["truncate", ["own/rootfile", 0]],
+  ["truncate", ["pub/mine", 0]],
+];
+
 /** C source that runs OPS in the current directory and prints one line per op. */
-function cSource(): string {
-  const lines = OPS.map(([name, args, dump]) => {
+function cSource(ops: Op[] = OPS): string {
+  const lines = ops.map(([name, args, dump]) => {
     const cargs = args.map((a) =>
       a === "BUF" ? "(long)buf" : typeof a === "string" ? JSON.stringify(a) : `(long)${a}`,
     );
@@ -288,10 +367,10 @@ ${lines.join("\n")}
 `;
 }
 
-function runOps(t: FsHarness): string {
+function runOps(t: FsHarness, ops: Op[] = OPS): string {
   const buf = t.alloc(8192);
   let out = "";
-  for (const [name, args, dump] of OPS) {
+  for (const [name, args, dump] of ops) {
     const a = args.map((x) => (x === "BUF" ? buf : typeof x === "string" ? t.str(x) : x));
     const r = t.call(name, ...a);
     out += `${name} ${r}`;
@@ -303,6 +382,7 @@ function runOps(t: FsHarness): string {
 
 let dir: string;
 let native = "";
+let nativeUser = "";
 
 beforeAll(() => {
   if (!hasCc) return;
@@ -315,6 +395,17 @@ beforeAll(() => {
     stdio: ["ignore", "pipe", "inherit"],
   });
   if (process.env.FS_NATIVE_DUMP) nfs.writeFileSync(process.env.FS_NATIVE_DUMP, native);
+  nfs.writeFileSync(join(dir, "user.c"), cSource(USER_OPS));
+  execFileSync("cc", ["-O0", "-o", join(dir, "user"), join(dir, "user.c")]);
+  nfs.mkdirSync(join(dir, "urun"));
+  nfs.chmodSync(join(dir, "urun"), 0o777);
+  if (process.getuid?.() === 0) {
+    nativeUser = execFileSync(join(dir, "user"), [join(dir, "urun")], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (process.env.FS_NATIVE_DUMP) nfs.writeFileSync(`${process.env.FS_NATIVE_DUMP}.user`, nativeUser);
+  }
 });
 afterAll(() => {
   if (dir) nfs.rmSync(dir, { recursive: true, force: true });
@@ -343,6 +434,23 @@ describe.skipIf(!hasCc)("native Linux vs the libos, call by call", () => {
     try {
       t.call("chdir", t.str("/h"));
       expect(runOps(t)).toBe(native);
+    } finally {
+      t.dispose();
+    }
+  });
+});
+
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) console.warn("fs-native: permission comparison skipped (needs root to switch to uid 1000 natively)");
+
+describe.skipIf(!hasCc || !asRoot)("native Linux vs the libos: permissions as uid 1000", () => {
+  it("tmpfs", () => {
+    const t = new FsHarness({}, { identity: { pid: 7, uid: 0, gid: 0, groups: [0] } });
+    try {
+      t.call("mkdir", t.str("/u"), 0o777);
+      t.call("chmod", t.str("/u"), 0o777);
+      t.call("chdir", t.str("/u"));
+      expect(runOps(t, USER_OPS)).toBe(nativeUser);
     } finally {
       t.dispose();
     }

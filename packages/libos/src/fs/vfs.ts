@@ -480,18 +480,38 @@ export class MountNamespace {
     p.dir.inode.symlink(p.name, target, ctx.cred);
   }
 
+  /** linkat(2) in do_linkat's order: filename_create, EXDEV, may_linkat, vfs_link. */
   link(ctx: FsContext, oldStart: Loc, oldPath: string, newStart: Loc, newPath: string, follow: boolean): void {
     const old = this.resolve(ctx, oldStart, oldPath, follow);
     const p = this.walkParent(ctx, newStart, newPath, { links: 0 });
     if (p.kind !== "norm") fail(EEXIST);
     if (this.child(p.dir, p.name)) fail(EEXIST);
     if (p.slash) fail(ENOENT);
-    if (old.mount !== p.dir.mount) fail(EXDEV);
     if (p.dir.mount.readonly) fail(EROFS);
+    if (old.mount !== p.dir.mount) fail(EXDEV);
+    this.#mayLink(ctx, old.inode);
     if (p.dir.inode.unlinked) fail(ENOENT);
     if (!permitted(p.dir.inode, ctx.cred, W_OK | X_OK)) fail(EACCES);
     if (old.inode.isDir) fail(EPERM);
     p.dir.inode.link(p.name, old.inode);
+  }
+
+  /**
+   * may_linkat with fs.protected_hardlinks = 1 (the default): someone who does
+   * not own a file may link it only if it is a regular, non-set-ID file they
+   * can read and write.
+   */
+  #mayLink(ctx: FsContext, inode: Inode): void {
+    if (ctx.cred.uid === 0) return;
+    const st = inode.getattr();
+    if (st.uid === ctx.cred.uid) return;
+    const mode = st.mode;
+    const safe =
+      (mode & S_IFMT) === S_IFREG &&
+      !(mode & S_ISUID) &&
+      (mode & (S_ISGID | 0o010)) !== (S_ISGID | 0o010) &&
+      permitted(inode, ctx.cred, R_OK | W_OK);
+    if (!safe) fail(EPERM);
   }
 
   /** may_delete's sticky-directory rule. */
