@@ -129,6 +129,26 @@ describe("formatSyscall", () => {
     expect(fillsBuffer(1)).toBe(false);
   });
 
+  it("decodes iovecs for writev and, once returned, readv", () => {
+    const m = mem();
+    const a = m.putString(BASE, "hello ");
+    const b = m.putString(BASE + 0x20, "world\n");
+    const iov = BASE + 0x100;
+    m.writeU64(iov, a);
+    m.writeU64(iov + 8, 6);
+    m.writeU64(iov + 16, b);
+    m.writeU64(iov + 24, 6);
+    expect(formatSyscall(event(20, 1, iov, 2), m)).toBe(
+      'writev(1, [{iov_base="hello ", iov_len=6}, {iov_base="world\\n", iov_len=6}], 2)',
+    );
+    expect(formatSyscall(event(19, 0, iov, 2), m)).toBe(`readv(0, 0x${iov.toString(16)}, 2)`);
+    expect(formatSyscall(event(19, 0, iov, 2), m, 8)).toBe(
+      'readv(0, [{iov_base="hello ", iov_len=6}, {iov_base="wo", iov_len=6}], 2)',
+    );
+    expect(formatSyscall(event(20, 1, 0xdead000, 2), m)).toBe("writev(1, 0xdead000, 2)");
+    expect(fillsBuffer(19)).toBe(true);
+  });
+
   it("decodes execve's argv and counts envp", () => {
     const m = mem();
     const path = m.putString(BASE, "/bin/ls");

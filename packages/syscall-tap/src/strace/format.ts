@@ -81,6 +81,8 @@ type Kind =
   | "envp"
   | "rbuf"
   | "rstr"
+  | "wiov2"
+  | "riov2"
   | `wbuf${number}`;
 
 /** Argument kinds of the system calls decoded in full; the rest print their six arguments in hex. */
@@ -104,8 +106,10 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   ioctl: ["fd", "ioctlcmd", "ptr"],
   pread64: ["fd", "rbuf", "size", "off"],
   pwrite64: ["fd", "wbuf2", "size", "off"],
-  readv: ["fd", "ptr", "int"],
-  writev: ["fd", "ptr", "int"],
+  readv: ["fd", "riov2", "int"],
+  writev: ["fd", "wiov2", "int"],
+  preadv: ["fd", "riov2", "int", "off"],
+  pwritev: ["fd", "wiov2", "int", "off"],
   access: ["path", "access"],
   pipe: ["ptr"],
   select: ["int", "ptr", "ptr", "ptr", "ptr"],
@@ -120,6 +124,66 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   getpid: [],
   socket: ["domain", "socktype", "int"],
   connect: ["fd", "ptr", "uint"],
+  accept: ["fd", "ptr", "ptr"],
+  accept4: ["fd", "ptr", "ptr", "oflags-noacc"],
+  bind: ["fd", "ptr", "uint"],
+  listen: ["fd", "int"],
+  shutdown: ["fd", "int"],
+  sendto: ["fd", "wbuf2", "size", "hex", "ptr", "uint"],
+  recvfrom: ["fd", "rbuf", "size", "hex", "ptr", "ptr"],
+  sendmsg: ["fd", "ptr", "hex"],
+  recvmsg: ["fd", "ptr", "hex"],
+  getsockname: ["fd", "ptr", "ptr"],
+  getpeername: ["fd", "ptr", "ptr"],
+  socketpair: ["domain", "socktype", "int", "ptr"],
+  setsockopt: ["fd", "int", "int", "ptr", "uint"],
+  getsockopt: ["fd", "int", "int", "ptr", "ptr"],
+  epoll_create1: ["oflags-noacc"],
+  epoll_ctl: ["fd", "int", "fd", "ptr"],
+  epoll_wait: ["fd", "ptr", "int", "int"],
+  epoll_pwait: ["fd", "ptr", "int", "int", "ptr", "size"],
+  eventfd2: ["uint", "oflags-noacc"],
+  timerfd_create: ["clock", "oflags-noacc"],
+  memfd_create: ["path", "hex"],
+  fchown: ["fd", "int", "int"],
+  chown: ["path", "int", "int"],
+  lchown: ["path", "int", "int"],
+  fchownat: ["dirfd", "path", "int", "int", "atflags"],
+  statfs: ["path", "ptr"],
+  fstatfs: ["fd", "ptr"],
+  flock: ["fd", "int"],
+  fallocate: ["fd", "int", "off", "off"],
+  getitimer: ["int", "ptr"],
+  setitimer: ["int", "ptr", "ptr"],
+  alarm: ["uint"],
+  prctl: ["int", "hex", "hex", "hex", "hex"],
+  sched_setaffinity: ["int", "size", "ptr"],
+  getpriority: ["int", "int"],
+  setpriority: ["int", "int", "int"],
+  setuid: ["int"],
+  setgid: ["int"],
+  setresuid: ["int", "int", "int"],
+  setresgid: ["int", "int", "int"],
+  rt_sigsuspend: ["ptr", "size"],
+  rt_sigtimedwait: ["ptr", "ptr", "ptr", "size"],
+  rt_sigpending: ["ptr", "size"],
+  sendfile: ["fd", "fd", "ptr", "size"],
+  copy_file_range: ["fd", "ptr", "fd", "ptr", "size", "uint"],
+  splice: ["fd", "ptr", "fd", "ptr", "size", "hex"],
+  mincore: ["ptr", "size", "ptr"],
+  mlock: ["ptr", "size"],
+  munlock: ["ptr", "size"],
+  membarrier: ["int", "uint", "int"],
+  close_range: ["uint", "uint", "uint"],
+  pidfd_open: ["int", "uint"],
+  openat2: ["dirfd", "path", "ptr", "size"],
+  clone3: ["ptr", "size"],
+  waitid: ["int", "int", "ptr", "waitflags", "ptr"],
+  chroot: ["path"],
+  sync: [],
+  syncfs: ["fd"],
+  times: ["ptr"],
+  getcpu: ["ptr", "ptr", "ptr"],
   clone: ["cloneflags", "ptr", "ptr", "ptr", "hex"],
   fork: [],
   vfork: [],
@@ -372,6 +436,32 @@ function formatPathLimited(mem: ProgramMemory, addr: bigint): string {
   }
 }
 
+/** strace's `[{iov_base="...", iov_len=N}, ...]`, at most 32 entries; `filled` limits the bytes shown (readv). */
+function formatIovec(mem: ProgramMemory, addr: bigint, count: bigint, filled: number | undefined): string {
+  if (addr > BigInt(Number.MAX_SAFE_INTEGER) || count > 1024n) return ptr(addr);
+  try {
+    const n = Number(count);
+    const items: string[] = [];
+    let left = filled === undefined ? Number.POSITIVE_INFINITY : filled;
+    for (let i = 0; i < n; i++) {
+      if (i >= ARGV_LIMIT) {
+        items.push("...");
+        break;
+      }
+      const base = mem.readBigU64(Number(addr) + i * 16);
+      const len = mem.readBigU64(Number(addr) + i * 16 + 8);
+      const shown =
+        len < BigInt(Math.min(left, Number.MAX_SAFE_INTEGER)) ? len : BigInt(Math.min(left, Number.MAX_SAFE_INTEGER));
+      left -= Number(shown);
+      const b = base === 0n ? "NULL" : formatBuffer(mem, base, shown, STRING_LIMIT);
+      items.push(`{iov_base=${b}, iov_len=${len}}`);
+    }
+    return `[${items.join(", ")}]`;
+  } catch {
+    return ptr(addr);
+  }
+}
+
 function countVars(mem: ProgramMemory, addr: bigint): string {
   if (addr === 0n) return "NULL";
   if (addr > BigInt(Number.MAX_SAFE_INTEGER)) return ptr(addr);
@@ -460,6 +550,11 @@ function formatArg(kind: Kind, ev: SyscallEvent, i: number, mem: ProgramMemory, 
     case "rbuf":
       // Filled by the call: its first `ret` bytes, once it has returned.
       return ret === undefined || !(ret >= 0) ? ptr(u) : formatBuffer(mem, u, BigInt(Math.trunc(ret)), STRING_LIMIT);
+    case "wiov2":
+      return formatIovec(mem, u, ev.argU64(2), undefined);
+    case "riov2":
+      // Filled by the call: shown once it has returned, up to `ret` bytes in all.
+      return ret === undefined || !(ret >= 0) ? ptr(u) : formatIovec(mem, u, ev.argU64(2), ret);
     case "rstr":
       return ret === undefined || !(ret >= 0) ? ptr(u) : formatPath(mem, u);
     default: {
@@ -564,7 +659,7 @@ export function formatSyscall(ev: SyscallEvent, memory: ProgramMemory, ret?: num
 
 const FILLS_BUFFER = new Set(
   Object.entries(SIGNATURES)
-    .filter(([, kinds]) => kinds.includes("rbuf") || kinds.includes("rstr"))
+    .filter(([, kinds]) => kinds.includes("rbuf") || kinds.includes("rstr") || kinds.includes("riov2"))
     .map(([name]) => name),
 );
 
