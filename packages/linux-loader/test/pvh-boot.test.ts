@@ -21,8 +21,10 @@ import {
   CMDLINE_START,
   Cmdline,
   e820MapFor,
+  type InitrdPlacement,
   loadCmdline,
   loadElfKernel,
+  loadInitrd,
   writePvhBootInfo,
   ZERO_PAGE_START,
 } from "@kindling/linux-loader";
@@ -47,6 +49,9 @@ if (skipReason) console.warn(`skipping the Linux boot tests: ${skipReason}`);
 const MEM_SIZE = 256 << 20;
 // How Linux prints the E820 map it received (through hvm_start_info or the zero page).
 const E820_HIGH_RAM = "BIOS-e820: [mem 0x0000000000100000-0x000000000fffffff] usable";
+const INITRD_SIZE = 0x10000;
+// Where initrdLoadAddress puts it (top of the 256 MiB of low memory), as Linux prints it.
+const RAMDISK_LINE = "RAMDISK: [mem 0x0fff0000-0x0fffffff]";
 const GDT_ADDR = 0x500;
 const PAGE_TABLES = 0x9000;
 const COM1 = 0x3f8;
@@ -103,7 +108,12 @@ const BUDGET_MS = 400_000;
  * Runs until the banner and the command line are on the console, or the guest stops.
  */
 async function bootDebianKernel(
-  setup: (env: { mem: GuestMemoryMmap; vcpu: VcpuFd; entry: ReturnType<typeof loadElfKernel> }) => void,
+  setup: (env: {
+    mem: GuestMemoryMmap;
+    vcpu: VcpuFd;
+    entry: ReturnType<typeof loadElfKernel>;
+    initrd: InitrdPlacement;
+  }) => void,
 ): Promise<BootResult> {
   const k = kernel as Exclude<typeof kernel, string | undefined>;
   const vmlinux = new Uint8Array(readFileSync(k.vmlinuxPath));
@@ -122,6 +132,8 @@ async function bootDebianKernel(
     const loaded = loadElfKernel(mem, vmlinux);
     const cmdline = Cmdline.parse(CMDLINE, 2048);
     loadCmdline(mem, CMDLINE_START, cmdline);
+    // A small initrd at the top of low memory: the kernel reports where it found it.
+    const initrd = loadInitrd(mem, new Uint8Array(INITRD_SIZE).fill(0x5a), { minAddr: loaded.kernelEnd });
 
     const out: number[] = [];
     const serial = new Serial(new EventFdTrigger(irqEvt), { write: (c: Uint8Array) => out.push(...c) });
@@ -136,7 +148,7 @@ async function bootDebianKernel(
     timer = new ThreadTimer(CLOCK_MONOTONIC);
     timer.set(1_000_000_000, 1_000_000_000);
     vcpu.setCpuid2(kvm.supportedCpuid());
-    setup({ mem, vcpu, entry: loaded });
+    setup({ mem, vcpu, entry: loaded, initrd });
 
     const text = () => Buffer.from(out).toString("latin1");
     const started = Date.now();
@@ -164,7 +176,7 @@ async function bootDebianKernel(
             !RUN_TO_STOP &&
             t.includes("Linux version") &&
             t.includes(`Command line: ${CMDLINE}`) &&
-            t.includes(E820_HIGH_RAM)
+            t.includes(RAMDISK_LINE)
           ) {
             result.stop = "banner-and-cmdline";
             break;
@@ -230,7 +242,7 @@ async function bootDebianKernel(
     mem.close();
   }
   console.log(
-    `boot: stop=${result.stop} ${result.detail} exits=${result.exits} after ${result.seconds.toFixed(1)} s; console:\n${result.console.slice(0, 1500)}`,
+    `boot: stop=${result.stop} ${result.detail} exits=${result.exits} after ${result.seconds.toFixed(1)} s; console:\n${result.console.slice(0, 6000)}`,
   );
   return result;
 }
@@ -241,6 +253,8 @@ function checkBoot(result: BootResult): void {
   // The memory map we wrote is the one the kernel uses (the legacy hole left out).
   expect(result.console).toContain("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable");
   expect(result.console).toContain(E820_HIGH_RAM);
+  // ... and the initrd is where we put it (PVH module list / zero page ramdisk fields).
+  expect(result.console).toContain(RAMDISK_LINE);
   if (RUN_TO_STOP) {
     // The guest's own stop is reported as a value, not an exception.
     expect(["internal-error", "shutdown", "hlt", "time-limit"]).toContain(result.stop);
@@ -255,10 +269,16 @@ function setGdt(mem: GuestMemoryMmap, sregs: KvmSregs, gdt: GdtEntry[]): void {
 }
 
 describe.skipIf(skipReason !== null)("booting Debian's vmlinux on our serial port", () => {
-  it("PVH: prints the Linux banner and the command line on the 16550A at 0x3f8", { timeout: 600_000 }, async () => {
-    const result = await bootDebianKernel(({ mem, vcpu, entry }) => {
+  it("PVH: prints the Linux banner, the command line, our E820 map and initrd on the 16550A at 0x3f8", {
+    timeout: 600_000,
+  }, async () => {
+    const result = await bootDebianKernel(({ mem, vcpu, entry, initrd }) => {
       expect(entry.pvhBootCapable).toBe(true);
-      const startInfo = writePvhBootInfo(mem, { cmdlineAddr: CMDLINE_START, memmap: e820MapFor(mem) });
+      const startInfo = writePvhBootInfo(mem, {
+        cmdlineAddr: CMDLINE_START,
+        memmap: e820MapFor(mem),
+        modules: [{ paddr: initrd.addr, size: initrd.size }],
+      });
       const sregs = vcpu.getSregs();
       setGdt(mem, sregs, PVH_GDT);
       const code = segmentFromGdt(PVH_GDT[1], 1);
@@ -285,9 +305,14 @@ describe.skipIf(skipReason !== null)("booting Debian's vmlinux on our serial por
     checkBoot(result);
   });
 
-  it("64-bit boot protocol: the zero page carries E820 and the command line", { timeout: 600_000 }, async () => {
-    const result = await bootDebianKernel(({ mem, vcpu, entry }) => {
-      const zp = BootParams.forElfKernel().setE820(e820MapFor(mem)).setCmdline(CMDLINE_START, CMDLINE.length);
+  it("64-bit boot protocol: the zero page carries E820, the command line and the initrd", {
+    timeout: 600_000,
+  }, async () => {
+    const result = await bootDebianKernel(({ mem, vcpu, entry, initrd }) => {
+      const zp = BootParams.forElfKernel()
+        .setE820(e820MapFor(mem))
+        .setCmdline(CMDLINE_START, CMDLINE.length)
+        .setInitrd(initrd.addr, initrd.size);
       zp.writeTo(mem, ZERO_PAGE_START);
       const { cr3 } = writeIdentityPageTables(mem.getBytes(0, 0x10000), 0, PAGE_TABLES, 1 << 30);
       const sregs = vcpu.getSregs();
