@@ -217,7 +217,7 @@ export class HooksDescription extends FileDescription {
     return this.hooks.write(src);
   }
   override poll(): number {
-    return (this.readable ? POLLIN : 0) | (this.writable ? POLLOUT : 0);
+    return (this.readable ? POLLIN | 0x040 : 0) | (this.writable ? POLLOUT | 0x100 : 0);
   }
   override stat(): Stat {
     return this.hooks.isTTY ? charDevStat(3) : { ...charDevStat(4, S_IFIFO | 0o600), dev: 0xc, rdev: 0 };

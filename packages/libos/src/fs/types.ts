@@ -350,9 +350,9 @@ export abstract class FileDescription {
   ioctl(_req: number, _arg: number, _io: IoctlIo): number {
     return -ENOTTY;
   }
-  /** Ready events (POLLIN, POLLOUT, POLLHUP, POLLERR) right now. */
+  /** Ready events right now; files without a poll method are always ready (DEFAULT_POLLMASK). */
   poll(): number {
-    return POLLIN | POLLOUT;
+    return POLLIN | POLLOUT | 0x040 /* POLLRDNORM */ | 0x100 /* POLLWRNORM */;
   }
   /** The entries of a directory opened for getdents64, from the description's position. */
   get isDirectory(): boolean {
