@@ -62,7 +62,12 @@ ensure_built() {
     return
   fi
   log "building packages"
-  (cd "$ROOT" && pnpm exec lerna run build --loglevel=error >/dev/null)
+  mkdir -p "$ROOT/.cache"
+  if ! (cd "$ROOT" && pnpm exec lerna run build >"$ROOT/.cache/build.log" 2>&1); then
+    grep -iE "error|failed" "$ROOT/.cache/build.log" | head -40 >&2
+    log "the build failed (full log: .cache/build.log)"
+    return 1
+  fi
   touch "$stamp"
 }
 
