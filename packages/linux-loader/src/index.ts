@@ -7,5 +7,6 @@ export * from "./cmdline.js";
 export * from "./elf.js";
 export * from "./errors.js";
 export * from "./initrd.js";
+export * from "./kernel.js";
 export * from "./memory.js";
 export * from "./pvh.js";

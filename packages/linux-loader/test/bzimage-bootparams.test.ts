@@ -13,6 +13,7 @@ import {
   loadBzImage,
   loadElfKernel,
   loadInitrd,
+  loadKernel,
   parseBzImage,
   SETUP_HEADER_FIELDS,
   writePvhBootInfo,
@@ -187,6 +188,21 @@ describe.skipIf(typeof kernel === "string")("Debian's kernel", () => {
     expect(() => loadBzImage(mem, bytes, { loadAddress: (64n << 20n) - 0x1000n })).toThrow(
       expect.objectContaining({ code: "OUT_OF_GUEST_MEMORY" }),
     );
+    mem.close();
+  });
+
+  it("loadKernel tells the two formats apart", () => {
+    const mem = GuestMemoryMmap.fromRanges([{ start: 0n, size: 128 << 20 }]);
+    const bz = loadKernel(mem, new Uint8Array(readFileSync(k.bzImagePath)));
+    expect(bz.format).toBe("bzimage");
+    expect(bz.entry64).toBe(0x100200n);
+    expect(bz.bzImage?.payloadFormat).toBe("xz");
+    const elf = loadKernel(mem, new Uint8Array(readFileSync(k.vmlinuxPath)));
+    expect(elf.format).toBe("elf");
+    expect(elf.entry64).toBe(0x1000000n);
+    expect(elf.pvhEntry).toBeDefined();
+    expect(() => loadKernel(mem, new Uint8Array(4096))).toThrow(expect.objectContaining({ code: "BAD_MAGIC" }));
+    expect(() => loadKernel(mem, new Uint8Array(10))).toThrow(LoaderError);
     mem.close();
   });
 
