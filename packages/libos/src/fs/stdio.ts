@@ -3,7 +3,7 @@
 
 import { isatty } from "node:tty";
 import { ioctlRaw, native, syscallRaw } from "@kindling/sys-util";
-import { EAGAIN, EBADF, EINVAL, ENOTTY } from "../errno.js";
+import { EAGAIN, EBADF, ENOTTY } from "../errno.js";
 import type { StdioEndpoint, StdioHooks } from "../vfs-contract.js";
 import {
   FIONREAD,
@@ -14,7 +14,6 @@ import {
   O_RDWR,
   O_WRONLY,
   POLLERR,
-  POLLHUP,
   POLLIN,
   POLLOUT,
   S_IFCHR,
@@ -301,5 +300,3 @@ export function stdioDescription(i: number, ep: StdioEndpoint): FileDescription 
   if (typeof ep === "object" && ep !== null) return new HooksDescription(flags, ep as StdioHooks);
   throw new RangeError(`stdio[${i}]: unsupported endpoint`);
 }
-
-export { EINVAL, POLLHUP };

@@ -475,5 +475,3 @@ export class DirectoryDescription extends FileDescription {
 export function isAppend(flags: number): boolean {
   return (flags & O_APPEND) !== 0;
 }
-
-export { O_NONBLOCK };

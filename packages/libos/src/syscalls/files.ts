@@ -48,7 +48,6 @@ import {
   FIONCLEX,
   FIONREAD,
   MAX_RW_COUNT,
-  O_ACCMODE,
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
@@ -1078,5 +1077,3 @@ export const filesModule: SyscallModule = {
     for (const [name, h] of handlers) define(table, name, vfsCall(h));
   },
 };
-
-export { Errno, O_ACCMODE };
