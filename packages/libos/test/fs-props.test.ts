@@ -337,4 +337,59 @@ describe("hostile arguments", () => {
       t.dispose();
     }
   });
+
+  it("the same on a writable hostfs mount: no host error escapes, nothing outside changes", () => {
+    const host = nfs.mkdtempSync(join(tmpdir(), "kindling-fshostile-"));
+    dirs.push(host);
+    nfs.mkdirSync(join(host, "w"));
+    nfs.mkdirSync(join(host, "outside"));
+    nfs.writeFileSync(join(host, "outside/keep"), "keep");
+    nfs.symlinkSync("../outside", join(host, "w/out"));
+    nfs.writeFileSync(join(host, "w/f"), "content");
+    const t = new FsHarness({ mounts: [{ path: "/w", host: join(host, "w"), writable: true }] }, { sleep: () => {} });
+    try {
+      t.call("chdir", t.str("/w"));
+      const good = [t.str("/w/f"), t.str("/w"), t.str("out"), t.str("f"), t.str("new"), t.str("/w/d/x"), t.alloc(4096)];
+      const arg = fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom(...good) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(
+            0,
+            1,
+            2,
+            3,
+            4,
+            5,
+            -1,
+            -100,
+            0o100,
+            0o101,
+            0o102,
+            0o1101,
+            0o200000,
+            0x200,
+            0o755,
+            2 ** 31,
+          ),
+        },
+        { weight: 1, arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) },
+        { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) },
+      );
+      fc.assert(
+        fc.property(fc.constantFrom(...calls), fc.array(arg, { minLength: 6, maxLength: 6 }), (name, args) => {
+          const r = t.call(SYS[name], ...args);
+          expect(Number.isInteger(r)).toBe(true);
+          expect(r).toBeGreaterThanOrEqual(-4095);
+          if (t.fs.fds.size > 900) t.call("close_range", 3, 2 ** 31, 0);
+        }),
+        { numRuns: 4000 },
+      );
+    } finally {
+      t.dispose();
+    }
+    expect(nfs.readdirSync(join(host, "outside"))).toEqual(["keep"]);
+    expect(nfs.readFileSync(join(host, "outside/keep"), "utf8")).toBe("keep");
+    expect(nfs.statSync(join(host, "outside")).mode & 0o7777).toBe(0o755);
+  });
 });
