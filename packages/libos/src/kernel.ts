@@ -19,7 +19,7 @@ import { createTable, type Handler, type Outcome, type SyscallTable } from "./di
 import { EFAULT, ENOSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
 import { AddressSpace, type MappingKind } from "./mm.js";
-import { SignalState } from "./signals.js";
+import { SI_KERNEL, SIGALRM, SignalState } from "./signals.js";
 import { CORE_MODULES } from "./syscalls/index.js";
 import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
 import type { StdioEndpoint, Vfs } from "./vfs-contract.js";
@@ -197,6 +197,19 @@ export class Libos implements SyscallServer {
   /** Why the process was ended by the libos itself (e.g. a deadlock), if it was. */
   killReason: string | undefined;
 
+  /**
+   * ITIMER_REAL (alarm, setitimer): the next expiry on the monotonic clock (ms,
+   * Infinity when disarmed) and the reload interval. It is checked when a
+   * system call returns and while the program blocks; SIGALRM interrupts a
+   * blocking call. ITIMER_VIRTUAL and ITIMER_PROF are kept but never fire.
+   */
+  realTimerAt = Number.POSITIVE_INFINITY;
+  realTimerInterval = 0;
+  readonly cpuTimers = [
+    [0, 0],
+    [0, 0],
+  ];
+
   /** Calls per syscall number (cheap counters for --stats). */
   readonly counts = new Float64Array(SYSCALL_TABLE_SIZE);
 
@@ -277,6 +290,7 @@ export class Libos implements SyscallServer {
     } catch (e) {
       ret = errnoOf(e);
     }
+    if (this.realTimerAt !== Number.POSITIVE_INFINITY) this.checkTimers(t);
     // Pending signals are delivered on the way back to the program: after a call's
     // result, and after rt_sigreturn (whose restored mask may unblock one).
     if (this.signals.deliverable && (out.resume === Resume.Return || out.resume === Resume.Registers)) {
@@ -302,6 +316,37 @@ export class Libos implements SyscallServer {
     this.lastControl = t;
     this.lastTask = task;
     return task;
+  }
+
+  /** Raises SIGALRM when ITIMER_REAL has expired (and reloads it). */
+  checkTimers(t: TaskControl): void {
+    const now = this.clock.monotonicMs();
+    if (now < this.realTimerAt) return;
+    const iv = this.realTimerInterval;
+    this.realTimerAt = iv > 0 ? Math.max(this.realTimerAt + iv, now) : Number.POSITIVE_INFINITY;
+    this.signals.raise(this.task(t), SIGALRM, { signo: SIGALRM, code: SI_KERNEL });
+  }
+
+  /**
+   * Blocks the task for `ms` milliseconds (Infinity: until a signal). Returns
+   * true when a signal the program will see (a handler runs or it dies) ended
+   * the wait early (or one in `wakeSet` became pending, for sigtimedwait), false
+   * when the time ran out. A wait that nothing can ever end returns "deadlock":
+   * the caller ends the program.
+   */
+  block(t: TaskControl, ms: number, wakeSet = 0n): boolean | "deadlock" {
+    const woken = () => this.signals.deliverable || (this.signals.pending & wakeSet) !== 0n;
+    if (woken()) return true;
+    const end = this.clock.monotonicMs() + ms;
+    for (;;) {
+      const now = this.clock.monotonicMs();
+      const wake = Math.min(end, this.realTimerAt);
+      if (wake === Number.POSITIVE_INFINITY) return "deadlock";
+      if (wake > now) this.sleep(wake - now);
+      if (this.realTimerAt !== Number.POSITIVE_INFINITY) this.checkTimers(t);
+      if (woken()) return true;
+      if (this.clock.monotonicMs() >= end) return false;
+    }
   }
 
   /** ENOSYS for syscall `nr`, reported once per name through `onUnsupported`. */

@@ -111,7 +111,7 @@ function sandboxed(exe: string): { status: number; stdout: string } {
 }
 
 describe.skipIf(kvmMissing !== null)("core conformance: native vs libos on kvm", () => {
-  for (const name of ["conf-signals", "conf-memory", "conf-misc", "conf-alloc"]) {
+  for (const name of ["conf-signals", "conf-memory", "conf-misc", "conf-alloc", "conf-timers"]) {
     for (const cc of compilers) {
       it(`${name} (${cc})`, () => {
         const exe = build(cc, name);

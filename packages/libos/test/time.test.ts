@@ -150,3 +150,96 @@ describe("futex", () => {
     expect(s.h.call("futex", SCRATCH, 1 | 256, 1, 0, 0, 0)).toBe(ENOSYS);
   });
 });
+
+describe("interval timers", () => {
+  const SA_RESTORER = 0x04000000;
+  function handler(s: ReturnType<typeof setup>, sig: number) {
+    s.mem.writeBigU64(SCRATCH + 512, 0x401000n);
+    s.mem.writeBigU64(SCRATCH + 520, BigInt(SA_RESTORER));
+    s.mem.writeBigU64(SCRATCH + 528, 0x401100n);
+    s.mem.writeBigU64(SCRATCH + 536, 0n);
+    expect(s.h.call("rt_sigaction", sig, SCRATCH + 512, 0, 8)).toBe(0);
+    s.h.task.regs.rsp = 0x1f0000n;
+  }
+  it("alarm reports the time left and cancels", () => {
+    const s = setup();
+    expect(s.h.call("alarm", 5)).toBe(0);
+    s.clock.mono += 1200;
+    expect(s.h.call("alarm", 10)).toBe(4);
+    s.clock.mono += 9900;
+    expect(s.h.call("alarm", 0)).toBe(1); // 0.1 s left still reports 1
+    expect(s.h.call("alarm", 0)).toBe(0);
+  });
+  it("an expired alarm kills with SIGALRM (142) at the next system call", () => {
+    const s = setup();
+    s.h.call("alarm", 1);
+    s.clock.mono += 1500;
+    s.h.call("getpid");
+    expect(s.h.resume).toBe(Resume.Exit);
+    expect(s.k.shellStatus).toBe(142);
+  });
+  it("nanosleep is interrupted by SIGALRM: -EINTR, the time left, the handler runs", () => {
+    const s = setup();
+    handler(s, 14);
+    s.h.call("alarm", 2);
+    timespec(s, SCRATCH, 10n, 0n);
+    expect(s.h.call("nanosleep", SCRATCH, SCRATCH + 16)).toBe(-4);
+    expect(s.h.resume).toBe(Resume.Registers);
+    expect(s.h.task.regs.rip).toBe(0x401000n);
+    expect(s.mem.readU64(SCRATCH + 16)).toBe(8);
+    expect(s.clock.slept).toEqual([2000]);
+  });
+  it("pause waits for the timer instead of deadlocking", () => {
+    const s = setup();
+    handler(s, 14);
+    s.mem.writeU64(SCRATCH, 0); // it_interval
+    s.mem.writeU64(SCRATCH + 8, 0);
+    s.mem.writeU64(SCRATCH + 16, 0); // it_value: 250 ms
+    s.mem.writeU64(SCRATCH + 24, 250_000);
+    expect(s.h.call("setitimer", 0, SCRATCH, 0)).toBe(0);
+    expect(s.h.call("pause")).toBe(-4);
+    expect(s.h.task.regs.rip).toBe(0x401000n);
+    expect(s.clock.slept).toEqual([250]);
+  });
+  it("setitimer reloads with its interval; getitimer reports; bad values are EINVAL", () => {
+    const s = setup();
+    s.mem.writeU64(SCRATCH, 0);
+    s.mem.writeU64(SCRATCH + 8, 100_000);
+    s.mem.writeU64(SCRATCH + 16, 0);
+    s.mem.writeU64(SCRATCH + 24, 100_000);
+    expect(s.h.call("setitimer", 0, SCRATCH, 0)).toBe(0);
+    sigblock(s, 1n << 13n);
+    s.clock.mono += 150;
+    s.h.call("getpid");
+    expect(s.k.signals.pending).toBe(1n << 13n);
+    expect(s.h.call("getitimer", 0, SCRATCH + 64)).toBe(0);
+    expect(s.mem.readU64(SCRATCH + 64 + 8)).toBe(100_000); // interval
+    expect(s.mem.readU64(SCRATCH + 64 + 24)).toBe(50_000); // value: next expiry 50 ms away
+    s.mem.writeU64(SCRATCH + 8, 1_000_000);
+    expect(s.h.call("setitimer", 0, SCRATCH, 0)).toBe(-22);
+    expect(s.h.call("setitimer", 3, SCRATCH, 0)).toBe(-22);
+    expect(s.h.call("getitimer", 0, 0)).toBe(-14);
+  });
+  it("sigtimedwait returns a blocked SIGALRM as soon as the timer fires", () => {
+    const s = setup();
+    sigblock(s, 1n << 13n);
+    s.h.call("alarm", 3);
+    s.mem.writeBigU64(SCRATCH + 200, 1n << 13n);
+    timespec(s, SCRATCH + 300, 60n, 0n);
+    expect(s.h.call("rt_sigtimedwait", SCRATCH + 200, 0, SCRATCH + 300, 8)).toBe(14);
+    expect(s.clock.slept).toEqual([3000]);
+  });
+  it("a futex wait without timeout is interrupted by a handled SIGALRM", () => {
+    const s = setup();
+    handler(s, 14);
+    s.h.call("alarm", 1);
+    s.mem.writeU32(SCRATCH, 0);
+    expect(s.h.call("futex", SCRATCH, 128, 0, 0, 0, 0)).toBe(-4);
+    expect(s.h.resume).toBe(Resume.Registers);
+  });
+});
+
+function sigblock(s: ReturnType<typeof setup>, mask: bigint) {
+  s.mem.writeBigU64(SCRATCH + 900, mask);
+  expect(s.h.call("rt_sigprocmask", 0, SCRATCH + 900, 0, 8)).toBe(0);
+}

@@ -18,7 +18,7 @@ import {
   FUTEX_WAKE_OP,
 } from "../abi.js";
 import { define, type SyscallTable } from "../dispatch.js";
-import { EAGAIN, EINVAL, ENOSYS, ETIMEDOUT } from "../errno.js";
+import { EAGAIN, EINTR, EINVAL, ENOSYS, ETIMEDOUT } from "../errno.js";
 import { SIGKILL } from "../signals.js";
 import { clockMs, readTimespecMs } from "./time.js";
 
@@ -103,12 +103,13 @@ export function register(table: SyscallTable): void {
           ms = cmd === FUTEX_WAIT ? req : req - clockMs(k, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC);
         }
         if (mem.readU32(uaddr) !== val) return -EAGAIN;
-        if (ms === Number.POSITIVE_INFINITY) {
+        // No other task can wake it: only its timeout or a signal (a timer) ends the wait.
+        const r = ms > 0 ? k.block(t, ms) : false;
+        if (r === "deadlock") {
           k.killBy(SIGKILL, out, "deadlock: futex wait with no other task to wake it");
           return 0;
         }
-        if (ms > 0) k.sleep(ms);
-        return -ETIMEDOUT;
+        return r ? -EINTR : -ETIMEDOUT;
       }
       case FUTEX_WAKE:
         mem.readU32(uaddr);

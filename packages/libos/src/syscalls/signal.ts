@@ -120,7 +120,7 @@ export function register(table: SyscallTable): void {
     const old = task.sigmask;
     task.sigmask = mask;
     k.signals.update(task);
-    if (!k.signals.deliverable) {
+    if (k.block(t, Number.POSITIVE_INFINITY) === "deadlock") {
       task.sigmask = old;
       k.signals.update(task);
       k.killBy(SIGKILL, out, "deadlock: rt_sigsuspend with no signal that can arrive");
@@ -132,9 +132,8 @@ export function register(table: SyscallTable): void {
   });
 
   define(table, "pause", (k, t, _ev, out) => {
-    const task = k.task(t);
-    k.signals.update(task);
-    if (!k.signals.deliverable) {
+    k.signals.update(k.task(t));
+    if (k.block(t, Number.POSITIVE_INFINITY) === "deadlock") {
       k.killBy(SIGKILL, out, "deadlock: pause with no signal that can arrive");
       return 0;
     }
@@ -146,8 +145,26 @@ export function register(table: SyscallTable): void {
     const task = k.task(t);
     const set = t.memory.readBigU64(ev.arg(0)) & ~UNBLOCKABLE;
     const timeout = ev.arg(2);
+    let ms = Number.POSITIVE_INFINITY;
+    if (timeout !== 0) {
+      ms = readTimespecMs(t.memory, timeout);
+      if (Number.isNaN(ms)) return -EINVAL;
+    }
+    // Wait for one of `set` (pending or raised by a timer meanwhile), or for another signal.
+    const end = k.clock.monotonicMs() + ms;
+    while ((k.signals.pending & set) === 0n && !k.signals.deliverable) {
+      const left = end - k.clock.monotonicMs();
+      if (left <= 0) return -EAGAIN;
+      const r = k.block(t, left, set);
+      if (r === "deadlock") {
+        k.killBy(SIGKILL, out, "deadlock: rt_sigtimedwait with no signal that can arrive");
+        return 0;
+      }
+      if (r === false && (k.signals.pending & set) === 0n) return -EAGAIN;
+    }
     const ready = k.signals.pending & set;
-    if (ready !== 0n) {
+    if (ready === 0n) return -EINTR;
+    {
       let sig = 1;
       while ((ready & (1n << BigInt(sig - 1))) === 0n) sig++;
       const info = k.signals.info[sig];
@@ -163,14 +180,6 @@ export function register(table: SyscallTable): void {
       }
       return sig;
     }
-    if (timeout === 0) {
-      k.killBy(SIGKILL, out, "deadlock: rt_sigtimedwait with no signal that can arrive");
-      return 0;
-    }
-    const ms = readTimespecMs(t.memory, timeout);
-    if (Number.isNaN(ms)) return -EINVAL;
-    if (ms > 0) k.sleep(ms);
-    return -EAGAIN;
   });
 
   define(table, "sigaltstack", (k, t, ev) => {

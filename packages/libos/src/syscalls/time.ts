@@ -1,5 +1,5 @@
 /** Clocks and sleeping: clock_gettime, clock_getres, gettimeofday, time, nanosleep, clock_nanosleep. */
-import type { ProgramMemory } from "@kindling/syscall-tap";
+import type { ProgramMemory, TaskControl } from "@kindling/syscall-tap";
 import {
   CLOCK_BOOTTIME,
   CLOCK_BOOTTIME_ALARM,
@@ -15,7 +15,7 @@ import {
   TIMER_ABSTIME,
 } from "../abi.js";
 import { define, type SyscallTable } from "../dispatch.js";
-import { EINVAL, EOPNOTSUPP, EPERM } from "../errno.js";
+import { EINTR, EINVAL, EOPNOTSUPP, EPERM } from "../errno.js";
 import type { Libos } from "../kernel.js";
 
 /** TAI - UTC (seconds), since 2017. */
@@ -99,8 +99,7 @@ export function register(table: SyscallTable): void {
   define(table, "nanosleep", (k, t, ev) => {
     const ms = readTimespecMs(t.memory, ev.arg(0));
     if (Number.isNaN(ms)) return -EINVAL;
-    if (ms > 0) k.sleep(ms);
-    return 0;
+    return sleepFor(k, t, ms, ev.arg(1));
   });
   define(table, "clock_nanosleep", (k, t, ev) => {
     const id = ev.argI32(0);
@@ -111,8 +110,83 @@ export function register(table: SyscallTable): void {
     if (id === CLOCK_MONOTONIC_RAW || id === CLOCK_REALTIME_COARSE || id === CLOCK_MONOTONIC_COARSE) return -EOPNOTSUPP;
     const req = readTimespecMs(t.memory, ev.arg(2));
     if (Number.isNaN(req)) return -EINVAL;
-    const ms = (flags & TIMER_ABSTIME) !== 0 ? req - now : req;
-    if (ms > 0) k.sleep(ms);
+    const absolute = (flags & TIMER_ABSTIME) !== 0;
+    return sleepFor(k, t, absolute ? req - now : req, absolute ? 0 : ev.arg(3));
+  });
+
+  // ---- interval timers ----
+  define(table, "alarm", (k, t, ev) => {
+    const old = k.realTimerAt === Number.POSITIVE_INFINITY ? 0 : k.realTimerAt - k.clock.monotonicMs();
+    const sec = ev.argI32(0) >>> 0;
+    k.realTimerInterval = 0;
+    k.realTimerAt = sec === 0 ? Number.POSITIVE_INFINITY : k.clock.monotonicMs() + sec * 1000;
+    void t;
+    if (old <= 0) return 0;
+    // alarm_setitimer: rounds to the nearest second, but never reports 0 for a pending alarm.
+    return Math.max(1, Math.round(old / 1000));
+  });
+  define(table, "getitimer", (k, t, ev) => {
+    const which = ev.argI32(0);
+    if (which < ITIMER_REAL || which > ITIMER_PROF) return -EINVAL;
+    writeItimer(k, t.memory, ev.arg(1), which);
     return 0;
   });
+  define(table, "setitimer", (k, t, ev) => {
+    const which = ev.argI32(0);
+    if (which < ITIMER_REAL || which > ITIMER_PROF) return -EINVAL;
+    const newp = ev.arg(1);
+    let value = 0;
+    let interval = 0;
+    if (newp !== 0) {
+      interval = readTimevalMs(t.memory, newp);
+      value = readTimevalMs(t.memory, newp + 16);
+      if (Number.isNaN(interval) || Number.isNaN(value)) return -EINVAL;
+    }
+    if (ev.arg(2) !== 0) writeItimer(k, t.memory, ev.arg(2), which);
+    if (which === ITIMER_REAL) {
+      k.realTimerInterval = interval;
+      k.realTimerAt = value === 0 ? Number.POSITIVE_INFINITY : k.clock.monotonicMs() + value;
+    } else {
+      k.cpuTimers[which - 1] = [value, interval];
+    }
+    return 0;
+  });
+}
+
+const ITIMER_REAL = 0;
+const ITIMER_PROF = 2;
+
+/** Reads a struct timeval as milliseconds; NaN when tv_usec is out of range or tv_sec is negative. */
+function readTimevalMs(mem: ProgramMemory, addr: number): number {
+  const sec = BigInt.asIntN(64, mem.readBigU64(addr));
+  const usec = BigInt.asIntN(64, mem.readBigU64(addr + 8));
+  if (sec < 0n || usec < 0n || usec >= 1_000_000n) return Number.NaN;
+  return Number(sec) * 1000 + Number(usec) / 1000;
+}
+
+/** Writes a struct itimerval: it_interval then it_value. */
+function writeItimer(k: Libos, mem: ProgramMemory, addr: number, which: number): void {
+  let value: number;
+  let interval: number;
+  if (which === ITIMER_REAL) {
+    value = k.realTimerAt === Number.POSITIVE_INFINITY ? 0 : Math.max(0.001, k.realTimerAt - k.clock.monotonicMs());
+    interval = k.realTimerInterval;
+  } else {
+    [value, interval] = k.cpuTimers[which - 1];
+  }
+  writeTime(mem, addr, interval, 1e6);
+  writeTime(mem, addr + 16, value, 1e6);
+}
+
+/**
+ * Sleeps `ms` (may be <= 0); a signal that interrupts it gives -EINTR and, when
+ * `remAddr` is set, the time left written there as a timespec.
+ */
+function sleepFor(k: Libos, t: TaskControl, ms: number, remAddr: number): number {
+  if (ms <= 0) return 0;
+  const start = k.clock.monotonicMs();
+  const r = k.block(t, ms);
+  if (r !== true) return 0; // no timer can end it early: the full sleep happened
+  if (remAddr !== 0) writeTime(t.memory, remAddr, Math.max(0, ms - (k.clock.monotonicMs() - start)), 1e9);
+  return -EINTR;
 }
