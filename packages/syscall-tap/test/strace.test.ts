@@ -111,6 +111,7 @@ describe("formatSyscall", () => {
     expect(formatSyscall(event(234, 5, 5, 6), m)).toBe("tgkill(5, 5, SIGABRT)");
     expect(formatSyscall(event(231, 0), m)).toBe("exit_group(0)");
     expect(formatSyscall(event(110), m)).toBe("getppid()");
+    expect(formatSyscall(event(157, 16, 0x1000, 0, 0, 0), m)).toBe("prctl(PR_GET_NAME, 0x1000, 0, 0, 0)");
     expect(formatSyscall(event(1000, 1, 2), m)).toBe("syscall_0x3e8(0x1, 0x2, 0, 0, 0, 0)");
   });
 

@@ -315,3 +315,20 @@ export const CLONE_FLAGS: FlagTable = [
 ];
 
 export const FD_FLAGS: FlagTable = [[1, "FD_CLOEXEC"]];
+
+export const PRCTL_OPTIONS: Record<number, string> = {
+  1: "PR_SET_PDEATHSIG",
+  2: "PR_GET_PDEATHSIG",
+  3: "PR_GET_DUMPABLE",
+  4: "PR_SET_DUMPABLE",
+  8: "PR_SET_KEEPCAPS",
+  15: "PR_SET_NAME",
+  16: "PR_GET_NAME",
+  22: "PR_SET_SECCOMP",
+  21: "PR_GET_SECCOMP",
+  36: "PR_SET_CHILD_SUBREAPER",
+  37: "PR_GET_CHILD_SUBREAPER",
+  38: "PR_SET_NO_NEW_PRIVS",
+  39: "PR_GET_NO_NEW_PRIVS",
+  1398164801: "PR_SET_VMA",
+};

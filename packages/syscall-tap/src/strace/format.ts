@@ -27,6 +27,7 @@ import {
   O_TMPFILE,
   OPEN_ACCESS,
   OPEN_FLAGS,
+  PRCTL_OPTIONS,
   PROT_FLAGS,
   RLIMITS,
   SIGNALS,
@@ -83,6 +84,7 @@ type Kind =
   | "rstr"
   | "wiov2"
   | "riov2"
+  | "prctl"
   | `wbuf${number}`;
 
 /** Argument kinds of the system calls decoded in full; the rest print their six arguments in hex. */
@@ -156,7 +158,7 @@ const SIGNATURES: Record<string, readonly Kind[]> = {
   getitimer: ["int", "ptr"],
   setitimer: ["int", "ptr", "ptr"],
   alarm: ["uint"],
-  prctl: ["int", "hex", "hex", "hex", "hex"],
+  prctl: ["prctl", "hex", "hex", "hex", "hex"],
   sched_setaffinity: ["int", "size", "ptr"],
   getpriority: ["int", "int"],
   setpriority: ["int", "int", "int"],
@@ -550,6 +552,8 @@ function formatArg(kind: Kind, ev: SyscallEvent, i: number, mem: ProgramMemory, 
     case "rbuf":
       // Filled by the call: its first `ret` bytes, once it has returned.
       return ret === undefined || !(ret >= 0) ? ptr(u) : formatBuffer(mem, u, BigInt(Math.trunc(ret)), STRING_LIMIT);
+    case "prctl":
+      return formatEnum(i32, PRCTL_OPTIONS);
     case "wiov2":
       return formatIovec(mem, u, ev.argU64(2), undefined);
     case "riov2":
