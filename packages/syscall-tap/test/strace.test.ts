@@ -1,7 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import {
   fillsBuffer,
   formatOpenFlags,
@@ -40,15 +37,16 @@ describe("syscall names", () => {
   });
 
   it.skipIf(!existsSync("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"))(
-    "the committed table is what the generator makes from <asm/unistd_64.h>",
+    "agrees with every number in this machine's <asm/unistd_64.h>",
     () => {
-      const here = join(import.meta.dirname, "../src/strace");
-      const tmp = mkdtempSync(join(tmpdir(), "kindling-gen-"));
-      copyFileSync(join(here, "generate-syscall-table.mjs"), join(tmp, "gen.mjs"));
-      execFileSync(process.execPath, [join(tmp, "gen.mjs")]);
-      const fresh = readFileSync(join(tmp, "syscall-table.ts"), "utf8");
-      const names = JSON.parse(fresh.slice(fresh.indexOf("= [") + 2, fresh.lastIndexOf("]") + 1)) as string[];
-      expect([...SYSCALL_NAMES]).toEqual(names);
+      const header = readFileSync("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "utf8");
+      let n = 0;
+      for (const m of header.matchAll(/^#define __NR_(\w+)\s+(\d+)\s*$/gm)) {
+        expect(syscallName(Number(m[2]))).toBe(m[1]);
+        expect(syscallNumber(m[1]!)).toBe(Number(m[2]));
+        n++;
+      }
+      expect(n).toBeGreaterThan(300);
     },
   );
 });

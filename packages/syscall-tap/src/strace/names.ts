@@ -1,10 +1,19 @@
-import { SYSCALL_NAMES } from "./syscall-table.js";
+import { X86_64_SYSCALLS } from "@kindling/seccompiler";
 
-const byName = new Map<string, number>();
-for (let nr = 0; nr < SYSCALL_NAMES.length; nr++) {
-  const n = SYSCALL_NAMES[nr]!;
-  if (n !== "") byName.set(n, nr);
-}
+/**
+ * x86-64 system call names indexed by number ("" where a number is
+ * unassigned), from seccompiler's table (generated from the kernel's
+ * arch/x86/entry/syscalls/syscall_64.tbl).
+ */
+export const SYSCALL_NAMES: readonly string[] = (() => {
+  let max = 0;
+  for (const [, nr] of X86_64_SYSCALLS) max = Math.max(max, nr);
+  const names = new Array<string>(max + 1).fill("");
+  for (const [name, nr] of X86_64_SYSCALLS) names[nr] = name;
+  return names;
+})();
+
+const byName = new Map<string, number>(X86_64_SYSCALLS.map(([name, nr]) => [name, nr]));
 
 /** The x86-64 name of system call `nr`, or `syscall_<nr>` (strace's spelling) when unknown. */
 export function syscallName(nr: number): string {
@@ -16,5 +25,3 @@ export function syscallName(nr: number): string {
 export function syscallNumber(name: string): number | undefined {
   return byName.get(name);
 }
-
-export { SYSCALL_NAMES };
