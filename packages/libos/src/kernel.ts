@@ -19,7 +19,7 @@ import { createTable, type Handler, type Outcome, type SyscallTable } from "./di
 import { EFAULT, ENOSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
 import { AddressSpace, type MappingKind } from "./mm.js";
-import { SI_KERNEL, SIGALRM, SignalState } from "./signals.js";
+import { SI_KERNEL, SIGALRM, SIGKILL, SignalState } from "./signals.js";
 import { CORE_MODULES } from "./syscalls/index.js";
 import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
 import type { StdioEndpoint, Vfs } from "./vfs-contract.js";
@@ -104,6 +104,12 @@ export interface LibosOptions {
   discard?: (addr: number, len: number) => boolean | undefined;
   /** Called once per syscall name the libos does not implement (it returns ENOSYS). */
   onUnsupported?: (name: string, nr: number) => void;
+  /**
+   * A deadline on `clock.monotonicMs()`: a call blocked past it ends the program
+   * (SIGKILL, `killReason` "timeout ..."), so a sleeping program cannot hold the
+   * thread beyond the sandbox's wall-time limit. Also settable as `k.deadline`.
+   */
+  deadline?: number;
 }
 
 /** A range the embedder mapped before the program started. */
@@ -204,6 +210,8 @@ export class Libos implements SyscallServer {
    * blocking call. ITIMER_VIRTUAL and ITIMER_PROF are kept but never fire.
    */
   realTimerAt = Number.POSITIVE_INFINITY;
+  /** See LibosOptions.deadline (Infinity: none). */
+  deadline = Number.POSITIVE_INFINITY;
   realTimerInterval = 0;
   readonly cpuTimers = [
     [0, 0],
@@ -265,6 +273,7 @@ export class Libos implements SyscallServer {
     }
     this.signals = new SignalState();
     this.startMs = this.clock.monotonicMs();
+    if (options.deadline !== undefined) this.deadline = options.deadline;
     this.cpuStartMs = this.clock.cpuMs();
 
     const enosys: Handler = (k, _t, ev) => k.unsupported(ev.nr);
@@ -331,22 +340,35 @@ export class Libos implements SyscallServer {
    * Blocks the task for `ms` milliseconds (Infinity: until a signal). Returns
    * true when a signal the program will see (a handler runs or it dies) ended
    * the wait early (or one in `wakeSet` became pending, for sigtimedwait), false
-   * when the time ran out. A wait that nothing can ever end returns "deadlock":
-   * the caller ends the program.
+   * when the time ran out, "deadlock" for a wait nothing can ever end, and
+   * "timeout" when the deadline passed. For the last two the caller ends the
+   * program with `stuck()`.
    */
-  block(t: TaskControl, ms: number, wakeSet = 0n): boolean | "deadlock" {
+  block(t: TaskControl, ms: number, wakeSet = 0n): boolean | "deadlock" | "timeout" {
     const woken = () => this.signals.deliverable || (this.signals.pending & wakeSet) !== 0n;
     if (woken()) return true;
     const end = this.clock.monotonicMs() + ms;
     for (;;) {
       const now = this.clock.monotonicMs();
-      const wake = Math.min(end, this.realTimerAt);
-      if (wake === Number.POSITIVE_INFINITY) return "deadlock";
+      const next = Math.min(end, this.realTimerAt);
+      if (next === Number.POSITIVE_INFINITY) return "deadlock";
+      if (now >= this.deadline) return "timeout";
+      const wake = Math.min(next, this.deadline);
       if (wake > now) this.sleep(wake - now);
       if (this.realTimerAt !== Number.POSITIVE_INFINITY) this.checkTimers(t);
       if (woken()) return true;
       if (this.clock.monotonicMs() >= end) return false;
     }
+  }
+
+  /** Ends a program whose wait can never end ("deadlock") or outlived the deadline ("timeout"). */
+  stuck(out: Outcome, why: "deadlock" | "timeout", what: string): number {
+    this.killBy(
+      SIGKILL,
+      out,
+      why === "deadlock" ? `deadlock: ${what} that nothing can end` : `timeout: the deadline passed during ${what}`,
+    );
+    return 0;
   }
 
   /** ENOSYS for syscall `nr`, reported once per name through `onUnsupported`. */

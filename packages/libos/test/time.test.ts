@@ -243,3 +243,46 @@ function sigblock(s: ReturnType<typeof setup>, mask: bigint) {
   s.mem.writeBigU64(SCRATCH + 900, mask);
   expect(s.h.call("rt_sigprocmask", 0, SCRATCH + 900, 0, 8)).toBe(0);
 }
+
+describe("the deadline", () => {
+  it("a sleep past the deadline ends the program instead of holding the thread", () => {
+    const s = setup();
+    s.k.deadline = s.clock.mono + 100;
+    timespec(s, SCRATCH, 3600n, 0n);
+    s.h.call("nanosleep", SCRATCH, 0);
+    expect(s.h.resume).toBe(Resume.Exit);
+    expect(s.k.termSignal).toBe(9);
+    expect(s.k.killReason).toMatch(/^timeout/);
+    expect(s.clock.slept).toEqual([100]);
+  });
+  it("applies to futex and sigtimedwait timeouts and to waits for a timer", () => {
+    for (const call of [
+      (s: ReturnType<typeof setup>) => {
+        s.mem.writeU32(SCRATCH, 0);
+        timespec(s, SCRATCH + 16, 3600n, 0n);
+        s.h.call("futex", SCRATCH, 0, 0, SCRATCH + 16, 0, 0);
+      },
+      (s: ReturnType<typeof setup>) => {
+        s.mem.writeBigU64(SCRATCH + 200, 1n << 9n);
+        timespec(s, SCRATCH + 16, 3600n, 0n);
+        s.h.call("rt_sigtimedwait", SCRATCH + 200, 0, SCRATCH + 16, 8);
+      },
+      (s: ReturnType<typeof setup>) => {
+        s.h.call("alarm", 1000);
+        s.h.call("pause");
+      },
+    ]) {
+      const s = setup({ deadline: 5_000.25 + 50 });
+      call(s);
+      expect(s.h.resume).toBe(Resume.Exit);
+      expect(s.k.killReason).toMatch(/^timeout/);
+      expect(s.clock.slept).toEqual([50]);
+    }
+  });
+  it("a sleep that ends before the deadline is unaffected", () => {
+    const s = setup({ deadline: 1e12 });
+    timespec(s, SCRATCH, 1n, 0n);
+    expect(s.h.call("nanosleep", SCRATCH, 0)).toBe(0);
+    expect(s.k.exited).toBe(false);
+  });
+});

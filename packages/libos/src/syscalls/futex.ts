@@ -19,7 +19,6 @@ import {
 } from "../abi.js";
 import { define, type SyscallTable } from "../dispatch.js";
 import { EAGAIN, EINTR, EINVAL, ENOSYS, ETIMEDOUT } from "../errno.js";
-import { SIGKILL } from "../signals.js";
 import { clockMs, readTimespecMs } from "./time.js";
 
 /** Applies a FUTEX_WAKE_OP operation to `old`; returns the new value, or NaN for a bad op. */
@@ -105,10 +104,7 @@ export function register(table: SyscallTable): void {
         if (mem.readU32(uaddr) !== val) return -EAGAIN;
         // No other task can wake it: only its timeout or a signal (a timer) ends the wait.
         const r = ms > 0 ? k.block(t, ms) : false;
-        if (r === "deadlock") {
-          k.killBy(SIGKILL, out, "deadlock: futex wait with no other task to wake it");
-          return 0;
-        }
+        if (typeof r === "string") return k.stuck(out, r, "a futex wait (no other task can wake it)");
         return r ? -EINTR : -ETIMEDOUT;
       }
       case FUTEX_WAKE:

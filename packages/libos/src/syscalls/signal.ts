@@ -120,11 +120,11 @@ export function register(table: SyscallTable): void {
     const old = task.sigmask;
     task.sigmask = mask;
     k.signals.update(task);
-    if (k.block(t, Number.POSITIVE_INFINITY) === "deadlock") {
+    const r = k.block(t, Number.POSITIVE_INFINITY);
+    if (typeof r === "string") {
       task.sigmask = old;
       k.signals.update(task);
-      k.killBy(SIGKILL, out, "deadlock: rt_sigsuspend with no signal that can arrive");
-      return 0;
+      return k.stuck(out, r, "rt_sigsuspend");
     }
     // The handler's frame saves the mask from before the suspend.
     task.savedMask = old;
@@ -133,10 +133,8 @@ export function register(table: SyscallTable): void {
 
   define(table, "pause", (k, t, _ev, out) => {
     k.signals.update(k.task(t));
-    if (k.block(t, Number.POSITIVE_INFINITY) === "deadlock") {
-      k.killBy(SIGKILL, out, "deadlock: pause with no signal that can arrive");
-      return 0;
-    }
+    const r = k.block(t, Number.POSITIVE_INFINITY);
+    if (typeof r === "string") return k.stuck(out, r, "pause");
     return -EINTR;
   });
 
@@ -156,10 +154,7 @@ export function register(table: SyscallTable): void {
       const left = end - k.clock.monotonicMs();
       if (left <= 0) return -EAGAIN;
       const r = k.block(t, left, set);
-      if (r === "deadlock") {
-        k.killBy(SIGKILL, out, "deadlock: rt_sigtimedwait with no signal that can arrive");
-        return 0;
-      }
+      if (typeof r === "string") return k.stuck(out, r, "rt_sigtimedwait");
       if (r === false && (k.signals.pending & set) === 0n) return -EAGAIN;
     }
     const ready = k.signals.pending & set;

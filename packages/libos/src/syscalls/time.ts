@@ -14,7 +14,7 @@ import {
   CLOCK_THREAD_CPUTIME_ID,
   TIMER_ABSTIME,
 } from "../abi.js";
-import { define, type SyscallTable } from "../dispatch.js";
+import { define, type Outcome, type SyscallTable } from "../dispatch.js";
 import { EINTR, EINVAL, EOPNOTSUPP, EPERM } from "../errno.js";
 import type { Libos } from "../kernel.js";
 
@@ -96,12 +96,12 @@ export function register(table: SyscallTable): void {
   });
   define(table, "settimeofday", () => -EPERM);
   define(table, "clock_settime", (_k, _t, ev) => (ev.argI32(0) === CLOCK_REALTIME ? -EPERM : -EINVAL));
-  define(table, "nanosleep", (k, t, ev) => {
+  define(table, "nanosleep", (k, t, ev, out) => {
     const ms = readTimespecMs(t.memory, ev.arg(0));
     if (Number.isNaN(ms)) return -EINVAL;
-    return sleepFor(k, t, ms, ev.arg(1));
+    return sleepFor(k, t, out, ms, ev.arg(1));
   });
-  define(table, "clock_nanosleep", (k, t, ev) => {
+  define(table, "clock_nanosleep", (k, t, ev, out) => {
     const id = ev.argI32(0);
     const flags = ev.argI32(1);
     if (id === CLOCK_THREAD_CPUTIME_ID) return -EINVAL;
@@ -111,7 +111,7 @@ export function register(table: SyscallTable): void {
     const req = readTimespecMs(t.memory, ev.arg(2));
     if (Number.isNaN(req)) return -EINVAL;
     const absolute = (flags & TIMER_ABSTIME) !== 0;
-    return sleepFor(k, t, absolute ? req - now : req, absolute ? 0 : ev.arg(3));
+    return sleepFor(k, t, out, absolute ? req - now : req, absolute ? 0 : ev.arg(3));
   });
 
   // ---- interval timers ----
@@ -182,11 +182,12 @@ function writeItimer(k: Libos, mem: ProgramMemory, addr: number, which: number):
  * Sleeps `ms` (may be <= 0); a signal that interrupts it gives -EINTR and, when
  * `remAddr` is set, the time left written there as a timespec.
  */
-function sleepFor(k: Libos, t: TaskControl, ms: number, remAddr: number): number {
+function sleepFor(k: Libos, t: TaskControl, out: Outcome, ms: number, remAddr: number): number {
   if (ms <= 0) return 0;
   const start = k.clock.monotonicMs();
   const r = k.block(t, ms);
-  if (r !== true) return 0; // no timer can end it early: the full sleep happened
+  if (typeof r === "string") return k.stuck(out, r, "a sleep");
+  if (!r) return 0;
   if (remAddr !== 0) writeTime(t.memory, remAddr, Math.max(0, ms - (k.clock.monotonicMs() - start)), 1e9);
   return -EINTR;
 }
