@@ -13,6 +13,12 @@
  * on failure; it never throws for bad program input. Program memory is touched
  * only through `TaskControl.memory`, which throws `MemoryFault`; the dispatcher
  * turns an uncaught MemoryFault into -EFAULT.
+ *
+ * Blocking (poll, select, pipes with no other task): wait with
+ * `k.block(t, ms)` (Infinity: no timeout), not `k.sleep`: it returns true when
+ * a signal interrupts the wait (answer -EINTR), false when the time ran out,
+ * and "deadlock" or "timeout" when the program must end (answer
+ * `return k.stuck(out, r, "poll")`). It honours ITIMER_REAL and the deadline.
  */
 import type { Libos } from "./kernel.js";
 
