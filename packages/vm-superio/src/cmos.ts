@@ -33,6 +33,10 @@ export const CMOS_NMI_DISABLE_BIT = 0x80;
 const CMOS_SIZE = 128;
 /** The update cycle takes 244 µs, during which UIP reads as 1 (set 244 µs before the second ends). */
 const UIP_WINDOW_MS = 0.244;
+/** Largest guest-host clock offset a saved state may hold (about 3000 years). */
+const MAX_OFFSET_MS = 1e14;
+/** The range of a JavaScript Date. */
+const MAX_DATE_MS = 8.64e15;
 
 /** The saved state of a `CmosRtc` (plain data). */
 export interface CmosRtcState {
@@ -84,7 +88,8 @@ interface Fields {
 }
 
 function fieldsOf(ms: number): Fields {
-  const d = new Date(Math.floor(ms / 1000) * 1000);
+  let d = new Date(Math.floor(ms / 1000) * 1000);
+  if (!Number.isFinite(d.getTime())) d = new Date(0); // outside what a Date can hold
   return {
     sec: d.getUTCSeconds(),
     min: d.getUTCMinutes(),
@@ -304,9 +309,10 @@ export class CmosRtc {
     if (typeof state.nmiMasked !== "boolean") throw bad("nmiMasked", "must be a boolean");
     if (!Array.isArray(state.ram) || state.ram.length !== CMOS_SIZE) throw bad("ram", "must hold 128 bytes");
     for (const b of state.ram) if (!Number.isInteger(b) || b < 0 || b > 0xff) throw bad("ram", "holds a non-byte");
-    if (typeof state.offsetMs !== "number" || !Number.isFinite(state.offsetMs)) throw bad("offsetMs", "must be finite");
-    if (state.frozenMs !== null && (typeof state.frozenMs !== "number" || !Number.isFinite(state.frozenMs)))
-      throw bad("frozenMs", "must be null or finite");
+    if (typeof state.offsetMs !== "number" || !(Math.abs(state.offsetMs) <= MAX_OFFSET_MS))
+      throw bad("offsetMs", "must be a finite offset within 3000 years");
+    if (state.frozenMs !== null && (typeof state.frozenMs !== "number" || !(Math.abs(state.frozenMs) <= MAX_DATE_MS)))
+      throw bad("frozenMs", "must be null or a valid time");
     const rtc = new CmosRtc(options);
     rtc.#index = state.index;
     rtc.#nmiMasked = state.nmiMasked;

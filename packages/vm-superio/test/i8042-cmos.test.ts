@@ -190,6 +190,34 @@ describe("CmosRtc", () => {
     expect(() => CmosRtc.fromState({ ...st, ram: [1] })).toThrow(expect.objectContaining({ field: "ram" }));
   });
 
+  it("fromState refuses hostile states with typed errors only", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          index: fc.oneof(fc.integer({ min: -2, max: 130 }), fc.double()),
+          nmiMasked: fc.oneof(fc.boolean(), fc.integer()),
+          ram: fc.oneof(
+            fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 128, maxLength: 128 }),
+            fc.array(fc.integer({ min: -1, max: 256 }), { maxLength: 130 }),
+          ),
+          offsetMs: fc.oneof(fc.double(), fc.integer()),
+          frozenMs: fc.oneof(fc.constant(null), fc.double()),
+        }),
+        (st) => {
+          try {
+            const rtc = CmosRtc.fromState(st as never, { now: () => T });
+            expect(rtc.state().ram).toEqual(st.ram);
+            const r = reg(rtc, RTC_SECONDS);
+            expect(r >= 0 && r <= 255).toBe(true);
+          } catch (e) {
+            expect(e).toBeInstanceOf(SuperIoError);
+            expect((e as SuperIoError).code).toBe("INVALID_STATE");
+          }
+        },
+      ),
+    );
+  });
+
   it("never throws on hostile accesses and reads bytes", () => {
     fc.assert(
       fc.property(
