@@ -11,7 +11,7 @@
 # apt cannot reach the Debian archive or the package cannot be resolved.
 set -euo pipefail
 
-CACHE_ROOT="${KINDLING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kindling}/debian-kernel"
+CACHE_ROOT="${KINDLING_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/kindling}/debian-kernel"
 mkdir -p "$CACHE_ROOT"
 
 skip() { echo "fetch-debian-kernel: $*" >&2; exit 2; }
