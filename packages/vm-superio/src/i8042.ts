@@ -1,4 +1,16 @@
+import { SuperIoError } from "./errors.js";
 import { fire, type Trigger } from "./trigger.js";
+
+/** The saved state of an `I8042Device` (plain data). */
+export interface I8042State {
+  status: number;
+  commandByte: number;
+  outputPort: number;
+  /** A controller command waiting for its data byte (0x60 or 0xD1), or 0. */
+  pendingCommand: number;
+  /** Bytes waiting to be read from port 0x60, oldest first (at most 16). */
+  buffer: number[];
+}
 
 /** Offset of the data port (0x60) from the device base 0x60. */
 export const I8042_DATA_OFFSET = 0;
@@ -163,6 +175,45 @@ export class I8042Device {
       n++;
     }
     return n;
+  }
+
+  state(): I8042State {
+    const buffer: number[] = [];
+    for (let i = 0; i < this.#len; i++) buffer.push(this.#buf[(this.#head + i) % BUFFER_SIZE]);
+    return {
+      status: this.#status,
+      commandByte: this.#control,
+      outputPort: this.#outputPort,
+      pendingCommand: this.#pendingCommand,
+      buffer,
+    };
+  }
+
+  /** Rebuilds a device from `state()`; a malformed state is an `INVALID_STATE` error naming the field. */
+  static fromState(state: I8042State, reset: Trigger, keyboardInterrupt: Trigger | null = null): I8042Device {
+    const bad = (field: string, why: string) =>
+      new SuperIoError("INVALID_STATE", `i8042 state: ${field} ${why}`, { field });
+    const isByte = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xff;
+    if (state === null || typeof state !== "object") throw bad("state", "must be an object");
+    for (const f of ["status", "commandByte", "outputPort"] as const)
+      if (!isByte(state[f])) throw bad(f, "must be a byte");
+    if (![0, I8042_CMD_WRITE_CTR, I8042_CMD_WRITE_OUTP].includes(state.pendingCommand)) {
+      throw bad("pendingCommand", "must be 0, 0x60 or 0xd1");
+    }
+    if (!Array.isArray(state.buffer) || state.buffer.length > BUFFER_SIZE || !state.buffer.every(isByte)) {
+      throw bad("buffer", `must hold at most ${BUFFER_SIZE} bytes`);
+    }
+    const d = new I8042Device(reset, keyboardInterrupt);
+    d.#status = state.status;
+    d.#control = state.commandByte;
+    d.#outputPort = state.outputPort;
+    d.#pendingCommand = state.pendingCommand;
+    d.#buf.set(state.buffer);
+    d.#len = state.buffer.length;
+    // Keep the output-buffer-full bit consistent with the buffer.
+    if (d.#len > 0) d.#status |= I8042_STATUS_OUTPUT_FULL;
+    else d.#status &= ~I8042_STATUS_OUTPUT_FULL;
+    return d;
   }
 
   /** Sends Ctrl-Alt-Del (set-1 scancodes), which Linux turns into a reboot request. */

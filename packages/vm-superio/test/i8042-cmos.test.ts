@@ -77,6 +77,24 @@ describe("I8042Device", () => {
     expect(got).toEqual([0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d]);
   });
 
+  it("saves and restores its state, refusing malformed ones", () => {
+    const i = new I8042Device(new CountingTrigger());
+    i.write(I8042_COMMAND_OFFSET, I8042_CMD_SELF_TEST);
+    i.write(I8042_COMMAND_OFFSET, I8042_CMD_WRITE_CTR); // waits for its data byte
+    const st = JSON.parse(JSON.stringify(i.state()));
+    const r = I8042Device.fromState(st, new CountingTrigger());
+    expect(r.state()).toEqual(i.state());
+    r.write(I8042_DATA_OFFSET, 0x47);
+    expect(r.commandByte).toBe(0x47);
+    expect(r.read(I8042_DATA_OFFSET)).toBe(0x55);
+    expect(() => I8042Device.fromState({ ...st, buffer: new Array(17).fill(0) }, new CountingTrigger())).toThrow(
+      expect.objectContaining({ code: "INVALID_STATE", field: "buffer" }),
+    );
+    expect(() => I8042Device.fromState({ ...st, pendingCommand: 0x20 }, new CountingTrigger())).toThrow(
+      expect.objectContaining({ field: "pendingCommand" }),
+    );
+  });
+
   it("never throws on hostile accesses and keeps reads in byte range", () => {
     fc.assert(
       fc.property(
