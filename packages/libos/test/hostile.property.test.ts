@@ -96,9 +96,9 @@ describe("hostile arguments (property)", () => {
           expect(Number.isSafeInteger(r2)).toBe(true);
         },
       ),
-      { numRuns: 3000 },
+      { numRuns: 2000 },
     );
-  });
+  }, 180_000);
 
   /** [syscall, args with "P" where the bad pointer goes] that must answer -EFAULT. */
   const pointerCases: [SyscallName, (bigint | "P")[]][] = [
