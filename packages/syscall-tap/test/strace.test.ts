@@ -279,6 +279,24 @@ describe("Tracer and SyscallStats", () => {
     expect(table).toMatch(/\n100\.00 +\d+\.\d{6} +\d+ +3 +1 total\n$/);
   });
 
+  it("filters calls (strace -e) and shows server time (strace -T)", () => {
+    const lines: string[] = [];
+    const stats = new SyscallStats();
+    const tracer = new Tracer(new FixedServer(), (l) => lines.push(l), {
+      stats,
+      filter: (nr) => nr === 1,
+      timing: true,
+    });
+    const m = mem();
+    const task = { memory: m } as unknown as TaskControl;
+    m.write(BASE, new TextEncoder().encode("x"));
+    tracer.onSyscall(task, event(257, -100, 0, 0), { resume: Resume.Return });
+    tracer.onSyscall(task, event(1, 1, BASE, 1), { resume: Resume.Return });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^write\(1, "x", 1\) = 1 <\d+\.\d{6}>$/);
+    expect(stats.totalCalls).toBe(2);
+  });
+
   it("SyscallStats.wrap counts without printing", () => {
     const stats = new SyscallStats();
     const server = stats.wrap(new FixedServer());

@@ -12,6 +12,10 @@ export interface TracerOptions {
    * carries a `pid` that differs from `mainPid` (the seccomp platform's events do).
    */
   mainPid?: number;
+  /** Trace only the calls this accepts (strace -e trace=...); the others are served silently. */
+  filter?: (nr: number) => boolean;
+  /** Append the time the server spent, as strace -T does: ` <0.000012>`. */
+  timing?: boolean;
 }
 
 const FAULT_SIGNALS: Record<number, number> = {
@@ -43,6 +47,8 @@ export class Tracer implements SyscallServer {
   readonly #stats: SyscallStats | undefined;
   readonly #prefix: string;
   readonly #mainPid: number | undefined;
+  readonly #filter: ((nr: number) => boolean) | undefined;
+  readonly #timing: boolean;
 
   constructor(server: SyscallServer, write: (line: string) => void, options: TracerOptions = {}) {
     this.#server = server;
@@ -50,29 +56,38 @@ export class Tracer implements SyscallServer {
     this.#stats = options.stats;
     this.#prefix = options.prefix ?? "";
     this.#mainPid = options.mainPid;
+    this.#filter = options.filter;
+    this.#timing = options.timing ?? false;
   }
 
   onSyscall(task: TaskControl, ev: SyscallEvent, outcome: { resume: Resume }): number {
     const nr = ev.nr;
+    const traced = this.#filter === undefined || this.#filter(nr);
+    const timed = this.#stats !== undefined || (traced && this.#timing);
     let prefix = this.#prefix;
-    if (this.#mainPid !== undefined) {
-      const pid = (ev as { pid?: unknown }).pid;
-      if (typeof pid === "number" && pid !== this.#mainPid) prefix = `${prefix}[pid ${pid}] `;
+    let call = "";
+    if (traced) {
+      if (this.#mainPid !== undefined) {
+        const pid = (ev as { pid?: unknown }).pid;
+        if (typeof pid === "number" && pid !== this.#mainPid) prefix = `${prefix}[pid ${pid}] `;
+      }
+      call = formatSyscall(ev, task.memory);
     }
-    const call = formatSyscall(ev, task.memory);
-    const t0 = this.#stats ? performance.now() : 0;
+    const t0 = timed ? performance.now() : 0;
     let r: number;
     try {
       r = this.#server.onSyscall(task, ev, outcome);
     } catch (e) {
-      this.#write(`${prefix}${call} = ? <${e instanceof Error ? e.name : "error"}>`);
+      if (traced) this.#write(`${prefix}${call} = ? <${e instanceof Error ? e.name : "error"}>`);
       throw e;
     }
-    const resume = outcome.resume as Resume;
-    const returned = resume === Resume.Return;
+    const seconds = timed ? (performance.now() - t0) / 1000 : 0;
+    const returned = (outcome.resume as Resume) === Resume.Return;
+    this.#stats?.record(nr, seconds, returned && r < 0 && r >= -4095);
+    if (!traced) return r;
     const shown = returned && r >= 0 && fillsBuffer(nr) ? formatSyscall(ev, task.memory, r) : call;
-    this.#stats?.record(nr, (performance.now() - t0) / 1000, returned && r < 0 && r >= -4095);
-    this.#write(`${prefix}${shown} = ${returned ? formatResult(nr, r) : "?"}`);
+    const timing = this.#timing ? ` <${seconds.toFixed(6)}>` : "";
+    this.#write(`${prefix}${shown} = ${returned ? formatResult(nr, r) : "?"}${timing}`);
     return r;
   }
 
