@@ -1,6 +1,7 @@
 import * as nfs from "node:fs";
 import { syscall } from "@kindling/sys-util";
 import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "./core-setup.js";
 import { E, FsHarness, MEM_BASE, O } from "./fs-harness.js";
 
 let t: FsHarness;
@@ -70,10 +71,30 @@ describe("pipes", () => {
     expect(t.readlink(`/proc/self/fd/${r}`)).toMatch(/^pipe:\[\d+\]$/);
   });
 
-  it("a blocking read with no other writer does not hang (single task): EAGAIN", () => {
+  it("a blocking read that nothing can satisfy ends the program as a deadlock, not a hang", () => {
     t = new FsHarness();
     const [r] = pipe(t);
-    expect(t.read(r)).toBe(E.EAGAIN);
+    t.read(r);
+    expect(t.k.termSignal).toBe(9);
+    expect(t.k.killReason).toMatch(/deadlock: a pipe wait/);
+  });
+
+  it("SIGALRM interrupts a blocking pipe read", () => {
+    const clock = new FakeClock();
+    t = new FsHarness({}, { clock, sleep: clock.sleep });
+    const [r] = pipe(t);
+    const sa = t.alloc(32);
+    t.mem.writeU64(sa, 1); // SIG_IGN would discard it: use a handler address instead
+    t.mem.writeU64(sa, 0x1234);
+    t.mem.writeU64(sa + 8, 0x04000000); // SA_RESTORER
+    t.mem.writeU64(sa + 16, 0x1234);
+    expect(t.call("rt_sigaction", 14, sa, 0, 8)).toBe(0);
+    expect(t.call("alarm", 2)).toBe(0);
+    const before = clock.mono;
+    t.h.task.regs.rsp = BigInt(MEM_BASE + 0x400000);
+    t.read(r);
+    expect(clock.mono - before).toBeGreaterThanOrEqual(2000);
+    expect(t.k.termSignal).toBe(0);
   });
 });
 
@@ -195,5 +216,66 @@ describe("pipe waiter hook", () => {
     // a waiter that cannot help: EAGAIN instead of hanging
     t.fs.waiter = () => false;
     expect(t.read(r)).toBe(E.EAGAIN);
+  });
+});
+
+describe("waits: signals, timers and deadlock", () => {
+  function timed() {
+    const clock = new FakeClock();
+    const h = new FsHarness({}, { clock, sleep: clock.sleep });
+    return { h, clock };
+  }
+  function pollfd(h: FsHarness, fd: number, events: number): number {
+    const p = h.alloc(8);
+    h.mem.dv.setInt32(p - MEM_BASE, fd, true);
+    h.mem.dv.setInt16(p - MEM_BASE + 4, events, true);
+    return p;
+  }
+
+  it("poll with only internal objects and no timeout ends the program as a deadlock", () => {
+    const { h } = timed();
+    t = h;
+    const [r] = pipe(h);
+    expect(h.call("poll", pollfd(h, r, 1), 1, -1)).toBe(0);
+    expect(h.k.termSignal).toBe(9);
+    expect(h.k.killReason).toMatch(/deadlock: poll/);
+  });
+
+  it("a timeout sleeps on the kernel's clock; SIGALRM interrupts the wait", () => {
+    const { h, clock } = timed();
+    t = h;
+    const [r] = pipe(h);
+    const start = clock.mono;
+    expect(h.call("poll", pollfd(h, r, 1), 1, 250)).toBe(0);
+    expect(clock.mono - start).toBeGreaterThanOrEqual(250);
+    expect(h.call("alarm", 1)).toBe(0);
+    const before = clock.mono;
+    h.call("poll", pollfd(h, r, 1), 1, 5000);
+    expect(clock.mono - before).toBeGreaterThanOrEqual(1000);
+    expect(clock.mono - before).toBeLessThan(5000);
+    expect(h.k.termSignal).toBe(14); // SIGALRM's default action
+  });
+
+  it("pselect6's mask blocks SIGALRM during the wait and is restored after", () => {
+    const { h, clock } = timed();
+    t = h;
+    const [r] = pipe(h);
+    const rs = h.alloc(8);
+    h.mem.write(rs, new Uint8Array([1 << r]));
+    const ts = h.alloc(16);
+    h.mem.writeU64(ts, 3);
+    const mask = h.alloc(8);
+    h.mem.writeBigU64(mask, 1n << 13n); // SIGALRM
+    const sig = h.alloc(16);
+    h.mem.writeU64(sig, mask);
+    h.mem.writeU64(sig + 8, 8);
+    expect(h.call("alarm", 1)).toBe(0);
+    const before = clock.mono;
+    expect(h.call("pselect6", r + 1, rs, 0, 0, ts, sig)).toBe(0);
+    expect(clock.mono - before).toBeGreaterThanOrEqual(3000);
+    expect(h.k.task(h.h.task).sigmask).toBe(0n);
+    expect(h.k.termSignal).toBe(14); // delivered once the old mask is back
+    h.mem.writeU64(sig + 8, 7);
+    expect(h.call("pselect6", r + 1, rs, 0, 0, ts, sig)).toBe(E.EINVAL);
   });
 });

@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { Tmpfs } from "../src/fs/index.js";
 import { SYS, type SyscallName } from "../src/sysno.js";
+import { FakeClock } from "./core-setup.js";
 import { E, FsHarness, MEM_BASE, MEM_SIZE } from "./fs-harness.js";
 
 type Node =
@@ -137,6 +138,12 @@ function treePathArb(tree: Map<string, Node>): fc.Arbitrary<string> {
         .map(([pre, p, suf]) => pre + p + suf),
     },
   );
+}
+
+/** A fake clock whose sleeps advance it, so timeouts in hostile calls cost no real time. */
+function fakeTime() {
+  const clock = new FakeClock();
+  return { clock, sleep: clock.sleep };
 }
 
 const dirs: string[] = [];
@@ -309,7 +316,7 @@ describe("hostile arguments", () => {
     "close_range",
   ];
   it("every file syscall answers a number in [-4095, 2^53) and never throws", () => {
-    const t = new FsHarness({}, { sleep: () => {} });
+    const t = new FsHarness({}, fakeTime());
     try {
       t.writeFile("/f", "content");
       t.call("mkdir", t.str("/d"), 0o755);
@@ -346,7 +353,7 @@ describe("hostile arguments", () => {
     nfs.writeFileSync(join(host, "outside/keep"), "keep");
     nfs.symlinkSync("../outside", join(host, "w/out"));
     nfs.writeFileSync(join(host, "w/f"), "content");
-    const t = new FsHarness({ mounts: [{ path: "/w", host: join(host, "w"), writable: true }] }, { sleep: () => {} });
+    const t = new FsHarness({ mounts: [{ path: "/w", host: join(host, "w"), writable: true }] }, fakeTime());
     try {
       t.call("chdir", t.str("/w"));
       const good = [t.str("/w/f"), t.str("/w"), t.str("out"), t.str("f"), t.str("new"), t.str("/w/d/x"), t.alloc(4096)];

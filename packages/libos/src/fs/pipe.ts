@@ -3,7 +3,7 @@
 // PIPE_BUF bytes are atomic; EOF when no writer is left; EPIPE (and SIGPIPE,
 // reported through `onBrokenPipe`) when no reader is left.
 
-import { EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE } from "../errno.js";
+import { EAGAIN, EBADF, EBUSY, EINTR, EINVAL, EPERM, EPIPE } from "../errno.js";
 import {
   FIONREAD,
   O_ACCMODE,
@@ -24,8 +24,12 @@ import {
 import { fsClock } from "./time.js";
 import { FileDescription, type IoctlIo, type Stat } from "./types.js";
 
-/** How a blocking pipe operation waits: returns false when nothing could ever change (deadlock). */
-export type PipeWaiter = (ready: () => boolean) => boolean;
+/**
+ * How a blocking pipe operation waits until `ready()` may have changed: true
+ * to look again, "intr" when a signal ended the wait (EINTR), false when
+ * nothing can ever change it (the call then answers EAGAIN).
+ */
+export type PipeWaiter = (ready: () => boolean) => boolean | "intr";
 
 let pipeIno = 0x10000;
 
@@ -107,7 +111,9 @@ export class PipeEnd extends FileDescription {
     while (p.len === 0) {
       if (p.writers === 0) return 0;
       if (this.nonblocking || !this.waiter) return -EAGAIN;
-      if (!this.waiter(() => p.len > 0 || p.writers === 0)) return -EAGAIN;
+      const w = this.waiter(() => p.len > 0 || p.writers === 0);
+      if (w === "intr") return -EINTR;
+      if (!w) return -EAGAIN;
     }
     return p.take(dst);
   }
@@ -137,8 +143,10 @@ export class PipeEnd extends FileDescription {
         if (this.nonblocking) return done;
       } else if (this.nonblocking || !this.waiter) {
         return done > 0 ? done : -EAGAIN;
-      } else if (!this.waiter(() => p.space > 0 || p.readers === 0)) {
-        return done > 0 ? done : -EAGAIN;
+      } else {
+        const w = this.waiter(() => p.space > 0 || p.readers === 0);
+        if (w === "intr") return done > 0 ? done : -EINTR;
+        if (!w) return done > 0 ? done : -EAGAIN;
       }
     }
   }

@@ -1,8 +1,11 @@
 // The file side of the libos: the mount namespace, the process's fs context
 // (root, cwd, umask, credentials) and fd table, and the file system calls.
 
+import type { TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
+import type { Outcome } from "../dispatch.js";
 import type { Libos } from "../kernel.js";
+import { SIGKILL } from "../signals.js";
 import { FILE_MODULES } from "../syscalls/files-modules.js";
 import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
 import { createDevfs } from "./devfs.js";
@@ -50,10 +53,35 @@ export class SandboxFs implements VfsContract {
   #options: SandboxFsOptions;
   /**
    * How a blocking pipe operation waits for another task to make progress
-   * (set by a scheduler that runs several tasks). Null: nothing else can run,
-   * so a read of an empty pipe that still has a writer answers EAGAIN.
+   * (set by a scheduler that runs several tasks). Null: only the calling task
+   * exists, so the wait is the kernel's block(): a signal (an ITIMER_REAL
+   * expiry) ends it with EINTR, and a wait nothing can end ends the program
+   * as a deadlock, the core's convention.
    */
   waiter: PipeWaiter | null = null;
+  /** The task and outcome of the file syscall being served (set by the syscall wrapper). */
+  runTask: TaskControl | null = null;
+  runOut: Outcome | null = null;
+
+  /** A blocking wait on behalf of the running file syscall (see `waiter`). */
+  wait(ready: () => boolean): boolean | "intr" {
+    if (this.waiter) return this.waiter(ready);
+    const k = this.#k;
+    const t = this.runTask;
+    const out = this.runOut;
+    if (!k || !t || !out) return false;
+    const r = k.block(t, Number.POSITIVE_INFINITY);
+    if (r === true) return "intr";
+    if (r === false) return true;
+    k.killBy(
+      SIGKILL,
+      out,
+      r === "deadlock"
+        ? "deadlock: a pipe wait that nothing can end"
+        : "timeout: the deadline passed during a pipe wait",
+    );
+    return false;
+  }
   /** The controlling terminal: the first stdio endpoint that is a terminal. */
   #tty: FileDescription | null = null;
   #proc: Mount | undefined;

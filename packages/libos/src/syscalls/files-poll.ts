@@ -7,7 +7,7 @@
 import { syscallRaw } from "@kindling/sys-util";
 import type { ProgramMemory, TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
-import { define, type Handler, type SyscallModule, type SyscallTable } from "../dispatch.js";
+import { define, type Handler, type Outcome, type SyscallModule, type SyscallTable } from "../dispatch.js";
 import { EBADF, EFAULT, EINTR, EINVAL, EMFILE } from "../errno.js";
 import {
   O_CLOEXEC,
@@ -26,7 +26,11 @@ import { createPipe } from "../fs/pipe.js";
 import { HostStreamDescription } from "../fs/stdio.js";
 import type { FileDescription } from "../fs/types.js";
 import type { Libos } from "../kernel.js";
+import { SIGKILL, SIGSTOP } from "../signals.js";
 import { fsOf, vfsCall } from "./files.js";
+
+/** SIGKILL and SIGSTOP cannot be blocked. */
+const UNBLOCKABLE = (1n << BigInt(SIGKILL - 1)) | (1n << BigInt(SIGSTOP - 1));
 
 // ------------------------------------------------------------------ pipes
 
@@ -34,7 +38,7 @@ function doPipe(k: Libos, t: TaskControl, addr: number, flags: number): number {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return -EINVAL;
   if (!t.memory.contains(addr, 8)) return -EFAULT;
   const fs = fsOf(k);
-  const [r, w] = createPipe(flags, (ready) => (fs.waiter ? fs.waiter(ready) : false));
+  const [r, w] = createPipe(flags, (ready) => fs.wait(ready));
   const cloexec = (flags & O_CLOEXEC) !== 0;
   const rfd = fs.fds.alloc(r, 0, cloexec);
   if (rfd < 0) {
@@ -65,8 +69,8 @@ const pipe2: Handler = (k, t, ev) => doPipe(k, t, ev.arg(0), ev.argI32(1));
 
 // ------------------------------------------------------------------ readiness
 
-/** Waits for host fds behind `descs` to change, at most `ms` (-1: forever). Returns false when there is nothing to wait on. */
-function waitHost(k: Libos, descs: FileDescription[], events: number[], ms: number): boolean {
+/** Host fds (stdio) among the polled descriptions, as a struct pollfd array; null when none. */
+function hostPollfds(descs: FileDescription[], events: number[]): Uint8Array | null {
   const host: number[] = [];
   const ev: number[] = [];
   descs.forEach((d, i) => {
@@ -75,18 +79,14 @@ function waitHost(k: Libos, descs: FileDescription[], events: number[], ms: numb
       ev.push(events[i]);
     }
   });
-  if (host.length === 0) {
-    if (ms > 0) k.sleep(ms);
-    return false;
-  }
+  if (host.length === 0) return null;
   const buf = new Uint8Array(8 * host.length);
   const dv = new DataView(buf.buffer);
   host.forEach((fd, i) => {
     dv.setInt32(i * 8, fd, true);
     dv.setInt16(i * 8 + 4, ev[i] | POLLIN | POLLOUT, true);
   });
-  syscallRaw(7, buf, host.length, ms < 0 ? -1 : Math.min(ms, 0x7fffffff));
-  return true;
+  return buf;
 }
 
 /** Timeout in ms from a struct timespec pointer (0 = NULL → -1, forever); -EINVAL when malformed. */
@@ -123,7 +123,24 @@ function scan(k: Libos, s: PollSet): number {
   return ready;
 }
 
-function pollWait(k: Libos, s: PollSet, ms: number): number {
+/** A wait nothing can end, or one past the sandbox's deadline: the program ends (the core's convention). */
+function stuck(k: Libos, out: Outcome, why: string, what: string): number {
+  k.killBy(
+    SIGKILL,
+    out,
+    why === "deadlock" ? `deadlock: ${what} that nothing can end` : `timeout: the deadline passed during ${what}`,
+  );
+  return 0;
+}
+
+/**
+ * Waits until something in `s` is ready, `ms` passes (-1: no limit) or a
+ * signal arrives (-EINTR). Internal objects (pipes, files) cannot change while
+ * the only task waits, so without host fds this is the kernel's block(); with
+ * host fds (stdio) it is the host's poll(2), in slices that end at the next
+ * timer expiry and the sandbox's deadline.
+ */
+function pollWait(k: Libos, t: TaskControl, out: Outcome, s: PollSet, ms: number, what: string): number {
   let ready = scan(k, s);
   if (ready > 0 || ms === 0) return ready;
   const table = fsOf(k).fds;
@@ -136,18 +153,59 @@ function pollWait(k: Libos, s: PollSet, ms: number): number {
       evs.push(s.events[i]);
     }
   });
-  const deadline = ms < 0 ? Number.POSITIVE_INFINITY : k.clock.monotonicMs() + ms;
+  const host = hostPollfds(descs, evs);
+  if (host === null) {
+    const r = k.block(t, ms < 0 ? Number.POSITIVE_INFINITY : ms);
+    if (r === true) return -EINTR;
+    if (r === false) return scan(k, s);
+    return stuck(k, out, r, what);
+  }
+  const end = ms < 0 ? Number.POSITIVE_INFINITY : k.clock.monotonicMs() + ms;
+  const deadline = (k as { deadline?: number }).deadline ?? Number.POSITIVE_INFINITY;
   for (;;) {
-    const left = ms < 0 ? -1 : Math.max(0, Math.ceil(deadline - k.clock.monotonicMs()));
-    const waited = waitHost(k, descs, evs, left);
+    if (k.signals.deliverable) return -EINTR;
+    const now = k.clock.monotonicMs();
+    if (now >= deadline) return stuck(k, out, "timeout", what);
+    const until = Math.min(end, k.realTimerAt, deadline);
+    const slice = until === Number.POSITIVE_INFINITY ? -1 : Math.min(0x7fffffff, Math.max(0, Math.ceil(until - now)));
+    syscallRaw(7, host, host.byteLength / 8, slice);
+    if (k.realTimerAt !== Number.POSITIVE_INFINITY) k.checkTimers(t);
     ready = scan(k, s);
     if (ready > 0) return ready;
-    if (!waited) return ms < 0 ? -EINTR : 0; // nothing can change: a timeout, or a wait that would never end
-    if (ms >= 0 && k.clock.monotonicMs() >= deadline) return 0;
+    if (k.signals.deliverable) return -EINTR;
+    if (k.clock.monotonicMs() >= end) return 0;
   }
 }
 
-function doPoll(k: Libos, t: TaskControl, addr: number, nfds: number, ms: number): number {
+/**
+ * ppoll/pselect6's temporary signal mask: applied for the wait; when the wait
+ * ends with EINTR the handler's frame restores the old mask (as rt_sigsuspend).
+ */
+function withMask(k: Libos, t: TaskControl, mask: bigint | null, wait: () => number): number {
+  if (mask === null) return wait();
+  const task = k.task(t);
+  const old = task.sigmask;
+  task.sigmask = mask & ~UNBLOCKABLE;
+  k.signals.update(task);
+  const r = wait();
+  if (r === -EINTR) task.savedMask = old;
+  else {
+    task.sigmask = old;
+    k.signals.update(task);
+  }
+  return r;
+}
+
+function doPoll(
+  k: Libos,
+  t: TaskControl,
+  out: Outcome,
+  addr: number,
+  nfds: number,
+  ms: number,
+  mask: bigint | null,
+  what: string,
+): number {
   if (nfds > k.rlimitNumber(RLIMIT_NOFILE) || nfds > 1 << 20) return -EINVAL;
   const mem = t.memory;
   const raw = nfds > 0 ? mem.read(addr, nfds * 8) : new Uint8Array(0);
@@ -158,20 +216,24 @@ function doPoll(k: Libos, t: TaskControl, addr: number, nfds: number, ms: number
     s.events.push(dv.getUint16(i * 8 + 4, true));
     s.revents.push(0);
   }
-  const r = pollWait(k, s, ms);
-  if (r < 0) return r;
+  const r = withMask(k, t, mask, () => pollWait(k, t, out, s, ms, what));
+  if (r <= 0 && (r < 0 || out.resume !== 0)) return r;
   for (let i = 0; i < nfds; i++) dv.setUint16(i * 8 + 6, s.revents[i], true);
   if (nfds > 0) mem.write(addr, raw);
   return r;
 }
 
-const poll: Handler = (k, t, ev) => doPoll(k, t, ev.arg(0), ev.arg(1), ev.argI32(2));
+const poll: Handler = (k, t, ev, out) => doPoll(k, t, out, ev.arg(0), ev.arg(1), ev.argI32(2), null, "poll");
 
-const ppoll: Handler = (k, t, ev) => {
+const ppoll: Handler = (k, t, ev, out) => {
   const ms = timespecMs(t.memory, ev.arg(2));
   if (Number.isNaN(ms)) return -EINVAL;
-  if (ev.arg(3) !== 0 && ev.arg(4) !== 8) return -EINVAL;
-  return doPoll(k, t, ev.arg(0), ev.arg(1), ms);
+  let mask: bigint | null = null;
+  if (ev.arg(3) !== 0) {
+    if (ev.arg(4) !== 8) return -EINVAL;
+    mask = t.memory.readBigU64(ev.arg(3));
+  }
+  return doPoll(k, t, out, ev.arg(0), ev.arg(1), ms, mask, "ppoll");
 };
 
 // ------------------------------------------------------------------ select
@@ -185,7 +247,18 @@ function readSet(mem: ProgramMemory, addr: number, n: number): Uint8Array | null
   return mem.read(addr, Math.ceil(n / 64) * 8);
 }
 
-function doSelect(k: Libos, t: TaskControl, nfds: number, rA: number, wA: number, eA: number, ms: number): number {
+function doSelect(
+  k: Libos,
+  t: TaskControl,
+  out: Outcome,
+  nfds: number,
+  rA: number,
+  wA: number,
+  eA: number,
+  ms: number,
+  mask: bigint | null,
+  what: string,
+): number {
   if (nfds < 0 || nfds > 0x7fffffff) return -EINVAL;
   const table = fsOf(k).fds;
   const maxFd = Math.max(-1, ...table.fds());
@@ -206,9 +279,9 @@ function doSelect(k: Libos, t: TaskControl, nfds: number, rA: number, wA: number
     s.events.push(ev);
     s.revents.push(0);
   }
-  const r = pollWait(k, s, ms);
-  if (r < 0) return r;
-  const out = sets.map((x) => (x ? new Uint8Array(x.byteLength) : null));
+  const r = withMask(k, t, mask, () => pollWait(k, t, out, s, ms, what));
+  if (r < 0 || out.resume !== 0) return r;
+  const res = sets.map((x) => (x ? new Uint8Array(x.byteLength) : null));
   let count = 0;
   for (let i = 0; i < s.fds.length; i++) {
     const fd = s.fds[i];
@@ -216,26 +289,26 @@ function doSelect(k: Libos, t: TaskControl, nfds: number, rA: number, wA: number
     const ev = s.events[i];
     const byte = fd >> 3;
     const bit = 1 << (fd & 7);
-    if (out[0] && ev & POLLIN && re & POLLIN_SET) {
-      out[0][byte] |= bit;
+    if (res[0] && ev & POLLIN && re & POLLIN_SET) {
+      res[0][byte] |= bit;
       count++;
     }
-    if (out[1] && ev & POLLOUT && re & POLLOUT_SET) {
-      out[1][byte] |= bit;
+    if (res[1] && ev & POLLOUT && re & POLLOUT_SET) {
+      res[1][byte] |= bit;
       count++;
     }
-    if (out[2] && ev & POLLPRI && re & POLLEX_SET) {
-      out[2][byte] |= bit;
+    if (res[2] && ev & POLLPRI && re & POLLEX_SET) {
+      res[2][byte] |= bit;
       count++;
     }
   }
-  if (out[0]) mem.write(rA, out[0]);
-  if (out[1]) mem.write(wA, out[1]);
-  if (out[2]) mem.write(eA, out[2]);
+  if (res[0]) mem.write(rA, res[0]);
+  if (res[1]) mem.write(wA, res[1]);
+  if (res[2]) mem.write(eA, res[2]);
   return count;
 }
 
-const select: Handler = (k, t, ev) => {
+const select: Handler = (k, t, ev, out) => {
   const tv = ev.arg(4);
   let ms = -1;
   if (tv !== 0) {
@@ -246,22 +319,26 @@ const select: Handler = (k, t, ev) => {
     if (sec < 0n || usec < 0n || usec >= 1_000_000n) return -EINVAL;
     ms = Number(sec) * 1000 + Math.ceil(Number(usec) / 1000);
   }
-  const r = doSelect(k, t, ev.argI32(0), ev.arg(1), ev.arg(2), ev.arg(3), ms);
-  if (r === 0 && tv !== 0) t.memory.write(tv, new Uint8Array(16)); // the time left: none
+  const r = doSelect(k, t, out, ev.argI32(0), ev.arg(1), ev.arg(2), ev.arg(3), ms, null, "select");
+  if (r === 0 && tv !== 0 && out.resume === 0) t.memory.write(tv, new Uint8Array(16)); // the time left: none
   return r;
 };
 
-const pselect6: Handler = (k, t, ev) => {
+const pselect6: Handler = (k, t, ev, out) => {
   const ms = timespecMs(t.memory, ev.arg(4));
   if (Number.isNaN(ms)) return -EINVAL;
+  let mask: bigint | null = null;
   if (ev.arg(5) !== 0) {
     // struct { const sigset_t *ss; size_t ss_len; }
     const sigp = t.memory.readU64(ev.arg(5));
     const len = t.memory.readU64(ev.arg(5) + 8);
-    if (sigp !== 0 && len !== 8) return -EINVAL;
+    if (sigp !== 0) {
+      if (len !== 8) return -EINVAL;
+      mask = t.memory.readBigU64(sigp);
+    }
   }
-  const r = doSelect(k, t, ev.argI32(0), ev.arg(1), ev.arg(2), ev.arg(3), ms);
-  if (r === 0 && ev.arg(4) !== 0) t.memory.write(ev.arg(4), new Uint8Array(16));
+  const r = doSelect(k, t, out, ev.argI32(0), ev.arg(1), ev.arg(2), ev.arg(3), ms, mask, "pselect6");
+  if (r === 0 && ev.arg(4) !== 0 && out.resume === 0) t.memory.write(ev.arg(4), new Uint8Array(16));
   return r;
 };
 

@@ -93,6 +93,9 @@ export function fsOf(k: Libos): SandboxFs {
 /** Wraps a handler so VFS errors become -errno (MemoryFault still reaches the dispatcher as EFAULT). */
 export function vfsCall(h: Handler): Handler {
   return (k, t, ev, out) => {
+    const fs = k.fs as SandboxFs;
+    fs.runTask = t;
+    fs.runOut = out;
     try {
       return h(k, t, ev, out);
     } catch (e) {
