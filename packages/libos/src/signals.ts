@@ -402,7 +402,7 @@ export function altStackFlags(task: Task, sp: number): number {
  * Returns false when the frame cannot be written (the caller kills with SIGSEGV).
  */
 export function setupFrame(
-  k: Libos,
+  _k: Libos,
   t: TaskControl,
   task: Task,
   sig: number,
@@ -508,7 +508,6 @@ export function setupFrame(
   out.rax = 0n;
   out.rflags = regs.rflags & ~(0x400n | 0x100n | 0x10000n) & U64;
   t.setRegisters(out);
-  void k;
   return true;
 }
 

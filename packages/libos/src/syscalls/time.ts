@@ -115,12 +115,11 @@ export function register(table: SyscallTable): void {
   });
 
   // ---- interval timers ----
-  define(table, "alarm", (k, t, ev) => {
+  define(table, "alarm", (k, _t, ev) => {
     const old = k.realTimerAt === Number.POSITIVE_INFINITY ? 0 : k.realTimerAt - k.clock.monotonicMs();
     const sec = ev.argI32(0) >>> 0;
     k.realTimerInterval = 0;
     k.realTimerAt = sec === 0 ? Number.POSITIVE_INFINITY : k.clock.monotonicMs() + sec * 1000;
-    void t;
     if (old <= 0) return 0;
     // alarm_setitimer: rounds to the nearest second, but never reports 0 for a pending alarm.
     return Math.max(1, Math.round(old / 1000));
