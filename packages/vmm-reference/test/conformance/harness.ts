@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as nfs from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StdioHooks } from "@kindling/libos";
 import { kvmAvailable, type PlatformName, Sandbox, type SandboxOptions } from "@kindling/vmm-reference";
@@ -56,9 +56,8 @@ export function build(name: string, cc: string): string {
   const key = `${cc}/${name}`;
   const have = built.get(key);
   if (have) return have;
-  const dir = join(workDir(), "bin", cc);
-  nfs.mkdirSync(dir, { recursive: true });
-  const exe = join(dir, name);
+  const exe = join(workDir(), "bin", cc, name);
+  nfs.mkdirSync(dirname(exe), { recursive: true });
   execFileSync(cc, ["-static", "-O1", "-Wall", "-o", exe, join(corpusDir, `${name}.c`)], { stdio: "pipe" });
   built.set(key, exe);
   return exe;
@@ -103,10 +102,11 @@ export function makeTree(name: string): string {
   return root;
 }
 
-/** A digest of a host tree: every path, type, mode, size, content and link target. */
-export function hashTree(root: string): string {
+/** A digest of a host tree: every path, type, mode, size, time, content and link target (but `exclude`d paths). */
+export function hashTree(root: string, exclude: readonly string[] = []): string {
   const h = createHash("sha256");
   const walk = (rel: string): void => {
+    if (exclude.includes(rel)) return;
     const p = join(root, rel);
     const st = nfs.lstatSync(p);
     h.update(`${rel}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0`);
