@@ -271,6 +271,11 @@ int main(void) {
     const proc = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [] });
     expect(() => proc.run(server)).toThrow(SeccompPlatformError);
     expect(proc.exit?.signal).toBe(9);
+    const nan = new CaptureServer();
+    nan.hook = (_t, ev) => (ev.nr === 110 ? Number.NaN : undefined);
+    const p2 = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [] });
+    expect(() => p2.run(nan)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    expect(p2.exit?.signal).toBe(9);
   });
 
   it("installs host fds into the program with ADDFD", () => {

@@ -543,6 +543,14 @@ export class SeccompProcess {
     }
     switch (outcome.resume as Resume) {
       case Resume.Return:
+        if (!Number.isSafeInteger(ret) && !task.answered) {
+          this.kill(9);
+          this.#reap();
+          throw new SeccompPlatformError(
+            "EINVAL",
+            `the server returned ${ret} for system call ${ev.nr}, not an integer`,
+          );
+        }
         if (!task.answered) this.#send(ret, 0);
         break;
       case Resume.Continue:
