@@ -5,7 +5,7 @@
 // Every handler returns rax (>= 0 or -errno). VFS errors (FsError) become
 // -errno here; a MemoryFault escapes to the dispatcher, which answers -EFAULT.
 
-import type { ProgramMemory, SyscallEvent, TaskControl } from "@kindling/syscall-tap";
+import { MemoryFault, type ProgramMemory, type SyscallEvent, type TaskControl } from "@kindling/syscall-tap";
 import { define, type Handler, type SyscallModule, type SyscallTable } from "../dispatch.js";
 import {
   EBADF,
@@ -335,7 +335,14 @@ function doReadv(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numbe
   for (let i = 0; i < iov.length; i += 2) {
     const len = Math.min(iov[i + 1], MAX_RW_COUNT - total);
     if (len === 0) continue;
-    const n = readInto(d, t.memory, iov[i], len, pos < 0 ? -1 : pos + total);
+    let n: number;
+    try {
+      n = readInto(d, t.memory, iov[i], len, pos < 0 ? -1 : pos + total);
+    } catch (e) {
+      // Like Linux: a segment that cannot be copied to ends the call with what was read before it.
+      if (total > 0 && e instanceof MemoryFault) return total;
+      throw e;
+    }
     if (n < 0) return total > 0 ? total : n;
     total += n;
     if (n < len || total >= MAX_RW_COUNT) break;
@@ -356,16 +363,29 @@ function doWritev(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numb
     let off = 0;
     for (let i = 0; i < iov.length; i += 2) {
       if (iov[i + 1] === 0) continue;
-      buf.set(t.memory.view(iov[i], iov[i + 1]), off);
+      try {
+        buf.set(t.memory.view(iov[i], iov[i + 1]), off);
+      } catch (e) {
+        // Like Linux: the segments before one that cannot be read are still written.
+        if (off > 0 && e instanceof MemoryFault) break;
+        throw e;
+      }
       off += iov[i + 1];
     }
-    return brokenPipe(k, t, pos < 0 ? d.write(buf) : d.pwrite(buf, pos));
+    const data = off === sum ? buf : buf.subarray(0, off);
+    return brokenPipe(k, t, pos < 0 ? d.write(data) : d.pwrite(data, pos));
   }
   let total = 0;
   for (let i = 0; i < iov.length; i += 2) {
     const len = Math.min(iov[i + 1], MAX_RW_COUNT - total);
     if (len === 0) continue;
-    const n = writeFrom(d, t.memory, iov[i], len, pos < 0 ? -1 : pos + total);
+    let n: number;
+    try {
+      n = writeFrom(d, t.memory, iov[i], len, pos < 0 ? -1 : pos + total);
+    } catch (e) {
+      if (total > 0 && e instanceof MemoryFault) return total;
+      throw e;
+    }
     if (n < 0) return brokenPipe(k, t, total > 0 ? total : n);
     total += n;
     if (n < len || total >= MAX_RW_COUNT) break;
