@@ -41,7 +41,12 @@ export interface UserNotifFilterOptions {
    * instruction pointer inside `ranges` (the spawning process's libc, between
    * the filter's installation and execve). See `spawnGate()`.
    */
-  gate?: { nrs: readonly number[]; ranges: readonly IpRange[] };
+  gate?: {
+    nrs: readonly number[];
+    ranges: readonly IpRange[];
+    /** Per system call, an exact value its argument `arg` must have to pass the gate (e.g. write's count). */
+    argEquals?: ReadonlyArray<{ nr: number; arg: number; value: number }>;
+  };
 }
 
 export class FilterError extends Error {
@@ -84,12 +89,25 @@ export function userNotifFilter(options: UserNotifFilterOptions): Uint8Array {
   for (const nr of allow) emit(BPF_JMP_JEQ_K, nr, "allow", 0);
   if (anonOnly) emit(BPF_JMP_JEQ_K, SYS_mmap, "mmap", 0);
   const gate = options.gate;
+  const argChecks = gate?.argEquals ?? [];
   if (gate && gate.ranges.length > 0) {
-    for (const nr of new Set(gate.nrs)) emit(BPF_JMP_JEQ_K, nr, "gate0", 0);
+    for (const nr of new Set(gate.nrs)) {
+      const k = argChecks.findIndex((c) => c.nr === nr);
+      emit(BPF_JMP_JEQ_K, nr, k >= 0 ? `argcheck${k}` : "gate0", 0);
+    }
   }
   emit(BPF_RET_K, SECCOMP_RET_USER_NOTIF);
 
   if (gate && gate.ranges.length > 0) {
+    argChecks.forEach((c, k) => {
+      if (!Number.isInteger(c.arg) || c.arg < 0 || c.arg > 5 || !Number.isSafeInteger(c.value) || c.value < 0) {
+        throw new FilterError("EINVAL", `bad gate argument check ${JSON.stringify(c)}`);
+      }
+      emit(BPF_LD_W_ABS, SECCOMP_DATA_ARGS + c.arg * 8, 0, 0, `argcheck${k}`);
+      emit(BPF_JMP_JEQ_K, c.value % 2 ** 32, 0, "notif");
+      emit(BPF_LD_W_ABS, SECCOMP_DATA_ARGS + c.arg * 8 + 4);
+      emit(BPF_JMP_JEQ_K, Math.floor(c.value / 2 ** 32), "gate0", "notif");
+    });
     gate.ranges.forEach((r, i) => {
       if (r.start < 0n || r.end > 0xffffffffffffffffn || r.start >= r.end) {
         throw new FilterError("EINVAL", `bad gate range 0x${r.start.toString(16)}-0x${r.end.toString(16)}`);

@@ -146,7 +146,12 @@ function numbersOf(names: readonly string[]): number[] {
 export function seccompPlatformFilter(allowNative: readonly string[] = DEFAULT_NATIVE_SYSCALLS): Uint8Array {
   return userNotifFilter({
     allow: numbersOf(allowNative),
-    gate: { nrs: numbersOf(SPAWN_GATE_SYSCALLS), ranges: spawnGateRanges() },
+    gate: {
+      nrs: numbersOf(SPAWN_GATE_SYSCALLS),
+      ranges: spawnGateRanges(),
+      // spawn's only write after the filter reports a failure: 8 bytes ({step, errno}) to its error pipe.
+      argEquals: [{ nr: 1, arg: 2, value: 8 }],
+    },
   });
 }
 
