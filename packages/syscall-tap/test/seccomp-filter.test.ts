@@ -135,7 +135,10 @@ describe("the seccomp platform's filter", () => {
         fc.oneof(fc.constant(AUDIT_ARCH_X86_64), fc.integer({ min: 0, max: 0xffffffff })),
         ip,
         fc.array(
-          fc.bigUint64Array({ minLength: 1, maxLength: 1 }).map((a) => a[0]!),
+          fc.oneof(
+            fc.bigUint64Array({ minLength: 1, maxLength: 1 }).map((a) => a[0]!),
+            fc.constantFrom(8n, 0n, 8n | (1n << 32n)),
+          ),
           { minLength: 6, maxLength: 6 },
         ),
         (nr, arch, ipv, args) => {
