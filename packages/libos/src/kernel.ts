@@ -19,9 +19,10 @@ import { createTable, type Handler, type Outcome, type SyscallTable } from "./di
 import { EFAULT, ENOSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
 import { AddressSpace, type MappingKind } from "./mm.js";
-import { SI_KERNEL, SIGALRM, SIGKILL, SignalState } from "./signals.js";
+import { hostTid, SI_KERNEL, SIGALRM, SIGKILL, SignalState } from "./signals.js";
 import { CORE_MODULES } from "./syscalls/index.js";
 import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
+import type { SavedContext, Scheduler, ThreadState } from "./threads.js";
 import type { StdioEndpoint, Vfs } from "./vfs-contract.js";
 
 /** Time sources (injectable for tests). Values in milliseconds, fractional. */
@@ -137,6 +138,15 @@ export class Task {
   altSp = 0;
   altSize = 0;
   altFlags = 2; // SS_DISABLE
+  // Threads (see threads.ts): scheduling state, the saved context while not
+  // running, the result its system call returns with, and what it waits for.
+  state: ThreadState = "running";
+  ctx: SavedContext | undefined;
+  result = 0;
+  futexAddr = -1;
+  futexBitset = 0;
+  wakeAt = Number.POSITIVE_INFINITY;
+  timeoutResult = 0;
   constructor(readonly tid: number) {}
 }
 
@@ -287,6 +297,7 @@ export class Libos implements SyscallServer {
   // ---- the SyscallServer interface ----
 
   onSyscall(t: TaskControl, ev: SyscallEvent, out: { resume: Resume }): number {
+    if (!this.idsChecked) this.adoptHostPid(t);
     const nr = ev.nr;
     let h = this.enosys;
     if (nr >= 0 && nr < SYSCALL_TABLE_SIZE) {
@@ -312,6 +323,22 @@ export class Libos implements SyscallServer {
     this.signals.deliverFault(this, t, ev, out);
   }
 
+  private idsChecked = false;
+  /**
+   * Where the program is a host process whose kernel owns its signals (seccomp),
+   * it sees its host thread id anyway (set_tid_address runs natively and musl's
+   * raise() uses it): unless an identity was given, the libos takes the host pid
+   * as its pid, so getpid(), gettid() and kill/tkill to itself name one process.
+   */
+  private adoptHostPid(t: TaskControl): void {
+    this.idsChecked = true;
+    if (this.options.identity?.pid !== undefined || this.tasks.size > 0) return;
+    const pid = hostTid(t);
+    if (pid <= 0) return;
+    this.pid = this.pgid = this.sid = pid;
+    this.nextTid = pid + 1;
+  }
+
   // ---- services for handlers ----
 
   /** The Task behind a TaskControl (one TaskControl per task; the first is the main thread). */
@@ -325,6 +352,21 @@ export class Libos implements SyscallServer {
     this.lastControl = t;
     this.lastTask = task;
     return task;
+  }
+
+  /** The thread scheduler, once the program has created a thread. */
+  sched: Scheduler | undefined;
+
+  /** Makes `task` the one TaskControl `t` runs (thread switches). */
+  setCurrent(t: TaskControl, task: Task): void {
+    this.tasks.set(t, task);
+    this.lastControl = t;
+    this.lastTask = task;
+  }
+
+  /** A new thread id. */
+  allocTid(): number {
+    return this.nextTid++;
   }
 
   /** Raises SIGALRM when ITIMER_REAL has expired (and reloads it). */

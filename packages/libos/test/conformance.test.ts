@@ -42,7 +42,7 @@ for (const c of ["musl-gcc", "cc"]) if (!compilers.includes(c)) console.warn(`li
 function build(cc: string, name: string): string {
   mkdirSync(outDir, { recursive: true });
   const exe = join(outDir, `${name}-${cc}`);
-  execFileSync(cc, ["-static", "-O1", "-o", exe, join(dir, `${name}.c`)]);
+  execFileSync(cc, ["-static", "-O1", "-pthread", "-o", exe, join(dir, `${name}.c`)]);
   return exe;
 }
 
@@ -111,7 +111,7 @@ function sandboxed(exe: string): { status: number; stdout: string } {
 }
 
 describe.skipIf(kvmMissing !== null)("core conformance: native vs libos on kvm", () => {
-  for (const name of ["conf-signals", "conf-memory", "conf-misc", "conf-alloc", "conf-timers"]) {
+  for (const name of ["conf-signals", "conf-memory", "conf-misc", "conf-alloc", "conf-timers", "conf-threads"]) {
     for (const cc of compilers) {
       it(`${name} (${cc})`, () => {
         const exe = build(cc, name);

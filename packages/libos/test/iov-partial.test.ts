@@ -25,23 +25,84 @@ describe("readv/writev stop at a bad segment", () => {
     expect(t.write(fd, "abcdefgh")).toBe(8);
     expect(t.call("lseek", fd, 0, 0)).toBe(0);
     const a = t.alloc(4);
-    expect(t.call("readv", fd, iovecs(t, [[a, 4], [BAD, 4]]), 2)).toBe(4);
+    expect(
+      t.call(
+        "readv",
+        fd,
+        iovecs(t, [
+          [a, 4],
+          [BAD, 4],
+        ]),
+        2,
+      ),
+    ).toBe(4);
     expect(Buffer.from(t.mem.read(a, 4)).toString()).toBe("abcd");
     expect(t.call("lseek", fd, 0, 1)).toBe(4);
-    expect(t.call("readv", fd, iovecs(t, [[BAD, 4], [a, 4]]), 2)).toBe(EFAULT);
+    expect(
+      t.call(
+        "readv",
+        fd,
+        iovecs(t, [
+          [BAD, 4],
+          [a, 4],
+        ]),
+        2,
+      ),
+    ).toBe(EFAULT);
     expect(t.call("lseek", fd, 0, 1)).toBe(4);
-    expect(t.call("preadv", fd, iovecs(t, [[a, 2], [BAD, 4]]), 2, 6)).toBe(2);
+    expect(
+      t.call(
+        "preadv",
+        fd,
+        iovecs(t, [
+          [a, 2],
+          [BAD, 4],
+        ]),
+        2,
+        6,
+      ),
+    ).toBe(2);
     expect(Buffer.from(t.mem.read(a, 2)).toString()).toBe("gh");
   });
   it("writev writes the segments before the bad one", () => {
     const t = new FsHarness();
     const fd = t.open("/g", O_RDWR | O_CREAT);
     const s = t.str("12345");
-    expect(t.call("writev", fd, iovecs(t, [[s, 5], [BAD, 4]]), 2)).toBe(5);
-    expect(t.call("writev", fd, iovecs(t, [[BAD, 4], [s, 5]]), 2)).toBe(EFAULT);
+    expect(
+      t.call(
+        "writev",
+        fd,
+        iovecs(t, [
+          [s, 5],
+          [BAD, 4],
+        ]),
+        2,
+      ),
+    ).toBe(5);
+    expect(
+      t.call(
+        "writev",
+        fd,
+        iovecs(t, [
+          [BAD, 4],
+          [s, 5],
+        ]),
+        2,
+      ),
+    ).toBe(EFAULT);
     // A large vector takes the segment-by-segment path.
     const big = t.alloc(70000);
-    expect(t.call("writev", fd, iovecs(t, [[big, 70000], [BAD, 4]]), 2)).toBe(70000);
+    expect(
+      t.call(
+        "writev",
+        fd,
+        iovecs(t, [
+          [big, 70000],
+          [BAD, 4],
+        ]),
+        2,
+      ),
+    ).toBe(70000);
     expect(t.call("lseek", fd, 0, 2)).toBe(70005);
   });
 });

@@ -102,6 +102,13 @@ export function register(table: SyscallTable): void {
           ms = cmd === FUTEX_WAIT ? req : req - clockMs(k, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC);
         }
         if (mem.readU32(uaddr) !== val) return -EAGAIN;
+        const sched = k.sched;
+        if (sched !== undefined && sched.others > 0) {
+          if (ms <= 0) return -ETIMEDOUT;
+          const bitset = cmd === FUTEX_WAIT_BITSET ? ev.argI32(5) >>> 0 : 0xffff_ffff;
+          const wakeAt = k.clock.monotonicMs() + Math.max(0, ms);
+          return sched.block(k, t, out, { addr: uaddr, bitset, wakeAt, timeoutResult: -ETIMEDOUT });
+        }
         // No other task can wake it: only its timeout or a signal (a timer) ends the wait.
         const r = ms > 0 ? k.block(t, ms) : false;
         if (typeof r === "string") return k.stuck(out, r, "a futex wait (no other task can wake it)");
@@ -109,11 +116,13 @@ export function register(table: SyscallTable): void {
       }
       case FUTEX_WAKE:
         mem.readU32(uaddr);
-        return 0;
-      case FUTEX_WAKE_BITSET:
-        if (ev.argI32(5) >>> 0 === 0) return -EINVAL;
+        return k.sched?.wake(uaddr, ev.argI32(2) >>> 0) ?? 0;
+      case FUTEX_WAKE_BITSET: {
+        const bitset = ev.argI32(5) >>> 0;
+        if (bitset === 0) return -EINVAL;
         mem.readU32(uaddr);
-        return 0;
+        return k.sched?.wake(uaddr, ev.argI32(2) >>> 0, bitset) ?? 0;
+      }
       case FUTEX_REQUEUE:
       case FUTEX_CMP_REQUEUE: {
         const nrWake = ev.argI32(2);
@@ -121,7 +130,11 @@ export function register(table: SyscallTable): void {
         if (nrWake < 0 || nrRequeue < 0) return -EINVAL;
         if ((ev.argI32(4) & 3) !== 0) return -EINVAL;
         if (cmd === FUTEX_CMP_REQUEUE && mem.readU32(uaddr) !== ev.argI32(5) >>> 0) return -EAGAIN;
-        return 0;
+        const sched = k.sched;
+        if (sched === undefined) return 0;
+        const woken = sched.wake(uaddr, nrWake);
+        const moved = sched.requeue(uaddr, ev.arg(4), nrRequeue);
+        return cmd === FUTEX_CMP_REQUEUE ? woken + moved : woken;
       }
       case FUTEX_WAKE_OP: {
         const uaddr2 = ev.arg(4);
@@ -130,7 +143,11 @@ export function register(table: SyscallTable): void {
         const r = wakeOp(old, ev.argI32(5) >>> 0);
         if (r === null) return -ENOSYS;
         mem.writeU32(uaddr2, r.value);
-        return 0;
+        const sched = k.sched;
+        if (sched === undefined) return 0;
+        let woken = sched.wake(uaddr, ev.argI32(2) >>> 0);
+        if (r.cond) woken += sched.wake(uaddr2, ev.argI32(3) >>> 0);
+        return woken;
       }
       default:
         return -ENOSYS;

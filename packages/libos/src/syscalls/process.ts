@@ -119,10 +119,13 @@ export function register(table: SyscallTable): void {
     if (task.clearChildTid !== 0) {
       try {
         t.memory.writeU32(task.clearChildTid, 0);
+        k.sched?.wake(task.clearChildTid, 1);
       } catch {
         // An unwritable clear_child_tid is ignored at exit (as Linux).
       }
     }
+    // The last thread's exit ends the process; another thread's lets the rest run.
+    if (k.sched !== undefined && k.sched.others > 0) return k.sched.exit(k, t, out);
     return k.exitGroup(ev.argI32(0), out);
   });
   define(table, "exit_group", (k, _t, ev, out) => k.exitGroup(ev.argI32(0), out));
@@ -317,7 +320,7 @@ export function register(table: SyscallTable): void {
   });
 
   // ---- scheduling ----
-  define(table, "sched_yield", () => 0);
+  define(table, "sched_yield", (k, t, _ev, out) => (k.sched !== undefined ? k.sched.yield(k, t, out, 0) : 0));
   define(table, "sched_getaffinity", (k, t, ev) => {
     const pid = ev.argI32(0);
     const len = ev.arg(1);

@@ -183,6 +183,11 @@ function writeItimer(k: Libos, mem: ProgramMemory, addr: number, which: number):
  */
 function sleepFor(k: Libos, t: TaskControl, out: Outcome, ms: number, remAddr: number): number {
   if (ms <= 0) return 0;
+  const sched = k.sched;
+  if (sched !== undefined && sched.others > 0) {
+    // Other threads run while this one sleeps.
+    return sched.block(k, t, out, { addr: -1, bitset: 0, wakeAt: k.clock.monotonicMs() + ms, timeoutResult: 0 });
+  }
   const start = k.clock.monotonicMs();
   const r = k.block(t, ms);
   if (typeof r === "string") return k.stuck(out, r, "a sleep");

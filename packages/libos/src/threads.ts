@@ -1,0 +1,175 @@
+/**
+ * Threads as cooperative tasks on one TaskControl (one vCPU): clone with
+ * CLONE_VM|CLONE_THREAD makes a Task with its own saved user context
+ * (registers, FS/GS base, extended state); the libos switches the vCPU from
+ * one task to another only inside system calls, when the running task blocks
+ * (a futex wait, a sleep), yields or exits. There is no preemption: a thread
+ * that spins without system calls keeps the vCPU until its platform's time
+ * limit (glibc and musl locks spin briefly, then wait with futex).
+ */
+import { type Registers, Resume, type TaskControl } from "@kindling/syscall-tap";
+import type { Outcome } from "./dispatch.js";
+import { EINTR } from "./errno.js";
+import type { Libos, Task } from "./kernel.js";
+
+export interface SavedContext {
+  regs: Registers;
+  fsBase: bigint;
+  gsBase: bigint;
+  xstate: Uint8Array;
+}
+
+export type ThreadState = "running" | "runnable" | "blocked" | "dead";
+
+export class Scheduler {
+  /** Live tasks, in creation order. */
+  readonly tasks: Task[] = [];
+  current: Task;
+
+  constructor(main: Task) {
+    main.state = "running";
+    this.tasks.push(main);
+    this.current = main;
+  }
+
+  /** Live tasks other than the running one. */
+  get others(): number {
+    return this.tasks.length - 1;
+  }
+
+  /** The running task's user context as it will be when its system call returns. */
+  static capture(t: TaskControl): SavedContext {
+    const regs = t.getRegisters();
+    regs.rip = regs.rcx;
+    regs.rflags = regs.r11;
+    return { regs, fsBase: t.getFsBase(), gsBase: t.getGsBase(), xstate: t.getExtendedState() };
+  }
+
+  add(task: Task, ctx: SavedContext): void {
+    task.ctx = ctx;
+    task.state = "runnable";
+    task.result = 0;
+    this.tasks.push(task);
+  }
+
+  /** Puts `task` on the vCPU: its registers (rax = its pending result), bases, extended state. */
+  private load(k: Libos, t: TaskControl, task: Task, out: Outcome): void {
+    const c = task.ctx!;
+    t.setRegisters({ ...c.regs, rax: BigInt.asUintN(64, BigInt(task.result)) });
+    t.setFsBase(c.fsBase);
+    t.setGsBase(c.gsBase);
+    t.setExtendedState(c.xstate);
+    task.ctx = undefined;
+    task.state = "running";
+    this.current = task;
+    k.setCurrent(t, task);
+    out.resume = Resume.Registers;
+  }
+
+  /**
+   * The running task blocks: until a futex wake on `addr` (matching `bitset`),
+   * until `wakeAt` on the monotonic clock (then its result is `timeoutResult`),
+   * or until a signal (-EINTR). Another task runs meanwhile.
+   */
+  block(
+    k: Libos,
+    t: TaskControl,
+    out: Outcome,
+    wait: { addr: number; bitset: number; wakeAt: number; timeoutResult: number },
+  ): number {
+    const task = this.current;
+    task.ctx = Scheduler.capture(t);
+    task.state = "blocked";
+    task.futexAddr = wait.addr;
+    task.futexBitset = wait.bitset;
+    task.wakeAt = wait.wakeAt;
+    task.timeoutResult = wait.timeoutResult;
+    return this.run(k, t, out);
+  }
+
+  /** The running task lets others run (sched_yield); it resumes with `result`. */
+  yield(k: Libos, t: TaskControl, out: Outcome, result: number): number {
+    if (!this.tasks.some((x) => x.state === "runnable")) return result;
+    const task = this.current;
+    task.ctx = Scheduler.capture(t);
+    task.state = "runnable";
+    task.result = result;
+    return this.run(k, t, out);
+  }
+
+  /** The running task has exited; the others go on (the caller ends the process after the last one). */
+  exit(k: Libos, t: TaskControl, out: Outcome): number {
+    const task = this.current;
+    task.state = "dead";
+    this.tasks.splice(this.tasks.indexOf(task), 1);
+    return this.run(k, t, out);
+  }
+
+  /** Wakes up to `n` tasks waiting on `addr` whose bitset intersects `bitset`; returns how many. */
+  wake(addr: number, n: number, bitset = 0xffff_ffff): number {
+    let woken = 0;
+    for (const x of this.tasks) {
+      if (woken >= n) break;
+      if (x.state !== "blocked" || x.futexAddr !== addr || (x.futexBitset & bitset) === 0) continue;
+      this.ready(x, 0);
+      woken++;
+    }
+    return woken;
+  }
+
+  /** Moves up to `n` waiters from `from` to `to` (FUTEX_REQUEUE); returns how many. */
+  requeue(from: number, to: number, n: number): number {
+    let moved = 0;
+    for (const x of this.tasks) {
+      if (moved >= n) break;
+      if (x.state === "blocked" && x.futexAddr === from) {
+        x.futexAddr = to;
+        moved++;
+      }
+    }
+    return moved;
+  }
+
+  private ready(x: Task, result: number): void {
+    x.state = "runnable";
+    x.result = result;
+    x.futexAddr = -1;
+    x.wakeAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Runs the next runnable task, waiting for timeouts, timers and signals when none is. */
+  private run(k: Libos, t: TaskControl, out: Outcome): number {
+    for (;;) {
+      const n = this.tasks.length;
+      if (n === 0) return k.exitGroup(0, out);
+      const from = Math.max(0, this.tasks.indexOf(this.current));
+      for (let i = 1; i <= n; i++) {
+        const x = this.tasks[(from + i) % n];
+        if (x.state === "runnable") {
+          this.load(k, t, x, out);
+          return 0;
+        }
+      }
+      // Everyone waits: sleep until the earliest timeout, timer or the deadline.
+      let wakeAt = k.realTimerAt;
+      for (const x of this.tasks) if (x.wakeAt < wakeAt) wakeAt = x.wakeAt;
+      if (wakeAt === Number.POSITIVE_INFINITY) return k.stuck(out, "deadlock", "a wait of every thread");
+      const now = k.clock.monotonicMs();
+      if (now >= k.deadline) return k.stuck(out, "timeout", "a wait of every thread");
+      const until = Math.min(wakeAt, k.deadline);
+      if (until > now) k.sleep(until - now);
+      const after = k.clock.monotonicMs();
+      for (const x of this.tasks) if (x.state === "blocked" && x.wakeAt <= after) this.ready(x, x.timeoutResult);
+      if (k.realTimerAt !== Number.POSITIVE_INFINITY) k.checkTimers(t);
+      if (k.signals.pending !== 0n) {
+        // A process-directed signal interrupts a waiting thread that does not block it.
+        for (const x of this.tasks) {
+          if (x.state === "blocked" && (k.signals.pending & ~x.sigmask) !== 0n) {
+            this.ready(x, -EINTR);
+            break;
+          }
+        }
+      }
+    }
+  }
+}
