@@ -1,4 +1,5 @@
 /** Identity and process syscalls: exit, ids, uname, TLS, limits, randomness, scheduling, usage. */
+import { freemem, totalmem } from "node:os";
 import type { ProgramMemory } from "@kindling/syscall-tap";
 import {
   ARCH_GET_CPUID,
@@ -404,10 +405,13 @@ export function register(table: SyscallTable): void {
   define(table, "sysinfo", (k, t, ev) => {
     const b = new Uint8Array(112);
     const dv = new DataView(b.buffer);
-    const total = k.mm.limit;
+    // Where the host kernel manages the program's memory (seccomp: no arena here), the host's figures.
+    const hostManaged = k.mm.limit === 0;
+    const total = hostManaged ? totalmem() : k.mm.limit;
+    const free = hostManaged ? Math.min(total, freemem()) : Math.max(0, total - k.mm.used);
     dv.setBigInt64(0, BigInt(Math.floor((k.clock.monotonicMs() - k.startMs) / 1000) + 1), true);
     dv.setBigUint64(32, BigInt(total), true);
-    dv.setBigUint64(40, BigInt(Math.max(0, total - k.mm.used)), true);
+    dv.setBigUint64(40, BigInt(free), true);
     dv.setUint16(80, 1, true); // procs
     dv.setUint32(104, 1, true); // mem_unit
     t.memory.write(ev.arg(0), b);

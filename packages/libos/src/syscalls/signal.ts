@@ -224,29 +224,33 @@ export function register(table: SyscallTable): void {
     return 0;
   });
 
-  define(table, "kill", (k, t, ev) => {
+  define(table, "kill", (k, t, ev, out) => {
     const pid = ev.argI32(0);
     const sig = ev.argI32(1);
     if (sig < 0 || sig > NSIG) return -EINVAL;
     const self = pid === k.pid || pid === 0 || (pid < -1 && -pid === k.pgid);
     if (!self) return -ESRCH; // -1 reaches every process but the caller: none here
+    // The host pid itself (seccomp): the program's own kernel sends it, with Linux's siginfo.
+    if (pid === k.pid && pid === hostTid(t) && native(t, out)) return 0;
     return sendToSelf(k, t, k.task(t), sig, SI_USER);
   });
-  define(table, "tgkill", (k, t, ev) => {
+  define(table, "tgkill", (k, t, ev, out) => {
     const tgid = ev.argI32(0);
     const tid = ev.argI32(1);
     const sig = ev.argI32(2);
     if (tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
     if (tgid !== k.pid || tid !== task.tid) return -ESRCH;
+    if (tgid === hostTid(t) && tid === tgid && native(t, out)) return 0;
     return sendToSelf(k, t, task, sig, SI_TKILL);
   });
-  define(table, "tkill", (k, t, ev) => {
+  define(table, "tkill", (k, t, ev, out) => {
     const tid = ev.argI32(0);
     const sig = ev.argI32(1);
     if (tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
     if (tid !== task.tid) return -ESRCH;
+    if (tid === hostTid(t) && native(t, out)) return 0;
     return sendToSelf(k, t, task, sig, SI_TKILL);
   });
   for (const name of [
