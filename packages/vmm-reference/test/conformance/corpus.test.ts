@@ -24,6 +24,20 @@ const special: Record<string, { args?: string[]; input?: string; env?: string[];
   exit_status: { status: 42 },
 };
 
+/**
+ * Known gaps, by program and platform: the case is skipped with the reason
+ * (each is listed in the conformance report of issue 6).
+ */
+const gaps: Record<string, Partial<Record<"kvm" | "seccomp", string>>> = {
+  memory_protect: {
+    kvm: "kvm platform: page protections and unmapped pages are not enforced (the program's region is one identity mapping, every page present and writable; ARCHITECTURE.md, sandbox data flow 2)",
+  },
+  mmap_file: {
+    seccomp:
+      "libos on seccomp: file-backed mmap is ENODEV (the file is a libos fd, not in the child's own fd table; mmap would need SECCOMP_IOCTL_NOTIF_ADDFD at the same fd number and Continue)",
+  },
+};
+
 const programs = corpusPrograms();
 
 describe("conformance corpus: native and sandbox give the same output", () => {
@@ -39,7 +53,8 @@ describe("conformance corpus: native and sandbox give the same output", () => {
           const exe = build(name, cc);
           native = runNative([exe, ...(cfg.args ?? [])], opts(name));
           // The program's own checks pass natively: it is a valid reference.
-          expect(native.stdout, `${name} native`).not.toContain("FAIL");
+          const failed = native.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
+          expect(failed, `${name} (${cc}) native`).toEqual([]);
           expect(native.status, `${name} native status; stderr: ${native.stderr}`).toBe(cfg.status ?? 0);
         }
         return native;
@@ -50,6 +65,12 @@ describe("conformance corpus: native and sandbox give the same output", () => {
         ...(cfg.input !== undefined ? { input: cfg.input } : {}),
       });
       for (const { platform, missing } of platforms) {
+        const gap = gaps[name]?.[platform];
+        if (gap) {
+          // Skipped with its reason (a known gap, not a pass).
+          it.skip(`${name} (${cc}, ${platform}): ${gap}`, () => {});
+          continue;
+        }
         it.skipIf(ccMissing ?? missing)(`${name} (${cc}, ${platform})`, () => {
           const want = nativeRun();
           const exe = build(name, cc);
