@@ -118,6 +118,15 @@ describe("threads", () => {
     expect(s.k.shellStatus).toBe(142);
   });
 
+  it("tgkill reaches another thread of the process", () => {
+    const s = setup();
+    mainAt(s, 0x400100n);
+    const tid = spawn(s);
+    expect(s.h.call("tgkill", 100, tid, 0)).toBe(0);
+    expect(s.h.call("tgkill", 100, tid + 1, 0)).toBe(-3);
+    expect(s.h.call("tkill", tid, 15)).toBe(0);
+    expect(s.k.shellStatus).toBe(143);
+  });
   it("exit_group ends every thread", () => {
     const s = setup();
     mainAt(s, 0x400100n);

@@ -43,6 +43,16 @@ function sendToSelf(k: Libos, t: TaskControl, task: Task, sig: number, code: num
   return 0;
 }
 
+/**
+ * True when `tid` is a live thread of the process. A signal for another thread
+ * is raised on the process and reaches the running thread (an approximation of
+ * thread-directed delivery with cooperative threads).
+ */
+function isThread(k: Libos, task: Task, tid: number): boolean {
+  if (tid === task.tid) return true;
+  return k.sched?.tasks.some((x) => x.tid === tid) ?? false;
+}
+
 /** On a platform whose kernel owns signal state (seccomp), the call runs there. */
 function native(t: TaskControl, out: Outcome): boolean {
   if (hostTid(t) < 0) return false;
@@ -240,7 +250,7 @@ export function register(table: SyscallTable): void {
     const sig = ev.argI32(2);
     if (tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
-    if (tgid !== k.pid || tid !== task.tid) return -ESRCH;
+    if (tgid !== k.pid || !isThread(k, task, tid)) return -ESRCH;
     if (tgid === hostTid(t) && tid === tgid && native(t, out)) return 0;
     return sendToSelf(k, t, task, sig, SI_TKILL);
   });
@@ -249,7 +259,7 @@ export function register(table: SyscallTable): void {
     const sig = ev.argI32(1);
     if (tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
-    if (tid !== task.tid) return -ESRCH;
+    if (!isThread(k, task, tid)) return -ESRCH;
     if (tid === hostTid(t) && native(t, out)) return 0;
     return sendToSelf(k, t, task, sig, SI_TKILL);
   });
