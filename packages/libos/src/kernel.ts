@@ -324,6 +324,8 @@ export class Libos implements SyscallServer {
   }
 
   private idsChecked = false;
+  /** The program's host process id where it is a host process the host kernel runs (seccomp), else -1. */
+  hostPid = -1;
   /**
    * Where the program is a host process whose kernel owns its signals (seccomp),
    * it sees its host thread id anyway (set_tid_address runs natively and musl's
@@ -332,8 +334,10 @@ export class Libos implements SyscallServer {
    */
   private adoptHostPid(t: TaskControl): void {
     this.idsChecked = true;
+    const host = hostTid(t);
+    if (host > 0 && this.tasks.size === 0) this.hostPid = host;
     if (this.options.identity?.pid !== undefined || this.tasks.size > 0) return;
-    const pid = hostTid(t);
+    const pid = host;
     if (pid <= 0) return;
     this.pid = this.pgid = this.sid = pid;
     this.nextTid = pid + 1;

@@ -59,3 +59,18 @@ describe("seccomp-like tasks: one pid for the libos and the host", () => {
     expect(mem.readU64(SCRATCH + 104) & 0xffffffff).toBe(1);
   });
 });
+
+describe("/proc/self/maps of a host process", () => {
+  it("is the host kernel's maps of that process", async () => {
+    const { FsHarness } = await import("./fs-harness.js");
+    const t = new FsHarness();
+    // This test process stands in for the sandboxed host process.
+    Object.assign(t.h.task, { nativeSignals: true, pid: process.pid });
+    const fd = t.open("/proc/self/maps");
+    expect(fd).toBeGreaterThanOrEqual(0);
+    const text = t.read(fd, 1 << 20);
+    expect(typeof text).toBe("string");
+    expect(text).toContain("[stack]");
+    expect(text).toMatch(/^[0-9a-f]+-[0-9a-f]+ [r-][w-][x-][ps] /);
+  });
+});

@@ -1,6 +1,7 @@
 // The file side of the libos: the mount namespace, the process's fs context
 // (root, cwd, umask, credentials) and fd table, and the file system calls.
 
+import { readFileSync } from "node:fs";
 import type { TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
 import type { Outcome } from "../dispatch.js";
@@ -238,6 +239,14 @@ function hex(n: number, width: number): string {
 /** /proc/self/maps lines from the core's address space. */
 export function mapsText(k: Libos | undefined): string {
   if (!k) return "";
+  // A host process (seccomp): its memory is the host kernel's, and so is the truth about it.
+  if (k.hostPid > 0 && k.mm.mappings().length === 0) {
+    try {
+      return readFileSync(`/proc/${k.hostPid}/maps`, "latin1");
+    } catch {
+      return "";
+    }
+  }
   let out = "";
   for (const m of k.mm.mappings()) {
     const perms = `${m.prot & 1 ? "r" : "-"}${m.prot & 2 ? "w" : "-"}${m.prot & 4 ? "x" : "-"}${m.flags & 1 ? "s" : "p"}`;
