@@ -369,10 +369,26 @@ int main(int argc, char **argv) {
 }
 `,
     );
-    for (const argv of [[prog], [prog, "pause"]]) {
-      const exit = SeccompPlatform.spawn({ file: prog, argv, env: [] }).run(new CaptureServer(), { timeoutMs: 200 });
-      expect(exit.timedOut).toBe(true);
-      expect(exit.signal).toBe(9);
+    const modes = recvWakesOnExit() ? (["poll", "recv"] as const) : (["poll"] as const);
+    for (const waitMode of modes) {
+      for (const argv of [[prog], [prog, "pause"]]) {
+        const server = new CaptureServer();
+        server.hook = (_t, ev, outcome) => {
+          if (ev.nr !== 34) return undefined;
+          outcome.resume = Resume.Continue; // pause() natively
+          return 0;
+        };
+        const proc = SeccompPlatform.spawn({ file: prog, argv, env: [], waitMode });
+        const exit = proc.run(server, { timeoutMs: 200 });
+        expect(exit.timedOut).toBe(true);
+        expect(exit.signal).toBe(9);
+      }
+      // A run that ends before its deadline is not a timeout (and the timer is gone afterwards).
+      const quick = SeccompPlatform.spawn({ file: hello, argv: [hello], env: [], waitMode }).run(new CaptureServer(), {
+        timeoutMs: 60_000,
+      });
+      expect(quick.timedOut).toBe(false);
+      expect(quick.exitCode).toBe(7);
     }
   });
 

@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import {
+  CLOCK_MONOTONIC,
   close,
   ioctlRaw,
   native,
@@ -17,6 +18,7 @@ import {
   SECCOMP_FILTER_FLAG_NEW_LISTENER,
   SysError,
   spawn,
+  ThreadTimer,
   waitpid,
 } from "@kindling/sys-util";
 import { syscallNumber } from "../strace/names.js";
@@ -232,8 +234,9 @@ export interface SeccompExit {
  *   kernel; `run` returns when the spawned process has exited);
  * - "recv": block in RECV (two native calls per system call); needs Linux 6.11+, where RECV
  *   fails with ENOENT once every task using the filter has exited, so `run` returns when the
- *   spawned process *and every process it forked* have exited. A wall-time limit switches to
- *   "poll" for the rest of the run.
+ *   spawned process *and every process it forked* have exited. `run`'s wall-time limit is a
+ *   one-shot sys-util ThreadTimer whose kick signal interrupts RECV (a limit set with
+ *   `setTimeout` outside `run` makes `serveOne` poll instead).
  * - "auto" (default): "recv" on Linux 6.11 and later, else "poll".
  */
 export type SeccompWaitMode = "auto" | "poll" | "recv";
@@ -382,6 +385,7 @@ export class SeccompProcess {
   #killedByServer = false;
   #timedOut = false;
   #deadline = Number.POSITIVE_INFINITY;
+  #timer: ThreadTimer | undefined;
   readonly #recvMode: boolean;
   /** How this process waits for notifications (see SeccompWaitMode). */
   readonly waitMode: "poll" | "recv";
@@ -475,12 +479,15 @@ export class SeccompProcess {
   serveOne(server: SyscallServer): boolean {
     if (this.#exit) return false;
     const n = this.#native;
-    if (this.#recvMode && this.#deadline === Number.POSITIVE_INFINITY) {
-      // Block in RECV itself (Linux 6.11+ ends it with ENOENT once every task has exited).
+    if (this.#recvMode && (this.#deadline === Number.POSITIVE_INFINITY || this.#timer !== undefined)) {
+      // Block in RECV itself (Linux 6.11+ ends it with ENOENT once every task has exited; the
+      // deadline timer's signal ends it with EINTR).
+      if (this.#timer !== undefined && performance.now() >= this.#deadline) return this.#timeout();
       this.#notif.fill(0);
       const r = n.ioctl(this.#listener, SECCOMP_IOCTL_NOTIF_RECV, this.#notif);
       if (r < 0) {
-        if (r === -EINTR) return true;
+        if (r === -EINTR)
+          return this.#timer !== undefined && performance.now() >= this.#deadline ? this.#timeout() : true;
         if (r === -ENOENT) {
           // A task died in its notification, or every task has exited.
           if (!this.#pidfdReadable()) return true;
@@ -498,13 +505,7 @@ export class SeccompProcess {
         const pr = n.syscall(SYS_poll, this.#pollfds, 2, timeout);
         if (pr === -EINTR || pr === -EAGAIN) continue;
         if (pr < 0) throw new SeccompPlatformError(errnoCode(-pr), `poll failed (errno ${-pr})`);
-        if (pr === 0) {
-          // The wall-time limit passed.
-          this.#timedOut = true;
-          this.kill(9);
-          this.#reap();
-          return false;
-        }
+        if (pr === 0) return this.#timeout(); // the wall-time limit passed
         const lrev = this.#pollDv.getInt16(6, true);
         if (lrev & POLLIN) break;
         // Nothing to receive: the process exited (pidfd readable) or every task left the filter (POLLHUP).
@@ -540,6 +541,8 @@ export class SeccompProcess {
         outcome.resume = Resume.Return;
       } else if (e instanceof SeccompPlatformError && e.code === "ENOENT" && !this.notificationValid()) {
         return true; // the task died while being served (ADDFD found it gone): nothing to answer
+      } else if (this.#deadline !== Number.POSITIVE_INFINITY && performance.now() >= this.#deadline) {
+        return this.#timeout(); // e.g. the deadline signal interrupted the server's own I/O
       } else {
         this.kill(9);
         this.#reap();
@@ -633,10 +636,28 @@ export class SeccompProcess {
   /** Serves notifications until the process exits; returns its status. */
   run(server: SyscallServer, options: SeccompRunOptions = {}): SeccompExit {
     if (options.timeoutMs !== undefined) this.setTimeout(options.timeoutMs);
-    while (this.serveOne(server)) {
-      /* serve */
+    if (this.#recvMode && this.#deadline !== Number.POSITIVE_INFINITY && !this.#exit) {
+      // In "recv" mode the deadline is a one-shot timer whose signal (sys-util's kick, no
+      // SA_RESTART) interrupts the blocked RECV.
+      this.#timer = new ThreadTimer(CLOCK_MONOTONIC);
+      this.#timer.set(Math.max(1, Math.ceil((this.#deadline - performance.now()) * 1e6)));
+    }
+    try {
+      while (this.serveOne(server)) {
+        /* serve */
+      }
+    } finally {
+      this.#timer?.delete();
+      this.#timer = undefined;
     }
     return this.#exit!;
+  }
+
+  #timeout(): false {
+    this.#timedOut = true;
+    this.kill(9);
+    this.#reap();
+    return false;
   }
 
   /** Sets the wall-time limit to `ms` milliseconds from now (Infinity: none). */
