@@ -1,6 +1,7 @@
 import {
   AUDIT_ARCH_X86_64,
   DEFAULT_NATIVE_SYSCALLS,
+  gatedUserNotifFilter,
   type IpRange,
   SECCOMP_NOTIF_SIZE,
   SECCOMP_RET_ALLOW,
@@ -11,7 +12,6 @@ import {
   seccompPlatformFilter,
   spawnGateRanges,
   syscallNumber,
-  userNotifFilter,
 } from "@kindling/syscall-tap";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -160,7 +160,7 @@ describe("the seccomp platform's filter", () => {
         fc.integer({ min: 0, max: 460 }),
         (start, len, delta, allow, nr) => {
           const r = { start, end: start + len };
-          const p = userNotifFilter({ allow, gate: { nrs: [59], ranges: [r] } });
+          const p = gatedUserNotifFilter({ allow, gate: { nrs: [59], ranges: [r] } });
           const ipv = BigInt.asUintN(64, start + delta);
           const got = run(p, { nr, arch: AUDIT_ARCH_X86_64, ip: ipv, args: [0n, 0n, 0n, 0n, 0n, 0n] });
           const inRange = ipv >= r.start && ipv < r.end;
@@ -178,8 +178,8 @@ describe("the seccomp platform's filter", () => {
   });
 
   it("rejects bad input with typed errors", () => {
-    expect(() => userNotifFilter({ allow: [-1] })).toThrow(expect.objectContaining({ code: "EINVAL" }));
-    expect(() => userNotifFilter({ allow: [], gate: { nrs: [1], ranges: [{ start: 5n, end: 5n }] } })).toThrow(
+    expect(() => gatedUserNotifFilter({ allow: [-1] })).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    expect(() => gatedUserNotifFilter({ allow: [], gate: { nrs: [1], ranges: [{ start: 5n, end: 5n }] } })).toThrow(
       expect.objectContaining({ code: "EINVAL" }),
     );
     expect(() => seccompPlatformFilter(["no_such_call"])).toThrow(expect.objectContaining({ code: "EINVAL" }));

@@ -27,7 +27,7 @@ export interface IpRange {
   end: bigint;
 }
 
-export interface UserNotifFilterOptions {
+export interface GatedUserNotifFilterOptions {
   /** System call numbers run natively (never notified). */
   allow: readonly number[];
   /**
@@ -70,7 +70,7 @@ interface Insn {
 const SYS_mmap = 9;
 
 /** Builds the filter as an array of 8-byte `struct sock_filter`. */
-export function userNotifFilter(options: UserNotifFilterOptions): Uint8Array {
+export function gatedUserNotifFilter(options: GatedUserNotifFilterOptions): Uint8Array {
   const prog: Insn[] = [];
   const emit = (code: number, k: number, jt: number | string = 0, jf: number | string = 0, label?: string) => {
     const i: Insn = { code, jt, jf, k: k >>> 0 };

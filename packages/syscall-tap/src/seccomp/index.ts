@@ -16,7 +16,7 @@ export {
   SECCOMP_RET_USER_NOTIF,
   SECCOMP_USER_NOTIF_FLAG_CONTINUE,
 } from "./abi.js";
-export { FilterError, type IpRange, type UserNotifFilterOptions, userNotifFilter } from "./bpf.js";
+export { FilterError, type GatedUserNotifFilterOptions, gatedUserNotifFilter, type IpRange } from "./bpf.js";
 export { ProcessMemory } from "./memory.js";
 export {
   DEFAULT_NATIVE_SYSCALLS,

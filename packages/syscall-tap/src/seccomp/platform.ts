@@ -53,7 +53,7 @@ import {
   SYS_kill,
   SYS_poll,
 } from "./abi.js";
-import { type IpRange, userNotifFilter } from "./bpf.js";
+import { gatedUserNotifFilter, type IpRange } from "./bpf.js";
 import { ProcessMemory } from "./memory.js";
 
 /**
@@ -146,7 +146,7 @@ function numbersOf(names: readonly string[]): number[] {
 
 /** The filter the platform installs: notify all but `allowNative`, with the spawn gate. */
 export function seccompPlatformFilter(allowNative: readonly string[] = DEFAULT_NATIVE_SYSCALLS): Uint8Array {
-  return userNotifFilter({
+  return gatedUserNotifFilter({
     allow: numbersOf(allowNative),
     gate: {
       nrs: numbersOf(SPAWN_GATE_SYSCALLS),
