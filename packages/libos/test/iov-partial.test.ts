@@ -2,6 +2,7 @@
 // returns the bytes moved before the bad segment (and EFAULT only when the
 // first segment is bad). The file offset moves by what was moved.
 import { describe, expect, it } from "vitest";
+import { FakeMemory } from "./fake-task.js";
 import { FsHarness, MEM_BASE, MEM_SIZE } from "./fs-harness.js";
 
 const O_RDWR = 2;
@@ -104,5 +105,40 @@ describe("readv/writev stop at a bad segment", () => {
       ),
     ).toBe(70000);
     expect(t.call("lseek", fd, 0, 2)).toBe(70005);
+  });
+});
+
+describe("readv stops at a bad segment where memory is copied (seccomp)", () => {
+  it("returns what it read before the bad segment", () => {
+    const mem = new FakeMemory(MEM_BASE, MEM_SIZE);
+    Object.defineProperty(mem, "aliases", { value: false });
+    const t = new FsHarness({}, {}, mem);
+    const fd = t.open("/f", O_RDWR | O_CREAT);
+    expect(t.write(fd, "abcdefgh")).toBe(8);
+    expect(t.call("lseek", fd, 0, 0)).toBe(0);
+    const a = t.alloc(4);
+    expect(
+      t.call(
+        "readv",
+        fd,
+        iovecs(t, [
+          [a, 4],
+          [BAD, 4],
+        ]),
+        2,
+      ),
+    ).toBe(4);
+    expect(Buffer.from(t.mem.read(a, 4)).toString()).toBe("abcd");
+    expect(
+      t.call(
+        "readv",
+        fd,
+        iovecs(t, [
+          [BAD, 4],
+          [a, 4],
+        ]),
+        2,
+      ),
+    ).toBe(EFAULT);
   });
 });

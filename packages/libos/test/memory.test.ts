@@ -1,3 +1,4 @@
+import { fstatSync, readSync } from "node:fs";
 import type { FileDescription, Vfs } from "@kindling/libos";
 import { Resume } from "@kindling/syscall-tap";
 import { describe, expect, it } from "vitest";
@@ -280,10 +281,28 @@ describe("mmap of files", () => {
     expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 6, 0)).toBe(ENODEV);
     expect(h.call("mmap", 0, PAGE, PROT_RW, MAP_SHARED, 7, 0)).toBeGreaterThan(0);
   });
-  it("refuses file mappings where the host kernel manages memory (nativeMemory)", () => {
-    const { h } = setup({ fs: vfsWith({ 3: fileDesc(content) }) }, true);
+  it("where the host kernel manages memory (nativeMemory), installs a copy of the file at the fd and runs mmap natively", () => {
+    const { h } = setup({ fs: vfsWith({ 3: fileDesc(content), 5: fileDesc(content, 2) }) }, true);
+    // Without an fd installer (not seccomp): ENODEV.
     expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 3, 0)).toBe(ENODEV);
+    const installed: { fd: number; bytes: Uint8Array; size: number }[] = [];
+    Object.assign(h.task, {
+      installFd(hostFd: number, target: number) {
+        const size = fstatSync(hostFd).size;
+        const bytes = new Uint8Array(size);
+        readSync(hostFd, bytes, 0, size, 0);
+        installed.push({ fd: target, bytes, size });
+        return target;
+      },
+    });
+    expect(h.call("mmap", 0, 2 * PAGE, 1, MAP_PRIVATE, 3, PAGE)).toBe(0);
+    expect(h.resume).toBe(Resume.Continue);
+    expect(installed).toHaveLength(1);
+    expect(installed[0].fd).toBe(3);
+    expect(installed[0].size).toBe(3 * PAGE);
+    expect([...installed[0].bytes.subarray(PAGE, 6000)]).toEqual([...content.subarray(PAGE)]);
     expect(h.call("mmap", 0, PAGE, 1, MAP_PRIVATE, 4, 0)).toBe(EBADF);
-    expect(h.resume).toBe(Resume.Return);
+    expect(h.call("mmap", 0, PAGE, 3, MAP_SHARED, 5, 0)).toBe(ENODEV);
+    expect(h.call("mmap", 0, PAGE, 3, MAP_SHARED, 3, 0)).toBe(EACCES);
   });
 });

@@ -7,6 +7,7 @@
  * With `task.nativeMemory` (the seccomp platform), calls on anonymous memory run
  * natively in the program's own kernel (Resume.Continue).
  */
+import { ftruncate, close as hostClose, pwrite as hostPwrite, MFD_CLOEXEC, memfdCreate } from "@kindling/sys-util";
 import { type ProgramMemory, Resume, type SyscallEvent, type TaskControl } from "@kindling/syscall-tap";
 import {
   MADV_COLLAPSE,
@@ -101,6 +102,64 @@ function pathOf(desc: FileDescription): string {
   }
 }
 
+/** What a platform whose host kernel runs the program's memory calls offers (seccomp's SeccompTask). */
+interface FdInstaller {
+  installFd(hostFd: number, targetFd?: number, cloexec?: boolean): number;
+}
+
+/**
+ * A file mapping where the host kernel manages the program's memory (seccomp):
+ * the program's own kernel must map it, but the fd is the libos's. The file's
+ * bytes from the mapping's offset are copied into a memfd, which is installed
+ * in the program at the same fd number (SECCOMP_IOCTL_NOTIF_ADDFD), and the
+ * call then runs natively on it. A snapshot: right for MAP_PRIVATE and for
+ * read-only MAP_SHARED; a writable shared mapping is ENODEV, as on kvm.
+ */
+function mmapFileNatively(
+  k: Libos,
+  t: TaskControl,
+  out: Outcome,
+  fd: number,
+  rawLen: number,
+  prot: number,
+  flags: number,
+  off: bigint,
+): number {
+  const desc = k.fs?.fds.get(fd);
+  if (desc === undefined) return -EBADF;
+  if ((off & BigInt(PAGE_SIZE - 1)) !== 0n || rawLen === 0) return -EINVAL;
+  const len = pageUp(rawLen);
+  if (!(len <= TASK_SIZE) || off + BigInt(len) > BigInt(TASK_SIZE)) return -EOVERFLOW;
+  const shared = (flags & MAP_TYPE) !== MAP_PRIVATE;
+  const acc = desc.flags & O_ACCMODE;
+  if (acc === O_WRONLY) return -EACCES;
+  if (shared && (prot & PROT_WRITE) !== 0 && acc !== O_RDWR) return -EACCES;
+  if (desc.mmapKind === undefined) return -ENODEV;
+  if (shared && (prot & PROT_WRITE) !== 0 && desc.mmapKind === "file") return -ENODEV;
+  const installer = t as TaskControl & Partial<FdInstaller>;
+  if (typeof installer.installFd !== "function") return -ENODEV;
+  const start = Number(off);
+  const memfd = memfdCreate("kindling-mmap", MFD_CLOEXEC);
+  try {
+    ftruncate(memfd, start + len);
+    if (desc.mmapKind === "file") {
+      const buf = new Uint8Array(Math.min(len, FILE_CHUNK));
+      for (let done = 0; done < len; ) {
+        const got = desc.pread(buf.subarray(0, Math.min(buf.length, len - done)), start + done);
+        if (got < 0) return got === -29 /* ESPIPE */ ? -ENODEV : got;
+        if (got === 0) break;
+        hostPwrite(memfd, buf, 0, got, start + done);
+        done += got;
+      }
+    }
+    installer.installFd(memfd, fd, false);
+  } finally {
+    hostClose(memfd);
+  }
+  out.resume = Resume.Continue;
+  return 0;
+}
+
 /** Copies [from, from+len) to [to, to+len) in program memory (non-overlapping). */
 function copyMemory(mem: ProgramMemory, from: number, to: number, len: number): void {
   for (let off = 0; off < len; off += FILE_CHUNK) {
@@ -119,9 +178,7 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
   const off = ev.argU64(5);
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
   if (anonymous && native(t, out)) return 0;
-  // A file mapping in a program whose memory the host kernel manages (seccomp) would need
-  // the file in the program's own fd table and the call's arguments rewritten: not possible.
-  if (!anonymous && t.nativeMemory) return k.fs?.fds.get(fd) === undefined ? -EBADF : -ENODEV;
+  if (!anonymous && t.nativeMemory) return mmapFileNatively(k, t, out, fd, ev.arg(1), prot, flags, off);
   if ((off & BigInt(PAGE_SIZE - 1)) !== 0n) return -EINVAL;
   let desc: FileDescription | undefined;
   if (!anonymous) {
