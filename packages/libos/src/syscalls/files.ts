@@ -110,6 +110,10 @@ class Errno extends Error {
     super(`errno ${errno}`);
   }
 }
+/** A bad program address: a MemoryFault, or EFAULT from a range check. */
+function isFault(e: unknown): boolean {
+  return e instanceof MemoryFault || (e instanceof Errno && e.errno === EFAULT);
+}
 function err(errno: number): never {
   throw new Errno(errno);
 }
@@ -340,7 +344,7 @@ function doReadv(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numbe
       n = readInto(d, t.memory, iov[i], len, pos < 0 ? -1 : pos + total);
     } catch (e) {
       // Like Linux: a segment that cannot be copied to ends the call with what was read before it.
-      if (total > 0 && e instanceof MemoryFault) return total;
+      if (total > 0 && isFault(e)) return total;
       throw e;
     }
     if (n < 0) return total > 0 ? total : n;
@@ -367,7 +371,7 @@ function doWritev(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numb
         buf.set(t.memory.view(iov[i], iov[i + 1]), off);
       } catch (e) {
         // Like Linux: the segments before one that cannot be read are still written.
-        if (off > 0 && e instanceof MemoryFault) break;
+        if (off > 0 && isFault(e)) break;
         throw e;
       }
       off += iov[i + 1];
@@ -383,7 +387,7 @@ function doWritev(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numb
     try {
       n = writeFrom(d, t.memory, iov[i], len, pos < 0 ? -1 : pos + total);
     } catch (e) {
-      if (total > 0 && e instanceof MemoryFault) return total;
+      if (total > 0 && isFault(e)) return total;
       throw e;
     }
     if (n < 0) return brokenPipe(k, t, total > 0 ? total : n);
