@@ -63,6 +63,7 @@ export class Scheduler {
     task.state = "running";
     this.current = task;
     k.setCurrent(t, task);
+    k.signals.update(task);
     out.resume = Resume.Registers;
   }
 
@@ -150,7 +151,9 @@ export class Scheduler {
           return 0;
         }
       }
-      // Everyone waits: sleep until the earliest timeout, timer or the deadline.
+      // Everyone waits. A pending signal ends the wait of a thread that does not block it.
+      if (this.interruptBySignal(k)) continue;
+      // Else sleep until the earliest timeout, timer or the deadline.
       let wakeAt = k.realTimerAt;
       for (const x of this.tasks) if (x.wakeAt < wakeAt) wakeAt = x.wakeAt;
       if (wakeAt === Number.POSITIVE_INFINITY) return k.stuck(out, "deadlock", "a wait of every thread");
@@ -161,15 +164,19 @@ export class Scheduler {
       const after = k.clock.monotonicMs();
       for (const x of this.tasks) if (x.state === "blocked" && x.wakeAt <= after) this.ready(x, x.timeoutResult);
       if (k.realTimerAt !== Number.POSITIVE_INFINITY) k.checkTimers(t);
-      if (k.signals.pending !== 0n) {
-        // A process-directed signal interrupts a waiting thread that does not block it.
-        for (const x of this.tasks) {
-          if (x.state === "blocked" && (k.signals.pending & ~x.sigmask) !== 0n) {
-            this.ready(x, -EINTR);
-            break;
-          }
-        }
+    }
+  }
+
+  /** Readies one waiting thread that a pending signal can interrupt (-EINTR); true if one was. */
+  private interruptBySignal(k: Libos): boolean {
+    const pending = k.signals.pending;
+    if (pending === 0n) return false;
+    for (const x of this.tasks) {
+      if (x.state === "blocked" && (pending & ~x.sigmask) !== 0n) {
+        this.ready(x, -EINTR);
+        return true;
       }
     }
+    return false;
   }
 }

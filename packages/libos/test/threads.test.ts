@@ -127,6 +127,28 @@ describe("threads", () => {
     expect(s.h.call("tkill", tid, 15)).toBe(0);
     expect(s.k.shellStatus).toBe(143);
   });
+  it("pause in one thread lets the others run; a signal from another thread ends the pause", () => {
+    const s = setup();
+    mainAt(s, 0x400100n);
+    spawn(s);
+    // A handler for SIGUSR1, which the child blocks.
+    s.mem.writeBigU64(SCRATCH, 0x401000n);
+    s.mem.writeBigU64(SCRATCH + 8, 0x04000000n);
+    s.mem.writeBigU64(SCRATCH + 16, 0x401100n);
+    s.mem.writeBigU64(SCRATCH + 24, 0n);
+    s.h.call("rt_sigaction", 10, SCRATCH, 0, 8);
+    mainAt(s, 0x400400n);
+    s.h.call("pause");
+    expect(s.h.call("gettid")).toBe(101);
+    s.mem.writeBigU64(SCRATCH + 64, 1n << 9n);
+    s.h.call("rt_sigprocmask", 0, SCRATCH + 64, 0, 8);
+    s.h.call("kill", 100, 10); // pending: the child blocks it
+    s.mem.writeU32(FUTEX, 0);
+    s.h.call("futex", FUTEX, 128, 0, 0, 0, 0); // the child waits: main's pause ends with the handler
+    expect(s.h.call("gettid")).toBe(100);
+    expect(s.h.task.regs.rip).toBe(0x401000n);
+    expect(s.h.task.regs.rdi).toBe(10n);
+  });
   it("exit_group ends every thread", () => {
     const s = setup();
     mainAt(s, 0x400100n);

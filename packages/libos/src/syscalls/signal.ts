@@ -28,6 +28,8 @@ import { SYS } from "../sysno.js";
 import { readTimespecMs } from "./time.js";
 
 const SIGSET_SIZE = 8;
+/** A thread's wait that only a signal ends (its result is then -EINTR). */
+const FOREVER = { addr: -1, bitset: 0, wakeAt: Number.POSITIVE_INFINITY, timeoutResult: 0 };
 const SYS_tkill = 200;
 
 function validSignal(sig: number): boolean {
@@ -130,6 +132,13 @@ export function register(table: SyscallTable): void {
     const old = task.sigmask;
     task.sigmask = mask;
     k.signals.update(task);
+    const sched = k.sched;
+    if (sched !== undefined && sched.others > 0) {
+      // The handler's frame saves the mask from before the suspend; other threads run meanwhile.
+      task.savedMask = old;
+      if (k.signals.deliverable) return -EINTR;
+      return sched.block(k, t, out, FOREVER);
+    }
     const r = k.block(t, Number.POSITIVE_INFINITY);
     if (typeof r === "string") {
       task.sigmask = old;
@@ -143,6 +152,8 @@ export function register(table: SyscallTable): void {
 
   define(table, "pause", (k, t, _ev, out) => {
     k.signals.update(k.task(t));
+    const sched = k.sched;
+    if (sched !== undefined && sched.others > 0 && !k.signals.deliverable) return sched.block(k, t, out, FOREVER);
     const r = k.block(t, Number.POSITIVE_INFINITY);
     if (typeof r === "string") return k.stuck(out, r, "pause");
     return -EINTR;
