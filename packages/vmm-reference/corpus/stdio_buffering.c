@@ -31,15 +31,15 @@ int main(void) {
   CHECK_EQ(read(0, line, 10), 0);
   /* Big formatted output through the buffer. */
   unsigned long sum = 0;
-  for (int i = 0; i < 20000; i++) {
+  for (int i = 0; i < 4000; i++) {
     int n = printf("%05d %s %x %.3f\n", i, i % 3 ? "abc" : "xyzzy", i * 2654435761u, i / 7.0);
     sum += n;
   }
   unsigned long want = 0;
-  for (int i = 0; i < 20000; i++)
+  for (int i = 0; i < 4000; i++)
     want += snprintf(NULL, 0, "%05d %s %x %.3f\n", i, i % 3 ? "abc" : "xyzzy", i * 2654435761u, i / 7.0);
   CHECK_EQ(sum, want);
-  for (int i = 0; i < 3000; i++) fputs("err line\n", stderr);
+  for (int i = 0; i < 300; i++) fputs("err line\n", stderr);
   fputc('Z', stdout);
   puts("");
   DONE();

@@ -32,10 +32,6 @@ const gaps: Record<string, Partial<Record<"kvm" | "seccomp", string>>> = {
   memory_protect: {
     kvm: "kvm platform: page protections and unmapped pages are not enforced (the program's region is one identity mapping, every page present and writable; ARCHITECTURE.md, sandbox data flow 2)",
   },
-  mmap_file: {
-    seccomp:
-      "libos on seccomp: file-backed mmap is ENODEV (the file is a libos fd, not in the child's own fd table; mmap would need SECCOMP_IOCTL_NOTIF_ADDFD at the same fd number and Continue)",
-  },
 };
 
 const programs = corpusPrograms();

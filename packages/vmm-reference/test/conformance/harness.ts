@@ -217,7 +217,7 @@ export function runSandbox(argv: string[], o: SandboxRunOptions): RunResult & { 
     env: o.env ?? ENV,
     cwd: "/",
     memory: 256 << 20,
-    timeout: Number(process.env.KINDLING_CONFORMANCE_TIMEOUT ?? 120),
+    timeout: Number(process.env.KINDLING_CONFORMANCE_TIMEOUT ?? 60),
     ...o.sandbox,
     stdio: [o.input !== undefined ? source(o.input) : "null", sink(out), sink(err)],
   });
