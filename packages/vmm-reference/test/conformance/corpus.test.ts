@@ -17,7 +17,7 @@ import {
 
 /** Per-program arguments, input and the status a native run ends with (default 0). */
 const special: Record<string, { args?: string[]; input?: string; env?: string[]; status?: number }> = {
-  env_auxv: { args: ["first arg", "", "ünïcode", "-x"], env: ["A=1", "EMPTY=", "LONG=" + "y".repeat(3000)] },
+  env_auxv: { args: ["first arg", "", "ünïcode", "-x"], env: ["A=1", "EMPTY=", `LONG=${"y".repeat(3000)}`] },
   stdio_buffering: { input: "line one\nline two\nno newline" },
   exit_signal: { status: 128 + 11 },
   exit_abort: { status: 128 + 6 },
