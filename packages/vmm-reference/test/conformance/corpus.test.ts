@@ -22,6 +22,7 @@ const special: Record<string, { args?: string[]; input?: string; env?: string[];
   exit_signal: { status: 128 + 11 },
   exit_abort: { status: 128 + 6 },
   exit_status: { status: 42 },
+  exit_sigpipe: { status: 128 + 13 },
 };
 
 /**
