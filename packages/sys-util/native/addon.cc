@@ -25,7 +25,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <sys/socket.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -375,45 +376,54 @@ Napi::Value ThreadTimerDelete(const Napi::CallbackInfo& info) {
 // fork + exec with the filter installed in the child just before exec. With
 // SECCOMP_FILTER_FLAG_NEW_LISTENER the child's listener fd is passed back over a
 // socketpair. An exec failure is reported through a CLOEXEC pipe as an error.
-bool SendFd(int sock, int fd) {
-  char dummy = 'F';
-  struct iovec iov = {&dummy, 1};
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof cbuf);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  return sendmsg(sock, &msg, 0) == 1;
-}
-
-int RecvFd(int sock) {
-  char dummy;
-  struct iovec iov = {&dummy, 1};
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) return -1;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return -1;
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return fd;
+// Takes the child's seccomp listener (fd `lfd` in the child) with pidfd_getfd,
+// then lets the child's own pre-exec calls through: every notification until
+// the CLOEXEC error pipe reports exec success (EOF) or failure (a message) is
+// the spawn code's execve or its failure report, answered with CONTINUE.
+// Returns the listener or -1.
+int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
+    return -1;
+  }
+  int listener = -1;
+  for (int tries = 0; tries < 200000 && listener < 0; tries++) {
+    listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, lfd, 0));
+    if (listener >= 0) break;
+    if (errno != EBADF) break;
+    // Until the child's filter is in place fd lfd is not open; stop if it died or failed.
+    struct pollfd p[2] = {{errfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    if (poll(p, 2, 0) > 0) break;
+    sched_yield();
+  }
+  if (listener >= 0) fcntl(listener, F_SETFD, FD_CLOEXEC);
+  __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);  // the child may go on to execve
+  while (listener >= 0) {
+    struct pollfd p[2] = {{errfd, POLLIN, 0}, {listener, POLLIN, 0}};
+    int r = poll(p, 2, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    // The pipe first: EOF (exec done) comes before the new program's first call.
+    if (p[0].revents & (POLLIN | POLLHUP)) break;
+    if (p[1].revents & POLLIN) {
+      struct seccomp_notif req;
+      memset(&req, 0, sizeof req);
+      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+        if (errno == EINTR || errno == ENOENT) continue;
+        break;
+      }
+      struct seccomp_notif_resp resp;
+      memset(&resp, 0, sizeof resp);
+      resp.id = req.id;
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+    } else if (p[1].revents & (POLLHUP | POLLERR)) {
+      break;
+    }
+  }
+  close(pidfd);
+  return listener;
 }
 
 [[noreturn]] void ChildFail(int pipefd, int step, int err) {
@@ -466,25 +476,30 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);
-  int sv[2] = {-1, -1};
-  if (want_listener && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-    int err = errno;
-    close(errpipe[0]);
-    close(errpipe[1]);
-    return ThrowErrno(env, "socketpair", err);
-  }
   // Raise the fds we must place above the target range so dup2 order cannot clobber them.
   std::vector<int> src(fds.size());
   int highest = static_cast<int>(fds.size()) + 3;
   for (size_t i = 0; i < fds.size(); i++) src[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, highest);
 
+  // A shared page on which the parent tells the child it took the listener.
+  int* handoff = nullptr;
+  if (want_listener) {
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+      int err = errno;
+      for (int s : src) if (s >= 0) close(s);
+      close(errpipe[0]);
+      close(errpipe[1]);
+      return ThrowErrno(env, "mmap", err);
+    }
+    handoff = static_cast<int*>(page);
+  }
   pid_t pid = fork();
   if (pid < 0) {
     int err = errno;
     for (int s : src) if (s >= 0) close(s);
     close(errpipe[0]);
     close(errpipe[1]);
-    if (sv[0] >= 0) { close(sv[0]); close(sv[1]); }
     return ThrowErrno(env, "fork", err);
   }
   if (pid == 0) {
@@ -507,11 +522,25 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     }
     if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) ChildFail(errpipe[1], 4, errno);
     if (!filter.empty()) {
+      if (want_listener) {
+        // The listener will take the lowest free fd: tell the parent which one while
+        // system calls still run natively; it takes the fd with pidfd_getfd. After the
+        // filter this child makes no call but execve (and, if that fails, the report).
+        int probe = dup(0);
+        if (probe < 0) probe = open("/dev/null", O_RDONLY);
+        if (probe < 0) ChildFail(errpipe[1], 6, errno);
+        close(probe);
+        int info[2] = {0, probe};
+        if (write(errpipe[1], info, sizeof info) != sizeof info) _exit(127);
+      }
       long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, seccomp_flags, &prog);
       if (lfd < 0) ChildFail(errpipe[1], 5, errno);
       if (want_listener) {
-        if (!SendFd(sv[1], static_cast<int>(lfd))) ChildFail(errpipe[1], 6, errno);
-        close(static_cast<int>(lfd));
+        // Wait, without a system call, until the parent holds the listener: execve
+        // would close it (it is CLOEXEC) if the filter lets execve run natively.
+        for (long spins = 0; __atomic_load_n(handoff, __ATOMIC_ACQUIRE) == 0 && spins < 4000000000L; spins++) {
+          __builtin_ia32_pause();
+        }
       }
     }
     execve(file.c_str(), argv.data(), envp.data());
@@ -521,22 +550,26 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   for (int s : src) if (s >= 0) close(s);
   close(errpipe[1]);
   int listener = -1;
-  if (want_listener) {
-    close(sv[1]);
-    listener = RecvFd(sv[0]);
-    close(sv[0]);
-  }
   int msg[2] = {0, 0};
   ssize_t n;
   do {
     n = read(errpipe[0], msg, sizeof msg);
   } while (n < 0 && errno == EINTR);
+  if (want_listener && n == sizeof msg && msg[0] == 0) {
+    listener = TakeListener(pid, msg[1], errpipe[0], handoff);
+    do {
+      n = read(errpipe[0], msg, sizeof msg);
+    } while (n < 0 && errno == EINTR);
+  }
   close(errpipe[0]);
+  if (handoff != nullptr) munmap(handoff, 4096);
   if (n == sizeof msg) {
+    // Past the filter the failing child cannot even exit without an answer: end it.
+    if (want_listener) kill(pid, SIGKILL);
     if (listener >= 0) close(listener);
     int status;
     waitpid(pid, &status, 0);
-    static const char* steps[] = {"", "dup2", "chdir", "ptrace(TRACEME)", "prctl(NO_NEW_PRIVS)", "seccomp", "sendmsg", "execve"};
+    static const char* steps[] = {"", "dup2", "chdir", "ptrace(TRACEME)", "prctl(NO_NEW_PRIVS)", "seccomp", "dup", "execve"};
     return ThrowErrno(env, steps[msg[0] & 7], msg[1]);
   }
   Napi::Object out = Napi::Object::New(env);

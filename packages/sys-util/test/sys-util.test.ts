@@ -154,3 +154,30 @@ describe("mapping registry", () => {
     }
   });
 });
+
+describe("spawn with a seccomp listener", () => {
+  // One instruction: every system call becomes a user notification.
+  const notifyAll = new Uint8Array(8);
+  new DataView(notifyAll.buffer).setUint16(0, 0x06, true); // BPF_RET | BPF_K
+  new DataView(notifyAll.buffer).setUint32(4, 0x7fc00000, true); // SECCOMP_RET_USER_NOTIF
+
+  it("hands over the listener and lets only the spawn's own execve through", () => {
+    const p = spawn({ file: "/bin/true", argv: ["true"], seccomp: notifyAll, seccompFlags: 8 });
+    expect(p.listenerFd).toBeGreaterThan(2);
+    // The program's first system call (not the execve) is waiting for an answer.
+    const notif = new Uint8Array(80);
+    expect(ioctl(p.listenerFd, 0xc0502100, notif)).toBe(0); // SECCOMP_IOCTL_NOTIF_RECV
+    const dv = new DataView(notif.buffer);
+    expect(dv.getUint32(8, true)).toBe(p.pid);
+    expect(dv.getInt32(16, true)).not.toBe(59); // not execve
+    close(p.listenerFd); // without a listener the filter fails every call; the dynamic loader gives up
+    process.kill(p.pid, "SIGKILL");
+    expect(waitpid(p.pid).signal).toBe(9);
+  });
+
+  it("reports an exec failure behind the filter as a SysError instead of hanging", () => {
+    expect(() => spawn({ file: "/nonexistent", argv: ["x"], seccomp: notifyAll, seccompFlags: 8 })).toThrowError(
+      expect.objectContaining({ code: "ENOENT" }),
+    );
+  });
+});

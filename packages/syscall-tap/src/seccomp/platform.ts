@@ -144,17 +144,15 @@ function numbersOf(names: readonly string[]): number[] {
   });
 }
 
-/** The filter the platform installs: notify all but `allowNative`, with the spawn gate. */
+/**
+ * The filter the platform installs: notify all but `allowNative`. No spawn
+ * gate: sys-util's spawn takes the listener with pidfd_getfd and answers the
+ * child's own execve (and its failure report) itself, so nothing the program
+ * could imitate runs natively. (`spawnGateRanges` stays for callers that
+ * still build gated filters.)
+ */
 export function seccompPlatformFilter(allowNative: readonly string[] = DEFAULT_NATIVE_SYSCALLS): Uint8Array {
-  return gatedUserNotifFilter({
-    allow: numbersOf(allowNative),
-    gate: {
-      nrs: numbersOf(SPAWN_GATE_SYSCALLS),
-      ranges: spawnGateRanges(),
-      // spawn's only write after the filter reports a failure: 8 bytes ({step, errno}) to its error pipe.
-      argEquals: [{ nr: 1, arg: 2, value: 8 }],
-    },
-  });
+  return gatedUserNotifFilter({ allow: numbersOf(allowNative) });
 }
 
 export interface SeccompSpawnOptions {
