@@ -324,6 +324,9 @@ function mremap(
 export function register(table: SyscallTable): void {
   define(table, "brk", (k, t, ev, out) => {
     if (native(t, out)) return 0;
+    // Like Linux (may_expand_vm), growing the break keeps the address space within RLIMIT_AS.
+    const grow = pageUp(ev.arg(0)) - pageUp(k.mm.brk);
+    if (grow > 0 && k.mm.used + grow > k.rlimitNumber(RLIMIT_AS)) return k.mm.brk;
     return k.mm.setBrk(t.memory, ev.arg(0), k.rlimitNumber(RLIMIT_DATA));
   });
   define(table, "mmap", mmap);
