@@ -74,3 +74,34 @@ describe("/proc/self/maps of a host process", () => {
     expect(text).toMatch(/^[0-9a-f]+-[0-9a-f]+ [r-][w-][x-][ps] /);
   });
 });
+
+describe("limits a host process sets on itself", () => {
+  it("RLIMIT_AS reaches the host process, never above its hard limit", async () => {
+    const { spawn } = await import("node:child_process");
+    const { syscall } = await import("@kindling/sys-util");
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      const pid = child.pid as number;
+      const host = (res: number): bigint[] => {
+        const b = new BigUint64Array(2);
+        syscall(302, pid, res, 0, b);
+        return [b[0], b[1]];
+      };
+      // The platform's cap: 1 GiB hard.
+      syscall(302, pid, 9, new BigUint64Array([1n << 30n, 1n << 30n]), 0);
+      const { h, mem } = seccompLike();
+      Object.assign(h.task, { pid });
+      h.call("getpid");
+      mem.writeBigU64(SCRATCH, 64n << 20n);
+      mem.writeBigU64(SCRATCH + 8, 512n << 20n);
+      expect(h.call("prlimit64", 0, 9, SCRATCH, 0)).toBe(0);
+      expect(host(9)).toEqual([64n << 20n, 512n << 20n]);
+      // A soft limit above the host's hard one is capped there.
+      mem.writeBigU64(SCRATCH, 512n << 20n);
+      expect(h.call("setrlimit", 9, SCRATCH)).toBe(0);
+      expect(host(9)).toEqual([512n << 20n, 512n << 20n]);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});

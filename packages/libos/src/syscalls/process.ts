@@ -1,5 +1,6 @@
 /** Identity and process syscalls: exit, ids, uname, TLS, limits, randomness, scheduling, usage. */
 import { freemem, totalmem } from "node:os";
+import { syscallRaw } from "@kindling/sys-util";
 import type { ProgramMemory } from "@kindling/syscall-tap";
 import {
   ARCH_GET_CPUID,
@@ -111,7 +112,24 @@ export function applyRlimit(k: Libos, res: number, soft: bigint, hard: bigint): 
   if (hard > k.rlimitMax(res)) return -EPERM;
   if (res === RLIMIT_NOFILE && hard > BigInt(NR_OPEN)) return -EPERM;
   k.setRlimit(res, soft, hard);
+  if (k.hostPid > 0 && HOST_ENFORCED.has(res)) lowerHostLimit(k.hostPid, res, soft, hard);
   return 0;
+}
+
+/** The limits the host kernel enforces on a host process (seccomp): memory and CPU time. */
+const HOST_ENFORCED = new Set([0 /* RLIMIT_CPU */, 2 /* RLIMIT_DATA */, 3 /* RLIMIT_STACK */, 9 /* RLIMIT_AS */]);
+const SYS_prlimit64 = 302;
+
+/**
+ * Applies a limit the program set on itself to its host process too, never
+ * above the host's hard limit (which the platform set: the sandbox's own cap).
+ */
+function lowerHostLimit(pid: number, res: number, soft: bigint, hard: bigint): void {
+  const cur = new BigUint64Array(2);
+  if (syscallRaw(SYS_prlimit64, pid, res, 0, cur) < 0) return;
+  const max = hard < cur[1] ? hard : cur[1];
+  const next = new BigUint64Array([soft < max ? soft : max, max]);
+  syscallRaw(SYS_prlimit64, pid, res, next, 0);
 }
 
 export function register(table: SyscallTable): void {
