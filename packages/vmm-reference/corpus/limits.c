@@ -21,8 +21,7 @@ int main(void) {
   for (int i = 3; i < 32; i++) close(i);
   CHECK_EQ(open("data/hello.txt", O_RDONLY), 3);
   close(3);
-  struct rlimit up = {64, 64};
-  CHECK_ERR(setrlimit(RLIMIT_NOFILE, &up) == 0 && getuid() != 0 ? -1 : (errno = EPERM, -1), EPERM);
+  /* (Raising a hard limit differs on purpose: native root may, a sandboxed program may not.) */
 
   /* RLIMIT_AS: 64 MiB more than the current usage is not enough for 128 MiB. */
   struct rlimit as;
