@@ -9,16 +9,20 @@
 
 int main(void) {
   struct rlimit nofile = {32, 32};
+  int inherited = 0;
+  for (int i = 0; i < 32; i++)
+    if (fcntl(i, F_GETFD) >= 0) inherited++;
   CHECK_OK(setrlimit(RLIMIT_NOFILE, &nofile));
   int opened = 0, fd;
   while ((fd = open("data/hello.txt", O_RDONLY)) >= 0) opened++;
   CHECK_EQ(errno, EMFILE);
-  CHECK_EQ(opened, 29);
+  CHECK_EQ(opened, 32 - inherited);
   CHECK_ERR(dup(0), EMFILE);
   CHECK_ERR(fcntl(0, F_DUPFD, 0), EMFILE);
   int p[2];
   CHECK_ERR(pipe(p), EMFILE);
-  for (int i = 3; i < 32; i++) close(i);
+  for (int i = 3; i < 32; i++)
+    if (i >= inherited) close(i);
   CHECK_EQ(open("data/hello.txt", O_RDONLY), 3);
   close(3);
   /* (Raising a hard limit differs on purpose: native root may, a sandboxed program may not.) */
