@@ -6,28 +6,13 @@
  * arguments as numbers (no bigint, no allocation per system call). 64-bit
  * values that need every bit are read with `argU64`.
  */
+import type { KvmRegs } from "@kindling/kvm-ioctls";
 
-/** x86-64 general registers, as a plain object (used for signal frames, not per syscall). */
-export interface Registers {
-  rax: bigint;
-  rbx: bigint;
-  rcx: bigint;
-  rdx: bigint;
-  rsi: bigint;
-  rdi: bigint;
-  rsp: bigint;
-  rbp: bigint;
-  r8: bigint;
-  r9: bigint;
-  r10: bigint;
-  r11: bigint;
-  r12: bigint;
-  r13: bigint;
-  r14: bigint;
-  r15: bigint;
-  rip: bigint;
-  rflags: bigint;
-}
+/**
+ * x86-64 general registers, as a plain object (used for signal frames, not per
+ * syscall): the same shape as KVM's kvm_regs on every platform.
+ */
+export type Registers = KvmRegs;
 
 export const REGISTER_NAMES = [
   "rax",
