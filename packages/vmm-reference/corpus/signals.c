@@ -5,7 +5,18 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
+
+/* A SIGILL handler that returns: it skips the 2-byte ud2 and sets rax in the saved context. */
+static volatile int skipped;
+static void skip_ud2(int sig, siginfo_t *si, void *ucv) {
+  (void)sig, (void)si;
+  ucontext_t *uc = ucv;
+  uc->uc_mcontext.gregs[REG_RIP] += 2;
+  uc->uc_mcontext.gregs[REG_RAX] = 0x1234;
+  skipped++;
+}
 
 static sigjmp_buf jb;
 static volatile int got_sig, got_code, hits;
@@ -96,6 +107,16 @@ int main(void) {
   CHECK_EQ(got_sig, SIGILL);
   CHECK_EQ(got_code, ILL_ILLOPN);
   CHECK(got_addr == ud2_at);
+
+  /* A fault handler that returns to a changed context (rt_sigreturn restores it). */
+  CHECK_OK(install(SIGILL, skip_ud2, 0));
+  long rax = 0;
+  __asm__ volatile("mov $7, %%rax\n ud2\n mov %%rax, %0" : "=r"(rax) : : "rax");
+  CHECK_EQ(skipped, 1);
+  CHECK_EQ(rax, 0x1234);
+  /* The signal was not left blocked after the handler returned. */
+  __asm__ volatile("ud2" : : : "rax");
+  CHECK_EQ(skipped, 2);
 
   /* raise and kill to self; the handler returns. */
   CHECK(signal(SIGUSR2, counter) != SIG_ERR);
