@@ -105,3 +105,29 @@ describe("limits a host process sets on itself", () => {
     }
   });
 });
+
+describe("sleeping and interval timers of a host process", () => {
+  it("run natively, so the host kernel's timer signals interrupt its own waits", () => {
+    const { h, mem } = seccompLike();
+    for (const [name, args] of [
+      ["nanosleep", [SCRATCH, 0]],
+      ["clock_nanosleep", [1, 0, SCRATCH, 0]],
+      ["alarm", [5]],
+      ["getitimer", [0, SCRATCH]],
+      ["setitimer", [0, SCRATCH, 0]],
+    ] as const) {
+      mem.writeBigU64(SCRATCH, 0n);
+      mem.writeBigU64(SCRATCH + 8, 1000n);
+      expect(h.call(name, ...args), name).toBe(0);
+      expect(h.resume, name).toBe(Resume.Continue);
+    }
+  });
+  it("are served by the libos where it owns signals", () => {
+    const mem = new FakeMemory(0x10000, 0x400000);
+    const k = new Libos({ memory: { base: 0x200000, size: 0x200000 }, sleep: () => {} });
+    const h = new Harness(k, mem);
+    expect(h.call("alarm", 5)).toBe(0);
+    expect(h.resume).toBe(Resume.Return);
+    expect(h.call("alarm", 0)).toBe(5);
+  });
+});

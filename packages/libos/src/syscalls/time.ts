@@ -1,5 +1,5 @@
 /** Clocks and sleeping: clock_gettime, clock_getres, gettimeofday, time, nanosleep, clock_nanosleep. */
-import type { ProgramMemory, TaskControl } from "@kindling/syscall-tap";
+import { type ProgramMemory, Resume, type TaskControl } from "@kindling/syscall-tap";
 import {
   CLOCK_BOOTTIME,
   CLOCK_BOOTTIME_ALARM,
@@ -14,9 +14,11 @@ import {
   CLOCK_THREAD_CPUTIME_ID,
   TIMER_ABSTIME,
 } from "../abi.js";
-import { define, type Outcome, type SyscallTable } from "../dispatch.js";
+import { define, type Handler, type Outcome, type SyscallTable } from "../dispatch.js";
 import { EINTR, EINVAL, EOPNOTSUPP, EPERM } from "../errno.js";
 import type { Libos } from "../kernel.js";
+import { hostTid } from "../signals.js";
+import { SYS } from "../sysno.js";
 
 /** TAI - UTC (seconds), since 2017. */
 const TAI_OFFSET_MS = 37_000;
@@ -150,6 +152,26 @@ export function register(table: SyscallTable): void {
     }
     return 0;
   });
+  for (const name of HOST_NATIVE_ON_SECCOMP) table[SYS[name]] = hostNative(table[SYS[name]]);
+}
+
+/**
+ * Where the host kernel owns the program's signals (seccomp), sleeping and the
+ * interval timers run natively: a timer's signal must interrupt the program's
+ * own waits (pause, sigsuspend run natively too), a sleep interrupted by a
+ * signal reports Linux's EINTR and remaining time, and nothing here touches
+ * libos state. Elsewhere (kvm) the libos serves them.
+ */
+const HOST_NATIVE_ON_SECCOMP = ["nanosleep", "clock_nanosleep", "alarm", "getitimer", "setitimer"] as const;
+
+function hostNative(h: Handler): Handler {
+  return (k, t, ev, out) => {
+    if (hostTid(t) >= 0) {
+      out.resume = Resume.Continue;
+      return 0;
+    }
+    return h(k, t, ev, out);
+  };
 }
 
 const ITIMER_REAL = 0;
