@@ -32,7 +32,7 @@ import {
   X86_CR4_OSXMMEXCPT,
   X86_CR4_PAE,
 } from "@kindling/kvm-ioctls";
-import { CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, native, ThreadTimer } from "@kindling/sys-util";
+import { CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, kick, native, ThreadTimer } from "@kindling/sys-util";
 import { GuestMemoryMmap, registerWithVm } from "@kindling/vm-memory";
 import {
   type FaultEvent,
@@ -358,6 +358,10 @@ export class KvmPlatform implements TaskControl {
       wallTimer?.delete();
       cpuTimer?.delete();
       this.#run[R.immediate_exit] = 0;
+      // The thread's kick handler writes kvm_run.immediate_exit of its target: once
+      // the platform is closed that mapping is gone, and a later kick (another
+      // ThreadTimer, the seccomp platform's deadline) would write to freed memory.
+      kick.setTarget(null);
     }
   }
 
