@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Kvm } from "@kindling/kvm-ioctls";
-import { CLOCK_MONOTONIC, ThreadTimer } from "@kindling/sys-util";
 import { loadStaticProgram } from "@kindling/linux-loader";
+import { CLOCK_MONOTONIC, ThreadTimer } from "@kindling/sys-util";
 import {
   AT,
   type FaultEvent,
