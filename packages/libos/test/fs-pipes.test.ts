@@ -279,3 +279,23 @@ describe("waits: signals, timers and deadlock", () => {
     expect(h.call("pselect6", r + 1, rs, 0, 0, ts, sig)).toBe(E.EINVAL);
   });
 });
+
+describe("blocking reads of host stdio", () => {
+  it("wait like poll: an ITIMER_REAL expiry ends a read of an empty host pipe", () => {
+    const [rfd, wfd] = hostPipe();
+    t = new FsHarness({}, { stdio: [rfd, "null", "null"] });
+    try {
+      const itv = t.alloc(32);
+      t.mem.writeU64(itv + 16, 0);
+      t.mem.writeU64(itv + 24, 100_000); // it_value: 100 ms
+      expect(t.call("setitimer", 0, itv, 0)).toBe(0);
+      const start = performance.now();
+      t.read(0);
+      expect(performance.now() - start).toBeGreaterThanOrEqual(90);
+      expect(t.k.termSignal).toBe(14);
+    } finally {
+      nfs.closeSync(wfd);
+      nfs.closeSync(rfd);
+    }
+  });
+});

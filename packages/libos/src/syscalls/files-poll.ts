@@ -178,6 +178,18 @@ function pollWait(k: Libos, t: TaskControl, out: Outcome, s: PollSet, ms: number
 }
 
 /**
+ * Before a blocking read or write on a host stream (stdio) behind sandbox fd
+ * `fd`: waits until it is ready the same way poll does, so timers, signals
+ * and the deadline still end the wait. Returns 0 when ready, -EINTR, or 0 with
+ * the program ended.
+ */
+export function waitHostReady(k: Libos, t: TaskControl, out: Outcome, fd: number, events: number): number {
+  const s: PollSet = { fds: [fd], events: [events], revents: [0] };
+  const r = pollWait(k, t, out, s, -1, events & POLLIN ? "a read" : "a write");
+  return r < 0 ? r : 0;
+}
+
+/**
  * ppoll/pselect6's temporary signal mask: applied for the wait; when the wait
  * ends with EINTR the handler's frame restores the old mask (as rt_sigsuspend).
  */

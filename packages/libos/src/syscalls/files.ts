@@ -6,7 +6,7 @@
 // -errno here; a MemoryFault escapes to the dispatcher, which answers -EFAULT.
 
 import { MemoryFault, type ProgramMemory, type SyscallEvent, type TaskControl } from "@kindling/syscall-tap";
-import { define, type Handler, type SyscallModule, type SyscallTable } from "../dispatch.js";
+import { define, type Handler, type Outcome, type SyscallModule, type SyscallTable } from "../dispatch.js";
 import {
   EBADF,
   EFAULT,
@@ -57,6 +57,10 @@ import {
   O_TRUNC,
   O_WRONLY,
   PATH_MAX,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLOUT,
   SETFL_MASK,
   STATX__RESERVED,
   UTIME_NOW,
@@ -79,10 +83,12 @@ import {
 } from "../fs/layout.js";
 import { PipeEnd } from "../fs/pipe.js";
 import type { SandboxFs } from "../fs/sandbox-fs.js";
+import { HostStreamDescription } from "../fs/stdio.js";
 import { DirectoryDescription, errnoOf, type FileDescription, type Stat, type Timespec } from "../fs/types.js";
 import { type FsContext, type Loc, PathDescription } from "../fs/vfs.js";
 import type { Libos } from "../kernel.js";
 import { SIGPIPE } from "../signals.js";
+import { waitHostReady } from "./files-poll.js";
 
 // ------------------------------------------------------------------ helpers
 
@@ -280,15 +286,26 @@ const closeRange: Handler = (k, _t, ev) => {
 
 // ------------------------------------------------------------------ read/write
 
-const read: Handler = (k, t, ev) => {
+/** A blocking host stream (stdio) that is not ready: wait in the kernel's way first. */
+function hostWait(k: Libos, t: TaskControl, out: Outcome, fd: number, d: FileDescription, events: number): number {
+  if (!(d instanceof HostStreamDescription) || d.nonblocking) return 0;
+  if (d.poll() & (events | POLLHUP | POLLERR)) return 0;
+  return waitHostReady(k, t, out, fd, events);
+}
+
+const read: Handler = (k, t, ev, out) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
   if (!d?.readable || d instanceof PathDescription) return -EBADF;
+  const w = hostWait(k, t, out, ev.argI32(0), d, POLLIN);
+  if (w < 0 || out.resume !== 0) return w;
   return readInto(d, t.memory, ev.arg(1), ev.arg(2));
 };
 
-const write: Handler = (k, t, ev) => {
+const write: Handler = (k, t, ev, out) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
   if (!d?.writable || d instanceof PathDescription) return -EBADF;
+  const w = hostWait(k, t, out, ev.argI32(0), d, POLLOUT);
+  if (w < 0 || out.resume !== 0) return w;
   return brokenPipe(k, t, writeFrom(d, t.memory, ev.arg(1), ev.arg(2)));
 };
 
@@ -397,8 +414,18 @@ function doWritev(k: Libos, t: TaskControl, ev: SyscallEvent, pos: number): numb
   return total;
 }
 
-const readv: Handler = (k, t, ev) => doReadv(k, t, ev, -1);
-const writev: Handler = (k, t, ev) => doWritev(k, t, ev, -1);
+const readv: Handler = (k, t, ev, out) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  const w = d ? hostWait(k, t, out, ev.argI32(0), d, POLLIN) : 0;
+  if (w < 0 || out.resume !== 0) return w;
+  return doReadv(k, t, ev, -1);
+};
+const writev: Handler = (k, t, ev, out) => {
+  const d = fsOf(k).fds.get(ev.argI32(0));
+  const w = d ? hostWait(k, t, out, ev.argI32(0), d, POLLOUT) : 0;
+  if (w < 0 || out.resume !== 0) return w;
+  return doWritev(k, t, ev, -1);
+};
 const preadv: Handler = (k, t, ev) => {
   const pos = argI64(ev, 3);
   return pos < 0 ? -EINVAL : doReadv(k, t, ev, pos);
