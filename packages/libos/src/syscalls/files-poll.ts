@@ -186,7 +186,7 @@ function pollWait(k: Libos, t: TaskControl, out: Outcome, s: PollSet, ms: number
 export function waitHostReady(k: Libos, t: TaskControl, out: Outcome, fd: number, events: number): number {
   const s: PollSet = { fds: [fd], events: [events], revents: [0] };
   const r = pollWait(k, t, out, s, -1, events & POLLIN ? "a read" : "a write");
-  return r < 0 ? r : 0;
+  return Math.min(r, 0);
 }
 
 /**
