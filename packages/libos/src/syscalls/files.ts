@@ -60,7 +60,6 @@ import {
   POLLERR,
   POLLHUP,
   POLLIN,
-  POLLOUT,
   SETFL_MASK,
   STATX__RESERVED,
   UTIME_NOW,
@@ -301,11 +300,11 @@ const read: Handler = (k, t, ev, out) => {
   return readInto(d, t.memory, ev.arg(1), ev.arg(2));
 };
 
-const write: Handler = (k, t, ev, out) => {
+const write: Handler = (k, t, ev) => {
   const d = fsOf(k).fds.get(ev.argI32(0));
   if (!d?.writable || d instanceof PathDescription) return -EBADF;
-  const w = hostWait(k, t, out, ev.argI32(0), d, POLLOUT);
-  if (w < 0 || out.resume !== 0) return w;
+  // Writes to host stdio are not pre-polled: a full host pipe is ordinary
+  // backpressure, and every write would pay for a poll(2).
   return brokenPipe(k, t, writeFrom(d, t.memory, ev.arg(1), ev.arg(2)));
 };
 
@@ -420,12 +419,7 @@ const readv: Handler = (k, t, ev, out) => {
   if (w < 0 || out.resume !== 0) return w;
   return doReadv(k, t, ev, -1);
 };
-const writev: Handler = (k, t, ev, out) => {
-  const d = fsOf(k).fds.get(ev.argI32(0));
-  const w = d ? hostWait(k, t, out, ev.argI32(0), d, POLLOUT) : 0;
-  if (w < 0 || out.resume !== 0) return w;
-  return doWritev(k, t, ev, -1);
-};
+const writev: Handler = (k, t, ev) => doWritev(k, t, ev, -1);
 const preadv: Handler = (k, t, ev) => {
   const pos = argI64(ev, 3);
   return pos < 0 ? -EINVAL : doReadv(k, t, ev, pos);
