@@ -6,6 +6,7 @@
  * Hot path: `onSyscall` indexes a dense table of handlers by number and calls
  * one; nothing is allocated per call.
  */
+import { readFileSync } from "node:fs";
 import {
   type FaultEvent,
   MemoryFault,
@@ -34,6 +35,11 @@ export interface Clock {
   /** CPU time used by the program, in milliseconds. */
   cpuMs(): number;
 }
+
+/** How often a wait of a host process (seccomp) looks for signals its kernel holds for it, in ms. */
+const HOST_SIGNAL_POLL_MS = 5;
+/** How long after a host timer's expiry a wait keeps looking for its SIGALRM, in ms. */
+const HOST_TIMER_GRACE_MS = 200;
 
 /**
  * performance.now() counts from this process's start; the host's CLOCK_MONOTONIC
@@ -379,7 +385,37 @@ export class Libos implements SyscallServer {
     if (now < this.realTimerAt) return;
     const iv = this.realTimerInterval;
     this.realTimerAt = iv > 0 ? Math.max(this.realTimerAt + iv, now) : Number.POSITIVE_INFINITY;
+    if (this.hostPid > 0) {
+      // A host process's timer is the host kernel's (this one mirrors it): its SIGALRM
+      // reaches the process itself; a wait watches for it a little longer.
+      this.hostTimerGraceUntil = now + HOST_TIMER_GRACE_MS;
+      return;
+    }
     this.signals.raise(this.task(t), SIGALRM, { signo: SIGALRM, code: SI_KERNEL });
+  }
+
+  /** Until when a wait keeps watching for the SIGALRM of a host timer that just expired. */
+  private hostTimerGraceUntil = 0;
+
+  /**
+   * True when the host kernel holds a signal for the program's host process
+   * (seccomp) that it does not block: the process waits killable-only while
+   * the libos serves its call, so that signal is delivered when the call ends.
+   */
+  private hostSignalPending(): boolean {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${this.hostPid}/status`, "latin1");
+    } catch {
+      return false;
+    }
+    const mask = (name: string): bigint => {
+      const i = text.indexOf(`\n${name}:\t`);
+      if (i < 0) return 0n;
+      const start = i + name.length + 3;
+      return BigInt(`0x${text.slice(start, text.indexOf("\n", start))}`);
+    };
+    return ((mask("SigPnd") | mask("ShdPnd")) & ~mask("SigBlk")) !== 0n;
   }
 
   /**
@@ -391,15 +427,20 @@ export class Libos implements SyscallServer {
    * program with `stuck()`.
    */
   block(t: TaskControl, ms: number, wakeSet = 0n): boolean | "deadlock" | "timeout" {
-    const woken = () => this.signals.deliverable || (this.signals.pending & wakeSet) !== 0n;
+    const host = this.hostPid > 0;
+    const woken = () =>
+      this.signals.deliverable || (this.signals.pending & wakeSet) !== 0n || (host && this.hostSignalPending());
     if (woken()) return true;
     const end = this.clock.monotonicMs() + ms;
     for (;;) {
       const now = this.clock.monotonicMs();
-      const next = Math.min(end, this.realTimerAt);
+      let next = Math.min(end, this.realTimerAt);
+      if (host && now < this.hostTimerGraceUntil) next = Math.min(next, now + HOST_SIGNAL_POLL_MS);
       if (next === Number.POSITIVE_INFINITY) return "deadlock";
       if (now >= this.deadline) return "timeout";
-      const wake = Math.min(next, this.deadline);
+      let wake = Math.min(next, this.deadline);
+      // A host process may also get signals from its own kernel (a timer): watch for them.
+      if (host) wake = Math.min(wake, now + HOST_SIGNAL_POLL_MS);
       if (wake > now) this.sleep(wake - now);
       if (this.realTimerAt !== Number.POSITIVE_INFINITY) this.checkTimers(t);
       if (woken()) return true;

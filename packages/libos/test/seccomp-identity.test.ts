@@ -131,3 +131,34 @@ describe("sleeping and interval timers of a host process", () => {
     expect(h.call("alarm", 0)).toBe(5);
   });
 });
+
+describe("waits of a host process end for the signals its kernel holds for it", () => {
+  it("a read on an empty pipe returns EINTR when the host process has a signal pending", async () => {
+    const { spawn, execFileSync } = await import("node:child_process");
+    const { FsHarness } = await import("./fs-harness.js");
+    // A host process with a SIGUSR1 handler, stopped, then sent SIGUSR1: the signal stays pending.
+    const child = spawn(
+      "python3",
+      [
+        "-c",
+        "import signal,time; signal.signal(signal.SIGUSR1, lambda *a: None); print('ready', flush=True); time.sleep(60)",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    try {
+      await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
+      const pid = child.pid as number;
+      execFileSync("kill", ["-STOP", String(pid)]);
+      execFileSync("kill", ["-USR1", String(pid)]);
+      const t = new FsHarness();
+      Object.assign(t.h.task, { nativeSignals: true, pid });
+      const fds = t.alloc(8);
+      expect(t.call("pipe2", fds, 0)).toBe(0);
+      const rfd = t.mem.readU32(fds);
+      expect(t.call("read", rfd, t.alloc(4), 4)).toBe(-4); // EINTR: the host delivers SIGUSR1 on return
+      expect(t.k.exited).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});

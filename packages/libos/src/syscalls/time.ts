@@ -152,7 +152,7 @@ export function register(table: SyscallTable): void {
     }
     return 0;
   });
-  for (const name of HOST_NATIVE_ON_SECCOMP) table[SYS[name]] = hostNative(table[SYS[name]]);
+  for (const name of HOST_NATIVE_ON_SECCOMP) table[SYS[name]] = hostNative(table[SYS[name]], MIRRORED.has(name));
 }
 
 /**
@@ -163,10 +163,13 @@ export function register(table: SyscallTable): void {
  * libos state. Elsewhere (kvm) the libos serves them.
  */
 const HOST_NATIVE_ON_SECCOMP = ["nanosleep", "clock_nanosleep", "alarm", "getitimer", "setitimer"] as const;
+/** Of those, the calls the libos also follows (a mirror of ITIMER_REAL, so its waits know a SIGALRM will come). */
+const MIRRORED = new Set<string>(["alarm", "setitimer"]);
 
-function hostNative(h: Handler): Handler {
+function hostNative(h: Handler, mirror: boolean): Handler {
   return (k, t, ev, out) => {
     if (hostTid(t) >= 0) {
+      if (mirror) h(k, t, ev, out);
       out.resume = Resume.Continue;
       return 0;
     }
