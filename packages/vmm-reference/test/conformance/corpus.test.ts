@@ -30,10 +30,6 @@ const special: Record<string, { args?: string[]; input?: string; env?: string[];
  * (each is listed in the conformance report of issue 6).
  */
 const gaps: Record<string, Partial<Record<"kvm" | "seccomp", string>>> = {
-  signal_wait: {
-    seccomp:
-      "libos on seccomp: a signal the host kernel sends the program (a native timer's SIGALRM) does not end a wait the libos serves (poll, read on an empty pipe): the platform waits killable-only, and the libos sees no timer of its own, so it ends the read as a deadlock",
-  },
   memory_protect: {
     kvm: "kvm platform: page protections and unmapped pages are not enforced (the program's region is one identity mapping, every page present and writable; ARCHITECTURE.md, sandbox data flow 2)",
   },
