@@ -400,3 +400,125 @@ describe("hostile arguments", () => {
     expect(nfs.statSync(join(host, "outside")).mode & 0o7777).toBe(0o755);
   });
 });
+
+describe("the fd table against a model", () => {
+  type FdOp =
+    | { op: "open"; cloexec: boolean }
+    | { op: "dup"; fd: number }
+    | { op: "dup2"; fd: number; to: number }
+    | { op: "dup3"; fd: number; to: number; cloexec: boolean }
+    | { op: "dupfd"; fd: number; min: number; cloexec: boolean }
+    | { op: "close"; fd: number }
+    | { op: "setfd"; fd: number; cloexec: boolean };
+  const fdArb = fc.integer({ min: -1, max: 20 });
+  const opArb: fc.Arbitrary<FdOp> = fc.oneof(
+    fc.record({ op: fc.constant("open" as const), cloexec: fc.boolean() }),
+    fc.record({ op: fc.constant("dup" as const), fd: fdArb }),
+    fc.record({ op: fc.constant("dup2" as const), fd: fdArb, to: fdArb }),
+    fc.record({ op: fc.constant("dup3" as const), fd: fdArb, to: fdArb, cloexec: fc.boolean() }),
+    fc.record({
+      op: fc.constant("dupfd" as const),
+      fd: fdArb,
+      min: fc.integer({ min: 0, max: 20 }),
+      cloexec: fc.boolean(),
+    }),
+    fc.record({ op: fc.constant("close" as const), fd: fdArb }),
+    fc.record({ op: fc.constant("setfd" as const), fd: fdArb, cloexec: fc.boolean() }),
+  );
+
+  it("lowest-free allocation, dup rules, cloexec per fd and EMFILE at RLIMIT_NOFILE match the model", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 80 }), (ops) => {
+        const LIMIT = 16;
+        const t = new FsHarness({ dev: true, proc: false }, { rlimits: { 7: [BigInt(LIMIT), BigInt(LIMIT)] } });
+        try {
+          // model: fd → [object id, cloexec]; fds 0-2 are stdio objects 0, 1, 2
+          const model = new Map<number, [number, boolean]>([
+            [0, [0, false]],
+            [1, [1, false]],
+            [2, [2, false]],
+          ]);
+          const ids = new Map<number, number>(); // libos description → object id, via an inode number probe
+          let nextId = 3;
+          const lowest = (min: number) => {
+            let fd = min;
+            while (model.has(fd)) fd++;
+            return fd;
+          };
+          const ok = (fd: number) => fd >= 0 && model.has(fd);
+          for (const o of ops) {
+            let want: number;
+            let got: number;
+            switch (o.op) {
+              case "open": {
+                const fd = lowest(0);
+                want = fd >= LIMIT ? E.EMFILE : fd;
+                got = t.open("/dev/null", o.cloexec ? 0o2000000 : 0);
+                if (want >= 0) model.set(fd, [nextId++, o.cloexec]);
+                break;
+              }
+              case "dup": {
+                const fd = lowest(0);
+                want = !ok(o.fd) ? E.EBADF : fd >= LIMIT ? E.EMFILE : fd;
+                got = t.call("dup", o.fd);
+                if (want >= 0) model.set(fd, [model.get(o.fd)?.[0] ?? -1, false]);
+                break;
+              }
+              case "dup2":
+              case "dup3": {
+                const flags = o.op === "dup3" && o.cloexec ? 0o2000000 : 0;
+                // fs/file.c: dup3 checks oldfd == newfd (EINVAL) before anything else;
+                // dup2 with oldfd == newfd only checks that it is open.
+                if (o.op === "dup3" && o.fd === o.to) want = E.EINVAL;
+                else if (!ok(o.fd)) want = E.EBADF;
+                else if (o.fd === o.to) want = o.to;
+                else if (o.to < 0 || o.to >= LIMIT) want = E.EBADF;
+                else want = o.to;
+                got = o.op === "dup2" ? t.call("dup2", o.fd, o.to) : t.call("dup3", o.fd, o.to, flags);
+                if (want >= 0 && o.fd !== o.to) model.set(o.to, [model.get(o.fd)?.[0] ?? -1, flags !== 0]);
+                break;
+              }
+              case "dupfd": {
+                if (!ok(o.fd)) want = E.EBADF;
+                else if (o.min >= LIMIT) want = E.EINVAL;
+                else {
+                  const fd = lowest(o.min);
+                  want = fd >= LIMIT ? E.EMFILE : fd;
+                }
+                got = t.call("fcntl", o.fd, o.cloexec ? 1030 : 0, o.min);
+                if (want >= 0) model.set(want, [model.get(o.fd)?.[0] ?? -1, o.cloexec]);
+                break;
+              }
+              case "close":
+                want = ok(o.fd) ? 0 : E.EBADF;
+                got = t.call("close", o.fd);
+                model.delete(o.fd);
+                break;
+              case "setfd":
+                want = ok(o.fd) ? 0 : E.EBADF;
+                got = t.call("fcntl", o.fd, 2, o.cloexec ? 1 : 0);
+                if (ok(o.fd)) {
+                  const e = model.get(o.fd);
+                  if (e) e[1] = o.cloexec;
+                }
+                break;
+            }
+            expect(got, JSON.stringify(o)).toBe(want);
+          }
+          // Every fd the model has is open with the same cloexec bit; dups share one description.
+          expect(t.fs.fds.fds()).toEqual([...model.keys()].sort((a, b) => a - b));
+          for (const [fd, [id, cloexec]] of model) {
+            expect(t.call("fcntl", fd, 1)).toBe(cloexec ? 1 : 0);
+            const d = t.fs.fds.get(fd);
+            const seen = d ? ids.get(id) : undefined;
+            if (d && seen === undefined) ids.set(id, fd);
+            else if (d && seen !== undefined) expect(t.fs.fds.get(seen)).toBe(d);
+          }
+        } finally {
+          t.dispose();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
