@@ -228,7 +228,8 @@ export class HostInode extends Inode {
 
   /** (dirfd, name) addressing this inode for *at calls: the parent and the name, or own fd and "" for the root. */
   #at(): [number, string] {
-    if (this.dirParent === null) return [this.fd, ""];
+    // The root and an O_TMPFILE file have no name: they are reached through their own fd.
+    if (this.dirParent === null || this.name === "") return [this.fd, ""];
     return [this.dirParent.fd, this.name];
   }
 
@@ -285,6 +286,21 @@ export class HostInode extends Inode {
     if (node === null) fail(ENOENT);
     return node;
   }
+  override tmpfile(mode: number, _cred: Cred): Inode {
+    this.fs.writeCheck();
+    const fd = check(hostOpenat2(this.fd, ".", 0o20200000 /* O_TMPFILE */ | 2 /* O_RDWR */, mode));
+    const own = syscallRaw(72 /* fcntl */, fd, 1030 /* F_DUPFD_CLOEXEC */, 0);
+    if (own < 0) {
+      closeSync(fd);
+      check(own);
+    }
+    const st = hostStatx(fd, "");
+    if (st === null) fail(EIO);
+    const node = new HostInode(this.fs, st, this, "", own);
+    this.fs.track(node, own);
+    node.pendingFd = fd;
+    return node;
+  }
   override symlink(name: string, target: string, _cred: Cred): Inode {
     this.fs.writeCheck();
     assertName(name);
@@ -298,7 +314,12 @@ export class HostInode extends Inode {
     assertName(name);
     if (!(target instanceof HostInode) || target.fs !== this.fs) fail(EPERM);
     const [tfd, tname] = target.#at();
-    if (tname === "") fail(EPERM);
+    if (tname === "") {
+      if (target.isDir || target.dirParent === null) fail(EPERM);
+      // An O_TMPFILE file: link it through our own fd's /proc entry (no AT_EMPTY_PATH privilege needed).
+      check(syscallRaw(SYS_linkat, -100, cstr(`/proc/self/fd/${tfd}`), this.fd, cstr(name), 0x400));
+      return;
+    }
     check(syscallRaw(SYS_linkat, tfd, cstr(tname), this.fd, cstr(name), 0));
   }
   override unlink(name: string): void {

@@ -199,6 +199,13 @@ export class TmpInode extends Inode {
     this.#add(name, node);
     return node;
   }
+  override tmpfile(mode: number, cred: Cred): Inode {
+    this.#dir();
+    const node = new TmpInode(this.fs, S_IFREG | (mode & 0o7777), this.#owner(cred));
+    node.nlink = 0;
+    this.fs.inodes--; // counted again only if it is ever linked
+    return node;
+  }
   override mkdir(name: string, mode: number, cred: Cred): Inode {
     const own = this.#owner(cred);
     const node = new TmpInode(this.fs, S_IFDIR | (mode & 0o7777) | (this.#mode & 0o2000), own);
@@ -219,6 +226,7 @@ export class TmpInode extends Inode {
     if (!(target instanceof TmpInode) || target.fs !== this.fs) fail(EPERM);
     if (target.isDir) fail(EPERM);
     this.#add(name, target);
+    if (target.nlink === 0) this.fs.inodes++; // an O_TMPFILE file gets its first name
     target.nlink++;
     target.touch(false, true);
   }

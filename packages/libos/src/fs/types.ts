@@ -227,6 +227,10 @@ export abstract class Inode {
   symlink(_name: string, _target: string, _cred: Cred): Inode {
     fail(ENOTDIR);
   }
+  /** O_TMPFILE: a regular file in this directory's file system with no name (nlink 0). */
+  tmpfile(_mode: number, _cred: Cred): Inode {
+    fail(95); // EOPNOTSUPP
+  }
   link(_name: string, _target: Inode): void {
     fail(ENOTDIR);
   }

@@ -20,6 +20,7 @@ import {
   EXDEV,
 } from "../errno.js";
 import {
+  __O_TMPFILE,
   AT_EACCESS,
   F_OK,
   MAXSYMLINKS,
@@ -312,6 +313,7 @@ export class MountNamespace {
       d.loc = loc;
       return d;
     }
+    if ((flags & __O_TMPFILE) === __O_TMPFILE) return this.#openTmpfile(ctx, start, path, flags, mode, w);
     let p = this.walkParent(ctx, start, path, w);
     let loc: Loc | null;
     let created = false;
@@ -382,6 +384,23 @@ export class MountNamespace {
     const at = loc;
     d.setPathFn(() => this.#descPath(ctx, at, p, path));
     d.loc = loc;
+    return d;
+  }
+
+  /** open(dir, O_TMPFILE | O_WRONLY or O_RDWR): an unnamed regular file in `dir`. */
+  #openTmpfile(ctx: FsContext, start: Loc, path: string, flags: number, mode: number, w: Walk): FileDescription {
+    const acc = flags & O_ACCMODE;
+    if (acc !== O_WRONLY && acc !== 2) fail(EINVAL);
+    const dir = this.#resolve(ctx, start, path, true, w);
+    if (!dir.inode.isDir) fail(ENOTDIR);
+    if (dir.mount.readonly) fail(EROFS);
+    if (!permitted(dir.inode, ctx.cred, W_OK | X_OK)) fail(EACCES);
+    const inode = dir.inode.tmpfile(mode & ~ctx.umask & 0o7777, ctx.cred);
+    const d = inode.open(flags & ~(__O_TMPFILE | O_TRUNC), { cred: ctx.cred });
+    d.flags = flags & ~STATUS_FLAGS_DROP; // F_GETFL keeps O_TMPFILE, as Linux does
+    const dirPath = this.pathOf(ctx, dir);
+    d.setPathFn(() => `${joinPath(dirPath, `#${inode.ino}`)} (deleted)`);
+    d.loc = { mount: dir.mount, inode };
     return d;
   }
 

@@ -255,7 +255,6 @@ function doOpen(k: Libos, t: TaskControl, dirfd: number, pathAddr: number, flags
   const fs = fsOf(k);
   const ctx = fs.context();
   const path = readPath(t.memory, pathAddr);
-  if ((flags & __O_TMPFILE) === __O_TMPFILE) return -EOPNOTSUPP;
   if (flags & O_CREAT && flags & O_DIRECTORY) return -EINVAL;
   const start = startOf(fs, ctx, dirfd, path);
   const d = fs.ns.open(ctx, start, path, flags, flags & O_CREAT ? mode & 0o7777 : 0);
