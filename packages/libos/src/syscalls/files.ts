@@ -22,7 +22,6 @@ import {
   ESPIPE,
 } from "../errno.js";
 import {
-  __O_TMPFILE,
   AT_EACCESS,
   AT_EMPTY_PATH,
   AT_FDCWD,
