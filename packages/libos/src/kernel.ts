@@ -17,10 +17,10 @@ import {
 } from "@kindling/syscall-tap";
 import { RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_CORE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK } from "./abi.js";
 import { createTable, type Handler, type Outcome, type SyscallTable } from "./dispatch.js";
-import { EFAULT, ENOSYS } from "./errno.js";
+import { EFAULT, ENOSYS, ERESTARTSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
 import { AddressSpace, type MappingKind } from "./mm.js";
-import { hostTid, SI_KERNEL, SIGALRM, SIGKILL, SignalState } from "./signals.js";
+import { hostTid, restartSyscall, SI_KERNEL, SIGALRM, SIGKILL, SignalState } from "./signals.js";
 import { CORE_MODULES } from "./syscalls/index.js";
 import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
 import type { SavedContext, Scheduler, ThreadState } from "./threads.js";
@@ -322,6 +322,9 @@ export class Libos implements SyscallServer {
     if (this.signals.deliverable && (out.resume === Resume.Return || out.resume === Resume.Registers)) {
       return this.signals.deliverPending(this, t, ret, out);
     }
+    // An interrupted call whose signal did not run a handler here starts again; where the
+    // host kernel owns the signals (seccomp) it makes that choice itself from -ERESTARTSYS.
+    if (ret === -ERESTARTSYS && out.resume === Resume.Return && this.hostPid <= 0) restartSyscall(t, out);
     return ret;
   }
 

@@ -14,6 +14,7 @@
 import { syscallRaw } from "@kindling/sys-util";
 import { type FaultEvent, type Registers, Resume, type TaskControl } from "@kindling/syscall-tap";
 import type { Outcome } from "./dispatch.js";
+import { EINTR, ERESTARTSYS } from "./errno.js";
 import type { Libos, Task } from "./kernel.js";
 
 export const SIGHUP = 1;
@@ -272,9 +273,15 @@ export class SignalState {
         // Interrupting a system call's return: the program resumes after `syscall`
         // (rcx) with the flags it had (r11), and rax holds the call's result. This is
         // the user-visible state on every platform, whatever rip reads inside the call.
-        regs.rax = BigInt.asUintN(64, BigInt(ret));
         regs.rip = regs.rcx;
         regs.rflags = regs.r11;
+        if (ret === -ERESTARTSYS && (act.flags & SA_RESTART) !== 0) {
+          // SA_RESTART: after the handler the program executes `syscall` again (rax
+          // still holds the call's number; the arguments are untouched).
+          regs.rip = BigInt.asUintN(64, regs.rcx - 2n);
+        } else {
+          regs.rax = BigInt.asUintN(64, BigInt(ret === -ERESTARTSYS ? -EINTR : ret));
+        }
       }
       if (!setupFrame(k, t, task, sig, act, info, regs)) {
         k.killBy(SIGSEGV, out);
@@ -283,6 +290,7 @@ export class SignalState {
       out.resume = Resume.Registers;
       break;
     }
+    if (ret === -ERESTARTSYS && out.resume === Resume.Return) restartSyscall(t, out);
     if (task.savedMask !== undefined) {
       // No handler ran after rt_sigsuspend: its temporary mask ends here.
       task.sigmask = task.savedMask;
@@ -338,6 +346,18 @@ const SYS_tkill = 200;
 export function hostTid(t: TaskControl): number {
   const x = t as TaskControl & { nativeSignals?: boolean; pid?: number };
   return x.nativeSignals === true && typeof x.pid === "number" && x.pid > 0 ? x.pid : -1;
+}
+
+/**
+ * -ERESTARTSYS with no handler to run (Linux's arch_do_signal_or_restart): the
+ * program executes the interrupted `syscall` again.
+ */
+export function restartSyscall(t: TaskControl, out: Outcome): void {
+  const regs = t.getRegisters();
+  regs.rip = BigInt.asUintN(64, regs.rcx - 2n);
+  regs.rflags = regs.r11;
+  t.setRegisters(regs);
+  out.resume = Resume.Registers;
 }
 
 /** Maps a CPU exception to its signal as Linux's trap handlers do (arch/x86/kernel/traps.c, fault.c). */

@@ -3,7 +3,7 @@
 // PIPE_BUF bytes are atomic; EOF when no writer is left; EPIPE (and SIGPIPE,
 // reported through `onBrokenPipe`) when no reader is left.
 
-import { EAGAIN, EBADF, EBUSY, EINTR, EINVAL, EPERM, EPIPE } from "../errno.js";
+import { EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE, ERESTARTSYS } from "../errno.js";
 import {
   FIONREAD,
   O_ACCMODE,
@@ -26,7 +26,7 @@ import { FileDescription, type IoctlIo, type Stat } from "./types.js";
 
 /**
  * How a blocking pipe operation waits until `ready()` may have changed: true
- * to look again, "intr" when a signal ended the wait (EINTR), false when
+ * to look again, "intr" when a signal ended the wait (-ERESTARTSYS: EINTR or a restart), false when
  * nothing can ever change it (the call then answers EAGAIN).
  */
 export type PipeWaiter = (ready: () => boolean) => boolean | "intr";
@@ -112,7 +112,7 @@ export class PipeEnd extends FileDescription {
       if (p.writers === 0) return 0;
       if (this.nonblocking || !this.waiter) return -EAGAIN;
       const w = this.waiter(() => p.len > 0 || p.writers === 0);
-      if (w === "intr") return -EINTR;
+      if (w === "intr") return -ERESTARTSYS;
       if (!w) return -EAGAIN;
     }
     return p.take(dst);
@@ -145,7 +145,7 @@ export class PipeEnd extends FileDescription {
         return done > 0 ? done : -EAGAIN;
       } else {
         const w = this.waiter(() => p.space > 0 || p.readers === 0);
-        if (w === "intr") return done > 0 ? done : -EINTR;
+        if (w === "intr") return done > 0 ? done : -ERESTARTSYS;
         if (!w) return done > 0 ? done : -EAGAIN;
       }
     }
