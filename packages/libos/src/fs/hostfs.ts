@@ -123,13 +123,26 @@ function hostStatx(dirfd: number, name: string): Stat | null {
   return decodeStatx(statxView);
 }
 
-const closer = new FinalizationRegistry<number>((fd) => {
+/** A host fd owned by a Hostfs (or a created-but-not-yet-opened file): closed exactly once. */
+interface Held {
+  fd: number;
+  closed: boolean;
+  owner: Set<Held> | null;
+}
+
+function closeHeld(h: Held): void {
+  if (h.closed) return;
+  h.closed = true;
+  h.owner?.delete(h);
   try {
-    closeSync(fd);
+    closeSync(h.fd);
   } catch {
-    // already closed by dispose()
+    // nothing to do: the fd is gone either way
   }
-});
+}
+
+/** Closes the fd of an inode the program can no longer reach (directories are cached weakly). */
+const closer = new FinalizationRegistry<Held>(closeHeld);
 
 export interface HostfsOptions {
   /** Writes are refused with EROFS unless true. */
@@ -141,7 +154,7 @@ export class Hostfs implements FileSystem {
   readonly dev = allocDev();
   readonly root: HostInode;
   readonly writable: boolean;
-  readonly #fds = new Set<number>();
+  readonly #held = new Set<Held>();
   #disposed = false;
 
   /** Opens `hostPath` (a directory, trusted: it comes from the sandbox's configuration). */
@@ -151,31 +164,23 @@ export class Hostfs implements FileSystem {
     if (fd < 0) throw new FsError(-fd, `hostfs root ${hostPath}`);
     const st = hostStatx(fd, "");
     if (st === null || (st.mode & S_IFMT) !== S_IFDIR) fail(EINVAL, "hostfs root is not a directory");
-    this.#fds.add(fd);
+    this.#held.add({ fd, closed: false, owner: this.#held });
     this.root = new HostInode(this, st, null, "", fd);
   }
 
-  /** Records an O_PATH directory fd owned by this file system. */
+  /** Records an fd owned by `inode` (an O_PATH directory fd): closed when the inode is collected or at dispose(). */
   track(inode: HostInode, fd: number): void {
-    this.#fds.add(fd);
-    closer.register(inode, fd, inode);
-  }
-  untrack(inode: HostInode, fd: number): void {
-    this.#fds.delete(fd);
-    closer.unregister(inode);
+    const h: Held = { fd, closed: false, owner: this.#held };
+    this.#held.add(h);
+    closer.register(inode, h, inode);
   }
 
+  /** Closes every host fd this file system holds. Descriptions already open keep their own fds. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const fd of this.#fds) {
-      try {
-        closeSync(fd);
-      } catch {
-        // ignore
-      }
-    }
-    this.#fds.clear();
+    for (const h of [...this.#held]) closeHeld(h);
+    this.#held.clear();
   }
 
   /** The host file system's figures (fstatfs on the root fd). */
@@ -275,7 +280,7 @@ export class HostInode extends Inode {
     if (st === null) fail(EIO);
     const node = new HostInode(this.fs, st, this, name, -1);
     node.pendingFd = fd;
-    closer.register(node, fd, node);
+    closer.register(node, { fd, closed: false, owner: null }, node);
     return node;
   }
   override mkdir(name: string, mode: number, _cred: Cred): Inode {
