@@ -78,15 +78,17 @@ export class FsHarness {
     if (n < 0) return n;
     return Buffer.from(this.mem.read(a, n)).toString("latin1");
   }
+  #readBuf = 0;
   readFile(path: string): string | number {
     const fd = this.open(path);
     if (fd < 0) return fd;
+    if (this.#readBuf === 0) this.#readBuf = this.alloc(65536);
     let s = "";
     for (;;) {
-      const r = this.read(fd, 65536);
-      if (typeof r === "number") return r;
-      if (r === "") break;
-      s += r;
+      const n = this.call("read", fd, this.#readBuf, 65536);
+      if (n < 0) return n;
+      if (n === 0) break;
+      s += Buffer.from(this.mem.read(this.#readBuf, n)).toString("latin1");
     }
     this.call("close", fd);
     return s;

@@ -239,3 +239,37 @@ describe("hostfs mounted read-write", () => {
     expect(hashTree(join(base, "outside"))).toBe(outsideBefore);
   });
 });
+
+describe("hostfs directory fds", () => {
+  it("stay bounded by maxDirFds; evicted directories reopen from their parents", () => {
+    const tree = join(base, "deep");
+    let p = tree;
+    for (let i = 0; i < 30; i++) {
+      p = join(p, `d${i}`);
+      nfs.mkdirSync(p, { recursive: true });
+      nfs.mkdirSync(join(tree, `wide${i}`), { recursive: true });
+      nfs.writeFileSync(join(tree, `wide${i}`, "f"), `w${i}`);
+    }
+    nfs.writeFileSync(join(p, "leaf"), "leaf");
+    const fs = new Hostfs(tree, { maxDirFds: 4 });
+    const hostFds = () => nfs.readdirSync("/proc/self/fd").length;
+    const before = hostFds();
+    t = new FsHarness({ root: fs });
+    const deep = `/${Array.from({ length: 30 }, (_, i) => `d${i}`).join("/")}`;
+    expect(t.readFile(`${deep}/leaf`)).toBe("leaf");
+    for (let i = 0; i < 30; i++) expect(t.readFile(`/wide${i}/f`)).toBe(`w${i}`);
+    expect(fs.openDirFds).toBeLessThanOrEqual(4);
+    expect(t.call("chdir", t.str(deep))).toBe(0);
+    for (let i = 0; i < 30; i++) expect(t.list(`/wide${i}`)).toEqual([".", "..", "f"]);
+    // the cwd's fd was evicted long ago: it comes back, and so does the path to it
+    expect(t.readFile("leaf")).toBe("leaf");
+    expect(t.getcwd()).toBe(deep);
+    expect(t.readFile("../../../d27/d28/d29/leaf")).toBe("leaf");
+    expect(fs.openDirFds).toBeLessThanOrEqual(4);
+    expect(hostFds() - before).toBeLessThanOrEqual(8);
+    // a directory replaced on the host is not silently followed to the new one
+    nfs.renameSync(join(tree, "wide3"), join(tree, "gone3"));
+    nfs.mkdirSync(join(tree, "wide3"));
+    expect(t.readFile("/wide3/f")).toBe(E.ENOENT);
+  });
+});

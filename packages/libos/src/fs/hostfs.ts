@@ -147,6 +147,12 @@ const closer = new FinalizationRegistry<Held>(closeHeld);
 export interface HostfsOptions {
   /** Writes are refused with EROFS unless true. */
   writable?: boolean;
+  /**
+   * Directory fds kept open at most (least recently used first out; a directory
+   * whose fd was closed reopens it from its parent, checking the inode number,
+   * when next used). Default 1024, at least 4.
+   */
+  maxDirFds?: number;
 }
 
 export class Hostfs implements FileSystem {
@@ -155,11 +161,14 @@ export class Hostfs implements FileSystem {
   readonly root: HostInode;
   readonly writable: boolean;
   readonly #held = new Set<Held>();
+  readonly #dirLru = new Map<HostInode, Held>();
+  readonly maxDirFds: number;
   #disposed = false;
 
   /** Opens `hostPath` (a directory, trusted: it comes from the sandbox's configuration). */
   constructor(hostPath: string, options: HostfsOptions = {}) {
     this.writable = options.writable ?? false;
+    this.maxDirFds = Math.max(4, Math.floor(options.maxDirFds ?? 1024));
     const fd = native().open(hostPath, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0) throw new FsError(-fd, `hostfs root ${hostPath}`);
     const st = hostStatx(fd, "");
@@ -175,12 +184,41 @@ export class Hostfs implements FileSystem {
     closer.register(inode, h, inode);
   }
 
+  /** Records a (non-root) directory's O_PATH fd in the LRU, closing the least recently used beyond maxDirFds. */
+  adoptDir(inode: HostInode, fd: number): void {
+    const h: Held = { fd, closed: false, owner: this.#held };
+    this.#held.add(h);
+    closer.register(inode, h, inode);
+    this.#dirLru.set(inode, h);
+    while (this.#dirLru.size > this.maxDirFds) {
+      const [oldest, oh] = this.#dirLru.entries().next().value as [HostInode, Held];
+      this.#dirLru.delete(oldest);
+      closer.unregister(oldest);
+      closeHeld(oh);
+      oldest.evict();
+    }
+  }
+
+  /** Marks a directory's fd as just used. */
+  touchDir(inode: HostInode): void {
+    const h = this.#dirLru.get(inode);
+    if (h === undefined) return;
+    this.#dirLru.delete(inode);
+    this.#dirLru.set(inode, h);
+  }
+
+  /** Directory fds open now (for tests and stats). */
+  get openDirFds(): number {
+    return this.#dirLru.size;
+  }
+
   /** Closes every host fd this file system holds. Descriptions already open keep their own fds. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const h of [...this.#held]) closeHeld(h);
     this.#held.clear();
+    this.#dirLru.clear();
   }
 
   /** The host file system's figures (fstatfs on the root fd). */
@@ -213,18 +251,53 @@ export class HostInode extends Inode {
   /** A created file's fd, handed to the open() that follows create(). */
   pendingFd = -1;
 
+  #fd: number;
+  /** A directory whose fd is in the file system's LRU (reopened from the parent after eviction). */
+  readonly #managed: boolean;
+
   constructor(
     readonly fs: Hostfs,
     st: Stat,
     /** The parent directory (null for the root). */
     public dirParent: HostInode | null,
     public name: string,
-    /** O_PATH fd of this directory (directories only; -1 for others). */
-    readonly fd: number,
+    /** O_PATH fd of a directory, or the fd of an O_TMPFILE file; -1 for others. */
+    fd: number,
+    managed = false,
   ) {
     super();
     this.ino = st.ino;
     this.#mode = st.mode;
+    this.#fd = fd;
+    this.#managed = managed;
+  }
+
+  /** The host fd (a directory's is reopened from its parent if the LRU closed it). */
+  get fd(): number {
+    if (this.#managed) {
+      if (this.#fd < 0) this.#reopen();
+      else this.fs.touchDir(this);
+    }
+    return this.#fd;
+  }
+
+  /** The LRU closed this directory's fd. */
+  evict(): void {
+    this.#fd = -1;
+  }
+
+  #reopen(): void {
+    const parent = this.dirParent;
+    if (parent === null) fail(ENOENT);
+    const fd = hostOpenat2(parent.fd, this.name, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+    if (fd < 0) fail(fd === -20 ? ENOENT : -fd);
+    const st = hostStatx(fd, "");
+    if (st === null || st.ino !== this.ino) {
+      closeSync(fd);
+      fail(ENOENT); // replaced on the host since we looked it up
+    }
+    this.#fd = fd;
+    this.fs.adoptDir(this, fd);
   }
 
   get mode(): number {
@@ -258,8 +331,8 @@ export class HostInode extends Inode {
     const fd = hostOpenat2(this.fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW);
     if (fd === -ENOENT || fd === -20) return null;
     check(fd);
-    const dir = new HostInode(this.fs, st, this, name, fd);
-    this.fs.track(dir, fd);
+    const dir = new HostInode(this.fs, st, this, name, fd, true);
+    this.fs.adoptDir(dir, fd);
     this.#dirs.set(name, new WeakRef(dir));
     return dir;
   }
