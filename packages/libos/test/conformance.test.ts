@@ -16,7 +16,7 @@ import { describe, expect, it } from "vitest";
 const dir = fileURLToPath(new URL("./programs/", import.meta.url));
 const outDir = join(tmpdir(), `kindling-libos-conf-${process.pid}`);
 const ENV = ["PATH=/bin:/usr/bin", "LC_ALL=C"];
-const MEM = 64 << 20;
+const MEM = 256 << 20; // glibc gives each thread an RLIMIT_STACK-sized (8 MiB) stack
 const STACK = 8 << 20;
 
 function has(tool: string): boolean {

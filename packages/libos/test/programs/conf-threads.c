@@ -50,6 +50,49 @@ static void *sleeper(void *arg) {
   return NULL;
 }
 
+/* A bounded queue: 4 producers, 4 consumers, condition variables both ways. */
+enum { QCAP = 8, ITEMS = 500 };
+static int queue[QCAP], qhead, qlen;
+static long consumed_sum;
+static int consumed;
+static pthread_cond_t not_full = PTHREAD_COND_INITIALIZER, not_empty = PTHREAD_COND_INITIALIZER;
+static pthread_barrier_t barrier;
+
+static void *producer(void *arg) {
+  long base = (long)arg * ITEMS;
+  pthread_barrier_wait(&barrier);
+  for (int i = 0; i < ITEMS; i++) {
+    pthread_mutex_lock(&mu);
+    while (qlen == QCAP) pthread_cond_wait(&not_full, &mu);
+    queue[(qhead + qlen++) % QCAP] = (int)(base + i);
+    pthread_cond_signal(&not_empty);
+    pthread_mutex_unlock(&mu);
+  }
+  return NULL;
+}
+
+static void *consumer(void *arg) {
+  (void)arg;
+  pthread_barrier_wait(&barrier);
+  for (;;) {
+    pthread_mutex_lock(&mu);
+    while (qlen == 0 && consumed < 4 * ITEMS) pthread_cond_wait(&not_empty, &mu);
+    if (consumed == 4 * ITEMS) {
+      pthread_cond_broadcast(&not_empty);
+      pthread_mutex_unlock(&mu);
+      return NULL;
+    }
+    int v = queue[qhead];
+    qhead = (qhead + 1) % QCAP;
+    qlen--;
+    consumed++;
+    consumed_sum += v;
+    if (consumed == 4 * ITEMS) pthread_cond_broadcast(&not_empty);
+    pthread_cond_signal(&not_full);
+    pthread_mutex_unlock(&mu);
+  }
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   pthread_t t[4];
@@ -80,6 +123,17 @@ int main(void) {
   sem_wait(&sem);
   pthread_join(s, NULL);
   printf("semaphore ok\n");
+
+  pthread_t pc[8];
+  pthread_barrier_init(&barrier, NULL, 8);
+  for (long i = 0; i < 8; i++) {
+    if (pthread_create(&pc[i], NULL, i < 4 ? producer : consumer, (void *)i) != 0) {
+      printf("pthread_create failed\n");
+      return 2;
+    }
+  }
+  for (int i = 0; i < 8; i++) pthread_join(pc[i], NULL);
+  printf("queue consumed=%d sum=%ld\n", consumed, consumed_sum);
 
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
