@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Kvm } from "@kindling/kvm-ioctls";
-import { Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
+import { hostClock, Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
 import { LoaderError, loadStaticProgram, readStaticProgram, type StaticProgram } from "@kindling/linux-loader";
 import { MADV_REMOVE } from "@kindling/sys-util";
 import {
@@ -223,8 +223,6 @@ export class Sandbox {
     if (argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
     const { bytes, program } = readProgram(argv[0]);
     const o = this.options;
-    const memory = o.memory ?? DEFAULT_MEMORY;
-
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let stdio: readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
@@ -236,10 +234,33 @@ export class Sandbox {
     for (const m of o.mounts ?? []) mounts.push({ path: m.path, host: m.host, writable: m.writable ?? false });
     for (const t of o.tmpfs ?? []) mounts.push({ path: t, tmpfs: true });
     const fs = new SandboxFs({ root: o.root, rootWritable: o.rootWritable, mounts, cwd: o.cwd ?? "/" });
-    // /proc/self/exe and AT_EXECFN are absolute, as Linux makes them (glibc checks).
-    const exe = resolve(argv[0]);
     const stats = o.stats ? new SyscallStats() : undefined;
     const started = performance.now();
+    // A system call the libos blocks in (a sleep, a pipe read) ends at the wall-time limit too.
+    const deadline = o.timeout !== undefined ? hostClock.monotonicMs() + o.timeout * 1000 : undefined;
+    try {
+      return this.#runIn(argv, bytes, program, fs, stdio, out, err, stats, started, deadline);
+    } finally {
+      fs.dispose();
+    }
+  }
+
+  #runIn(
+    argv: readonly string[],
+    bytes: Uint8Array,
+    program: StaticProgram,
+    fs: SandboxFs,
+    stdio: readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint],
+    out: Buffer[],
+    err: Buffer[],
+    stats: SyscallStats | undefined,
+    started: number,
+    deadline: number | undefined,
+  ): SandboxResult {
+    const o = this.options;
+    const memory = o.memory ?? DEFAULT_MEMORY;
+    // /proc/self/exe and AT_EXECFN are absolute, as Linux makes them (glibc checks).
+    const exe = resolve(argv[0]);
 
     if (this.platform === "seccomp") {
       const libos = new Libos({
@@ -250,6 +271,7 @@ export class Sandbox {
         stdio,
         fs,
         onUnsupported: o.onUnsupported ? (name) => o.onUnsupported?.(name) : undefined,
+        deadline,
       });
       const proc = SeccompPlatform.spawn({
         file: exe,
@@ -269,7 +291,7 @@ export class Sandbox {
         exitCode: libos.exited ? (libos.termSignal ? null : libos.exitStatus) : exit.exitCode,
         signal: signal || null,
         platform: "seccomp",
-        stopped: exit.timedOut ? "timeout" : undefined,
+        stopped: exit.timedOut || libos.killReason?.startsWith("timeout") ? "timeout" : undefined,
         stdout: o.stdio === "pipe" ? Buffer.concat(out) : undefined,
         stderr: o.stdio === "pipe" ? Buffer.concat(err) : undefined,
         syscalls: proc.served,
@@ -304,6 +326,7 @@ export class Sandbox {
         stdio,
         fs,
         onUnsupported: o.onUnsupported ? (name) => o.onUnsupported?.(name) : undefined,
+        deadline,
         discard: (addr, len) => {
           region.mmap.madvise(addr, len, MADV_REMOVE);
           return true;
@@ -342,7 +365,7 @@ export class Sandbox {
         wallMs: o.timeout !== undefined ? o.timeout * 1000 : undefined,
         cpuMs: o.cpuLimit !== undefined ? o.cpuLimit * 1000 : undefined,
       });
-      let stopped: string | undefined;
+      let stopped: string | undefined = libos.killReason?.startsWith("timeout") ? "timeout" : undefined;
       let status = libos.shellStatus;
       let signal: number | null = libos.termSignal || null;
       if (r.kind === "stop") {

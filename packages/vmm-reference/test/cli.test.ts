@@ -119,6 +119,20 @@ int main(int argc, char **argv) {
     expect(r.status).toBe(126);
     expect(r.err).toMatch(/does not fit/);
   });
+  for (const platform of ["kvm", "seccomp"] as const) {
+    it.skipIf(platform === "kvm" && skip)(
+      `--timeout also ends a program sleeping in a system call (${platform})`,
+      async () => {
+        const sleeper = compile("sleeper", "#include <unistd.h>\nint main(void){ sleep(30); return 0; }");
+        const t0 = performance.now();
+        const r = await kindling(["run", "--platform", platform, "--timeout", "1", sleeper]);
+        expect(r.status).toBe(128 + 9);
+        expect(r.err).toContain("timeout");
+        // Ended by the limit, not by the sleep running out (30 s).
+        expect(performance.now() - t0).toBeLessThan(25_000);
+      },
+    );
+  }
   it.skipIf(skip)("--timeout stops a program that never makes a system call", async () => {
     const spin = compile("spin", "int main(void){ for(;;){} }");
     const r = await kindling(["run", "--timeout", "0.5", spin]);
