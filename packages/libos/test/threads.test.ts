@@ -31,6 +31,27 @@ describe("threads", () => {
     expect(s.k.sched?.tasks.map((t) => t.tid)).toEqual([100, 101]);
   });
 
+  it("clone3 makes a thread whose stack pointer is stack + stack_size", () => {
+    const s = setup();
+    mainAt(s, 0x400100n);
+    const args = SCRATCH + 0x300;
+    const fields = [BigInt(CLONE_THREAD_FLAGS), 0n, BigInt(CTID), BigInt(PTID), 0n, 0x170000n, 0x10000n, 0xa000n];
+    fields.forEach((v, i) => s.mem.writeBigU64(args + i * 8, v));
+    const tid = s.h.call("clone3", args, 64);
+    expect(tid).toBe(101);
+    expect(s.mem.readU32(PTID)).toBe(101);
+    s.mem.writeU32(FUTEX, 0);
+    s.h.call("futex", FUTEX, 128, 0, 0, 0, 0);
+    expect(s.h.task.regs.rsp).toBe(0x180000n);
+    expect(s.h.task.fsBase).toBe(0xa000n);
+    expect(s.h.call("clone3", args, 8)).toBe(-22);
+    s.mem.writeBigU64(args + 64, 0n);
+    s.mem.writeBigU64(args + 72, 0n);
+    s.mem.writeBigU64(args + 88, 1n);
+    expect(s.h.call("clone3", args, 96)).toBe(-7); // unknown trailing field set: E2BIG
+    s.mem.writeBigU64(args + 48, 0n);
+    expect(s.h.call("clone3", args, 64)).toBe(-22); // a stack without a size
+  });
   it("rejects inconsistent flags and serves no fork yet", () => {
     const s = setup();
     expect(s.h.call("clone", 0x10000, 0, 0, 0, 0)).toBe(-22); // THREAD without SIGHAND

@@ -1,7 +1,9 @@
 /** clone for threads (CLONE_VM|CLONE_THREAD): cooperative tasks on the same vCPU (see threads.ts). */
+
+import type { TaskControl } from "@kindling/syscall-tap";
 import { define, type SyscallTable } from "../dispatch.js";
-import { EINVAL } from "../errno.js";
-import { Task } from "../kernel.js";
+import { E2BIG, EINVAL } from "../errno.js";
+import { type Libos, Task } from "../kernel.js";
 import { SYS } from "../sysno.js";
 import { Scheduler } from "../threads.js";
 
@@ -30,31 +32,67 @@ const ALLOWED =
   CLONE_DETACHED |
   CLONE_CHILD_SETTID;
 
+/** Creates a thread (the common part of clone and clone3); returns its tid or -errno. */
+function spawnThread(
+  k: Libos,
+  t: TaskControl,
+  flags: number,
+  exitSignal: number,
+  stack: bigint,
+  parentTid: number,
+  childTid: number,
+  tls: bigint,
+  nr: number,
+): number {
+  const f = flags;
+  // copy_process's consistency rules.
+  if ((f & CLONE_THREAD) !== 0 && (f & CLONE_SIGHAND) === 0) return -EINVAL;
+  if ((f & CLONE_SIGHAND) !== 0 && (f & CLONE_VM) === 0) return -EINVAL;
+  if ((f & (CLONE_NEWNS | CLONE_FS)) === (CLONE_NEWNS | CLONE_FS)) return -EINVAL;
+  // Only threads are served; a new process (fork, vfork, posix_spawn) is not yet.
+  if ((f & THREAD) !== THREAD || (f & ~ALLOWED) !== 0 || exitSignal !== 0) return k.unsupported(nr);
+  const parent = k.task(t);
+  if (k.sched === undefined) k.sched = new Scheduler(parent);
+  const ctx = Scheduler.capture(t);
+  ctx.regs.rax = 0n;
+  if (stack !== 0n) ctx.regs.rsp = stack;
+  if ((f & CLONE_SETTLS) !== 0) ctx.fsBase = tls;
+  const child = new Task(k.allocTid());
+  child.sigmask = parent.sigmask;
+  const mem = t.memory;
+  if ((f & CLONE_PARENT_SETTID) !== 0) mem.writeU32(parentTid, child.tid);
+  if ((f & CLONE_CHILD_SETTID) !== 0) mem.writeU32(childTid, child.tid);
+  if ((f & CLONE_CHILD_CLEARTID) !== 0) child.clearChildTid = childTid;
+  k.sched.add(child, ctx);
+  return child.tid;
+}
+
+/** sizeof(struct clone_args) in its first version (CLONE_ARGS_SIZE_VER0). */
+const CLONE_ARGS_SIZE_VER0 = 64;
+
 export function register(table: SyscallTable): void {
   define(table, "clone", (k, t, ev) => {
+    // clone(flags, newsp, parent_tid, child_tid, tls) on x86-64.
     const flags = ev.argU64(0) > 0xffff_ffffn ? -1 : ev.arg(0);
-    const exitSignal = flags & 0xff;
-    const f = flags & ~0xff;
-    // copy_process's consistency rules.
-    if ((f & CLONE_THREAD) !== 0 && (f & CLONE_SIGHAND) === 0) return -EINVAL;
-    if ((f & CLONE_SIGHAND) !== 0 && (f & CLONE_VM) === 0) return -EINVAL;
-    if ((f & (CLONE_NEWNS | CLONE_FS)) === (CLONE_NEWNS | CLONE_FS)) return -EINVAL;
-    // Only threads are served; a new process (fork, vfork, posix_spawn) is not yet.
-    if ((f & THREAD) !== THREAD || (f & ~ALLOWED) !== 0 || exitSignal !== 0) return k.unsupported(SYS.clone);
-    const parent = k.task(t);
-    if (k.sched === undefined) k.sched = new Scheduler(parent);
-    const ctx = Scheduler.capture(t);
-    ctx.regs.rax = 0n;
-    const newsp = ev.argU64(1);
-    if (newsp !== 0n) ctx.regs.rsp = newsp;
-    if ((f & CLONE_SETTLS) !== 0) ctx.fsBase = ev.argU64(4);
-    const child = new Task(k.allocTid());
-    child.sigmask = parent.sigmask;
-    const mem = t.memory;
-    if ((f & CLONE_PARENT_SETTID) !== 0) mem.writeU32(ev.arg(2), child.tid);
-    if ((f & CLONE_CHILD_SETTID) !== 0) mem.writeU32(ev.arg(3), child.tid);
-    if ((f & CLONE_CHILD_CLEARTID) !== 0) child.clearChildTid = ev.arg(3);
-    k.sched.add(child, ctx);
-    return child.tid;
+    return spawnThread(k, t, flags & ~0xff, flags & 0xff, ev.argU64(1), ev.arg(2), ev.arg(3), ev.argU64(4), SYS.clone);
+  });
+  define(table, "clone3", (k, t, ev) => {
+    const addr = ev.arg(0);
+    const size = ev.arg(1);
+    if (size < CLONE_ARGS_SIZE_VER0 || size > 4096) return -EINVAL;
+    const m = t.memory;
+    const a = (i: number) => m.readBigU64(addr + i * 8);
+    const flags = a(0);
+    // Bytes beyond the fields known here must be zero (copy_struct_from_user).
+    const known = Math.min(size, 88);
+    if (size > known && m.read(addr + known, size - known).some((b) => b !== 0)) return -E2BIG;
+    const exitSignal = a(4);
+    const stack = a(5);
+    const stackSize = a(6);
+    if (flags > 0xffff_ffffn || exitSignal > 0xffn) return -EINVAL;
+    if ((stack === 0n) !== (stackSize === 0n)) return -EINVAL;
+    if (size >= 80 && (a(8) !== 0n || a(9) !== 0n)) return -EINVAL; // set_tid: not in a new pid namespace
+    const top = stack === 0n ? 0n : stack + stackSize;
+    return spawnThread(k, t, Number(flags), Number(exitSignal), top, Number(a(3)), Number(a(2)), a(7), SYS.clone3);
   });
 }
