@@ -344,13 +344,17 @@ export class Libos implements SyscallServer {
   private adoptHostPid(t: TaskControl): void {
     this.idsChecked = true;
     const host = hostTid(t);
-    if (host > 0 && this.tasks.size === 0) this.hostPid = host;
+    // The first call may come from any thread: the process id is its thread group's.
+    if (host > 0 && this.tasks.size === 0) this.hostPid = hostTgid(host);
     if (this.options.identity?.pid !== undefined || this.tasks.size > 0) return;
-    const pid = host;
+    const pid = this.hostPid;
     if (pid <= 0) return;
     this.pid = this.pgid = this.sid = pid;
     this.nextTid = pid + 1;
+    this.hostTids = true;
   }
+  /** Tasks are named by their host thread ids (a host process whose identity was adopted). */
+  private hostTids = false;
 
   // ---- services for handlers ----
 
@@ -359,7 +363,8 @@ export class Libos implements SyscallServer {
     if (t === this.lastControl) return this.lastTask!;
     let task = this.tasks.get(t);
     if (task === undefined) {
-      task = new Task(this.tasks.size === 0 ? this.pid : this.nextTid++);
+      const host = this.hostTids ? hostTid(t) : -1;
+      task = new Task(host > 0 ? host : this.tasks.size === 0 ? this.pid : this.nextTid++);
       this.tasks.set(t, task);
     }
     this.lastControl = t;
@@ -532,6 +537,16 @@ export class Libos implements SyscallServer {
  * -errno for an error carrying a Linux `errno` (sys-util's SysError, the VFS's
  * FsError). Anything else is a bug in the libos and is rethrown.
  */
+/** The thread group (process) id of host thread `tid`, from /proc; `tid` when unknown. */
+function hostTgid(tid: number): number {
+  try {
+    const m = /\nTgid:\t(\d+)/.exec(readFileSync(`/proc/${tid}/status`, "latin1"));
+    return m ? Number(m[1]) : tid;
+  } catch {
+    return tid;
+  }
+}
+
 export function errnoOf(e: unknown): number {
   if (isMemoryFault(e)) return -EFAULT;
   const errno = (e as { errno?: unknown } | null)?.errno;

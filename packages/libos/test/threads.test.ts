@@ -52,6 +52,13 @@ describe("threads", () => {
     s.mem.writeBigU64(args + 48, 0n);
     expect(s.h.call("clone3", args, 64)).toBe(-22); // a stack without a size
   });
+  it("on a host process (seccomp) a thread clone runs natively", () => {
+    const s = setup({}, true);
+    mainAt(s, 0x400100n);
+    expect(s.h.call("clone", CLONE_THREAD_FLAGS, 0x180000, PTID, CTID, 0x9000)).toBe(0);
+    expect(s.h.resume).toBe(Resume.Continue);
+    expect(s.k.sched).toBeUndefined();
+  });
   it("rejects inconsistent flags and serves no fork yet", () => {
     const s = setup();
     expect(s.h.call("clone", 0x10000, 0, 0, 0, 0)).toBe(-22); // THREAD without SIGHAND

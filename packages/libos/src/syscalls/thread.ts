@@ -1,7 +1,7 @@
 /** clone for threads (CLONE_VM|CLONE_THREAD): cooperative tasks on the same vCPU (see threads.ts). */
 
-import type { TaskControl } from "@kindling/syscall-tap";
-import { define, type SyscallTable } from "../dispatch.js";
+import { Resume, type TaskControl } from "@kindling/syscall-tap";
+import { define, type Outcome, type SyscallTable } from "../dispatch.js";
 import { E2BIG, EINVAL } from "../errno.js";
 import { type Libos, Task } from "../kernel.js";
 import { SYS } from "../sysno.js";
@@ -36,6 +36,7 @@ const ALLOWED =
 function spawnThread(
   k: Libos,
   t: TaskControl,
+  out: Outcome,
   flags: number,
   exitSignal: number,
   stack: bigint,
@@ -51,6 +52,11 @@ function spawnThread(
   if ((f & (CLONE_NEWNS | CLONE_FS)) === (CLONE_NEWNS | CLONE_FS)) return -EINVAL;
   // Only threads are served; a new process (fork, vfork, posix_spawn) is not yet.
   if ((f & THREAD) !== THREAD || (f & ~ALLOWED) !== 0 || exitSignal !== 0) return k.unsupported(nr);
+  if (t.nativeMemory) {
+    // A host process (seccomp): its own kernel makes a real thread, which the platform serves as a task.
+    out.resume = Resume.Continue;
+    return 0;
+  }
   const parent = k.task(t);
   if (k.sched === undefined) k.sched = new Scheduler(parent);
   const ctx = Scheduler.capture(t);
@@ -71,12 +77,23 @@ function spawnThread(
 const CLONE_ARGS_SIZE_VER0 = 64;
 
 export function register(table: SyscallTable): void {
-  define(table, "clone", (k, t, ev) => {
+  define(table, "clone", (k, t, ev, out) => {
     // clone(flags, newsp, parent_tid, child_tid, tls) on x86-64.
     const flags = ev.argU64(0) > 0xffff_ffffn ? -1 : ev.arg(0);
-    return spawnThread(k, t, flags & ~0xff, flags & 0xff, ev.argU64(1), ev.arg(2), ev.arg(3), ev.argU64(4), SYS.clone);
+    return spawnThread(
+      k,
+      t,
+      out,
+      flags & ~0xff,
+      flags & 0xff,
+      ev.argU64(1),
+      ev.arg(2),
+      ev.arg(3),
+      ev.argU64(4),
+      SYS.clone,
+    );
   });
-  define(table, "clone3", (k, t, ev) => {
+  define(table, "clone3", (k, t, ev, out) => {
     const addr = ev.arg(0);
     const size = ev.arg(1);
     if (size < CLONE_ARGS_SIZE_VER0 || size > 4096) return -EINVAL;
@@ -93,6 +110,6 @@ export function register(table: SyscallTable): void {
     if ((stack === 0n) !== (stackSize === 0n)) return -EINVAL;
     if (size >= 80 && (a(8) !== 0n || a(9) !== 0n)) return -EINVAL; // set_tid: not in a new pid namespace
     const top = stack === 0n ? 0n : stack + stackSize;
-    return spawnThread(k, t, Number(flags), Number(exitSignal), top, Number(a(3)), Number(a(2)), a(7), SYS.clone3);
+    return spawnThread(k, t, out, Number(flags), Number(exitSignal), top, Number(a(3)), Number(a(2)), a(7), SYS.clone3);
   });
 }
