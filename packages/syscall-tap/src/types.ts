@@ -131,6 +131,18 @@ export interface TaskControl {
    * context (the seccomp platform) rather than be served by the libos.
    */
   readonly nativeMemory: boolean;
+  /**
+   * True when the host kernel delivers the program's signals and faults itself
+   * (the seccomp platform): the server must not build signal frames.
+   */
+  readonly nativeSignals?: boolean;
+  /** The host process id when the program is a host process (seccomp), for kill-to-self. */
+  readonly pid?: number;
+  /**
+   * Installs a host fd into the program's own fd table (seccomp: SECCOMP_IOCTL_NOTIF_ADDFD);
+   * returns the fd number it got there.
+   */
+  installFd?(hostFd: number, targetFd?: number, cloexec?: boolean): number;
   /** Extended state (FPU/SSE/AVX) for signal frames: an opaque copy, and its restore. */
   getExtendedState(): Uint8Array;
   setExtendedState(state: Uint8Array): void;
