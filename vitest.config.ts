@@ -12,7 +12,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "bench/test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "bench/test/**/*.test.ts", "scripts/test/**/*.test.ts"],
     pool: "forks",
     // gc() lets tests check finalizer behaviour of native mappings.
     poolOptions: { forks: { execArgv: ["--expose-gc"] } },
