@@ -96,7 +96,7 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
   if (flags.timeout !== undefined) options.timeout = flags.timeout;
   if (flags.cpuLimit !== undefined) options.cpuLimit = flags.cpuLimit;
   if (flags.strace !== undefined && flags.strace !== false) {
-    if (typeof flags.strace === "string") {
+    if (typeof flags.strace === "string" && flags.strace !== "") {
       traceFd = openSync(flags.strace, "w");
       options.strace = (line) => writeSync(traceFd, `${line}\n`);
     } else {
@@ -139,8 +139,39 @@ function demoProgram(): string {
   );
 }
 
+const VALUE_OPTIONS = new Set([
+  "--root",
+  "--mount",
+  "--tmpfs",
+  "--env",
+  "--cwd",
+  "--memory",
+  "--timeout",
+  "--cpu-limit",
+  "--platform",
+]);
+
+/**
+ * `--strace` takes its file only as `--strace=FILE`: a bare `--strace` must not
+ * swallow the program path that follows it. Rewrites a bare one (among
+ * kindling's own options, before the program) to `--strace=`.
+ */
+export function normalizeStrace(argv: readonly string[]): string[] {
+  const out = [...argv];
+  let i = out[0] === "run" || out[0] === "demo" ? 1 : 0;
+  for (; i < out.length; i++) {
+    const a = out[i];
+    if (a === "--") break;
+    if (a === "--strace") out[i] = "--strace=";
+    else if (VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith("-")) break;
+  }
+  return out;
+}
+
 /** The CLI. Returns the process exit status. */
 export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  argv = normalizeStrace(argv);
   const err = (s: string) => {
     io.err.write(s);
   };
@@ -167,7 +198,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option("--timeout <seconds>", "wall-time limit", parseSeconds)
     .option("--cpu-limit <seconds>", "CPU-time limit", parseSeconds)
     .addOption(new Option("--platform <name>", "where the program runs").choices(["kvm", "seccomp"]))
-    .option("--strace [file]", "trace every system call (to stderr, or to FILE)")
+    .option("--strace [file]", "trace every system call (to stderr; --strace=FILE: to FILE)")
     .option("--stats", "print system call counts and times at exit")
     .action((program: string, args: string[], flags: RunFlags) => {
       status = runProgram(program, args, flags, err);

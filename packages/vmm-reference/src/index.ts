@@ -1,5 +1,5 @@
 // @kindling/vmm-reference: the kindling sandbox and microVM composed from the Kindling packages.
-export { main, parseSize, runProgram } from "./cli.js";
+export { main, normalizeStrace, parseSize, runProgram } from "./cli.js";
 export {
   kvmAvailable,
   type PlatformName,

@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { kvmAvailable, main, parseSize } from "@kindling/vmm-reference";
+import { kvmAvailable, main, normalizeStrace, parseSize } from "@kindling/vmm-reference";
 import { describe, expect, it } from "vitest";
 import { ccMissing, compile, scratchDir } from "./programs.js";
 
@@ -60,6 +60,23 @@ describe("kindling CLI: bad input follows the shell's conventions", () => {
     expect(r.status).toBe(126);
     expect(r.err).toMatch(/32-bit/);
   });
+  it("a bare --strace never takes the program path as its file", () => {
+    expect(normalizeStrace(["run", "--strace", "/bin/prog", "--strace"])).toEqual([
+      "run",
+      "--strace=",
+      "/bin/prog",
+      "--strace",
+    ]);
+    expect(normalizeStrace(["run", "--mount", "/a:/b", "--strace", "--stats", "p"])).toEqual([
+      "run",
+      "--mount",
+      "/a:/b",
+      "--strace=",
+      "--stats",
+      "p",
+    ]);
+    expect(normalizeStrace(["run", "--strace=/tmp/t", "p"])).toEqual(["run", "--strace=/tmp/t", "p"]);
+  });
   it("sizes parse with suffixes and reject nonsense", () => {
     expect(parseSize("256M")).toBe(256 * 1024 * 1024);
     expect(parseSize("1G")).toBe(1024 ** 3);
@@ -102,6 +119,14 @@ int main(int argc, char **argv) {
       if (platform === "kvm") expect(trace).toMatch(/exit_group\(3\)/);
       expect(trace).toMatch(/write\(1, "args:2\\n", 7\) = 7/);
     });
+    it.skipIf(platform === "kvm" && skip)(
+      `bare --strace traces to stderr and runs the program (${platform})`,
+      async () => {
+        const r = await kindling(["run", "--platform", platform, "--strace", prog, "4"]);
+        expect(r.status).toBe(4);
+        expect(r.err).toMatch(/write\(1, "args:2\\n", 7\) = 7/);
+      },
+    );
     it.skipIf(platform === "kvm" && skip)(`--stats prints a syscall table (${platform})`, async () => {
       const r = await kindling(["run", "--platform", platform, "--stats", prog]);
       expect(r.status).toBe(0);
