@@ -166,7 +166,8 @@ function defaultSleep(ms: number): void {
   }
 }
 
-function defaultRandom(buf: Uint8Array): void {
+/** Random bytes from the host (crypto.getRandomValues, in its 64 KiB steps). */
+export function hostRandom(buf: Uint8Array): void {
   for (let off = 0; off < buf.length; off += 65536) {
     crypto.getRandomValues(buf.subarray(off, Math.min(buf.length, off + 65536)));
   }
@@ -252,7 +253,7 @@ export class Libos implements SyscallServer {
     const exe = options.exe ?? options.argv?.[0] ?? "";
     this.comm = exe.slice(exe.lastIndexOf("/") + 1).slice(0, 15);
     this.clock = options.clock ?? hostClock;
-    this.random = options.random ?? defaultRandom;
+    this.random = options.random ?? hostRandom;
     this.sleep = options.sleep ?? defaultSleep;
     this.cpus = Math.max(1, Math.min(1024, Math.floor(options.cpus ?? 1)));
     this.mm = new AddressSpace({ ...options.memory, discard: options.discard });

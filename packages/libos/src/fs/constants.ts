@@ -1,6 +1,41 @@
 // File-system constants of x86-64 Linux (<uapi/linux/stat.h>, <asm-generic/fcntl.h>,
 // <uapi/linux/fcntl.h>, <uapi/linux/fs.h>, <asm-generic/poll.h>).
 
+// The open flags and AT_FDCWD are sys-util's (one definition of each in the project).
+import {
+  AT_FDCWD,
+  O_APPEND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_PATH,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+} from "@kindling/sys-util";
+
+export {
+  AT_FDCWD,
+  O_APPEND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_PATH,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+};
+
 export const S_IFMT = 0o170000;
 export const S_IFSOCK = 0o140000;
 export const S_IFLNK = 0o120000;
@@ -24,26 +59,13 @@ export const DT_LNK = 10;
 export const DT_SOCK = 12;
 
 export const O_ACCMODE = 0o3;
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
-export const O_NOCTTY = 0o400;
-export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
-export const O_NONBLOCK = 0o4000;
 export const O_DSYNC = 0o10000;
 export const O_ASYNC = 0o20000;
 export const O_DIRECT = 0o40000;
 export const O_LARGEFILE = 0o100000;
-export const O_DIRECTORY = 0o200000;
-export const O_NOFOLLOW = 0o400000;
 export const O_NOATIME = 0o1000000;
-export const O_CLOEXEC = 0o2000000;
 export const __O_SYNC = 0o4000000;
 export const O_SYNC = __O_SYNC | O_DSYNC;
-export const O_PATH = 0o10000000;
 export const __O_TMPFILE = 0o20000000;
 export const O_TMPFILE = __O_TMPFILE | O_DIRECTORY;
 
@@ -52,7 +74,6 @@ export const SETFL_MASK = O_APPEND | O_NONBLOCK | O_DSYNC | O_DIRECT | O_NOATIME
 /** Flags kept in the open file description's status (not O_CREAT/O_EXCL/O_NOCTTY/O_TRUNC/O_CLOEXEC). */
 export const STATUS_FLAGS_DROP = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC;
 
-export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_EACCESS = 0x200;
 export const AT_REMOVEDIR = 0x200;

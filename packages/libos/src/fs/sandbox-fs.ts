@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import type { TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
 import type { Outcome } from "../dispatch.js";
-import type { Libos } from "../kernel.js";
+import { hostRandom, type Libos } from "../kernel.js";
 import { SIGKILL } from "../signals.js";
 import { FILE_MODULES } from "../syscalls/files-modules.js";
 import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
@@ -38,12 +38,6 @@ export interface SandboxFsOptions {
   cwd?: string;
   /** Random bytes for /dev/urandom when not attached to a Libos. */
   random?: (buf: Uint8Array) => void;
-}
-
-function defaultRandom(buf: Uint8Array): void {
-  for (let off = 0; off < buf.length; off += 65536) {
-    crypto.getRandomValues(buf.subarray(off, Math.min(buf.length, off + 65536)));
-  }
 }
 
 export class SandboxFs implements VfsContract {
@@ -104,7 +98,7 @@ export class SandboxFs implements VfsContract {
       this.ns.mount(
         "/dev",
         createDevfs({
-          random: (b) => (this.#k ? this.#k.random(b) : (options.random ?? defaultRandom)(b)),
+          random: (b) => (this.#k ? this.#k.random(b) : (options.random ?? hostRandom)(b)),
           tty: (flags) => (this.#tty ? this.#tty.reopen(flags) : null),
         }),
       );
