@@ -139,31 +139,19 @@ function demoProgram(): string {
   );
 }
 
-const VALUE_OPTIONS = new Set([
-  "--root",
-  "--mount",
-  "--tmpfs",
-  "--env",
-  "--cwd",
-  "--memory",
-  "--timeout",
-  "--cpu-limit",
-  "--platform",
-]);
-
 /**
  * `--strace` takes its file only as `--strace=FILE`: a bare `--strace` must not
  * swallow the program path that follows it. Rewrites a bare one (among
  * kindling's own options, before the program) to `--strace=`.
  */
-export function normalizeStrace(argv: readonly string[]): string[] {
+export function normalizeStrace(argv: readonly string[], valueOptions: ReadonlySet<string>): string[] {
   const out = [...argv];
   let i = out[0] === "run" || out[0] === "demo" ? 1 : 0;
   for (; i < out.length; i++) {
     const a = out[i];
     if (a === "--") break;
     if (a === "--strace") out[i] = "--strace=";
-    else if (VALUE_OPTIONS.has(a)) i++;
+    else if (valueOptions.has(a)) i++;
     else if (!a.startsWith("-")) break;
   }
   return out;
@@ -171,7 +159,6 @@ export function normalizeStrace(argv: readonly string[]): string[] {
 
 /** The CLI. Returns the process exit status. */
 export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
-  argv = normalizeStrace(argv);
   const err = (s: string) => {
     io.err.write(s);
   };
@@ -182,7 +169,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: err });
 
-  cli
+  const run = cli
     .command("run")
     .description("run a static x86-64 Linux program in the sandbox")
     .argument("<program>", "host path of a static x86-64 Linux executable")
@@ -227,8 +214,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       }
     });
 
+  // The options of `run` that take a value (derived, so a new one cannot be missed).
+  const valueOptions = new Set(run.options.filter((o) => o.required && o.long).map((o) => o.long as string));
   try {
-    await cli.parseAsync(argv, { from: "user" });
+    await cli.parseAsync(normalizeStrace(argv, valueOptions), { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 125;
     throw e;

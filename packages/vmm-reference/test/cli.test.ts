@@ -61,13 +61,14 @@ describe("kindling CLI: bad input follows the shell's conventions", () => {
     expect(r.err).toMatch(/32-bit/);
   });
   it("a bare --strace never takes the program path as its file", () => {
-    expect(normalizeStrace(["run", "--strace", "/bin/prog", "--strace"])).toEqual([
+    const valueOptions = new Set(["--mount", "--root"]);
+    expect(normalizeStrace(["run", "--strace", "/bin/prog", "--strace"], valueOptions)).toEqual([
       "run",
       "--strace=",
       "/bin/prog",
       "--strace",
     ]);
-    expect(normalizeStrace(["run", "--mount", "/a:/b", "--strace", "--stats", "p"])).toEqual([
+    expect(normalizeStrace(["run", "--mount", "/a:/b", "--strace", "--stats", "p"], valueOptions)).toEqual([
       "run",
       "--mount",
       "/a:/b",
@@ -75,7 +76,7 @@ describe("kindling CLI: bad input follows the shell's conventions", () => {
       "--stats",
       "p",
     ]);
-    expect(normalizeStrace(["run", "--strace=/tmp/t", "p"])).toEqual(["run", "--strace=/tmp/t", "p"]);
+    expect(normalizeStrace(["run", "--strace=/tmp/t", "p"], valueOptions)).toEqual(["run", "--strace=/tmp/t", "p"]);
   });
   it("sizes parse with suffixes and reject nonsense", () => {
     expect(parseSize("256M")).toBe(256 * 1024 * 1024);
