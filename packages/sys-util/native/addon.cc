@@ -638,6 +638,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid));
   exports.Set("seccompInstall", Napi::Function::New(env, SeccompInstall));
+  void KindlingJailRegister(Napi::Env, Napi::Object); KindlingJailRegister(env, exports);  // native/jail.cc
   return exports;
 }
 
