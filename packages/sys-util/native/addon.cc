@@ -7,6 +7,7 @@
 // `errno` and `syscall`, which TypeScript converts the same way.
 #include <napi.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -17,11 +18,15 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -32,6 +37,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 namespace {
 
@@ -433,6 +442,435 @@ int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
   _exit(127);
 }
 
+// ---------------------------------------------------------------- jailed spawn
+//
+// spawn({..., jail: {uid, gid, maxTasks, cgroupProcsFd, namespaces, emptyRoot}})
+//   -> {pid, listenerFd, initPid, statusFd, jail: {...}}
+// The child is a tiny init (pid 1 of new pid, mount, ipc, uts and net
+// namespaces, plus a user namespace when not root) that forks the program as
+// pid 2 and reaps. Before the fork init opens the program file, pivots into an
+// empty read-only tmpfs, sets RLIMIT_NPROC, drops to the sandbox's uid/gid with
+// an empty bounding set and locked securebits, and keeps only
+// CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH for the program's execveat (the kernel
+// clears them at exec: a non-root uid under SECBIT_NOROOT gains nothing). When
+// the program exits init writes its wait status to `statusFd` and exits, and
+// the kernel kills what is left in the namespace; PR_SET_PDEATHSIG kills init
+// when the spawning thread dies. Where the kernel refuses a namespace the spawn
+// goes on without it and says so in `jail.notes`.
+//
+// Only raw system calls run in the children: they are forked from a
+// multithreaded process with a raw clone (no atfork handlers, no malloc).
+
+struct JailMsg {
+  int step;  // 0: the program is ready (a: listener fd number, b: host pid); 100: init's report (a: root mode); else a failure
+  int a;
+  int b;
+};
+
+enum JailRoot { kRootHost = 0, kRootPivot = 1, kRootChroot = 2 };
+
+struct JailChild {
+  const char* file;
+  char* const* argv;
+  char* const* envp;
+  const std::vector<int>* src;
+  int errw, gor, statusw;
+  unsigned long nsflags;
+  bool empty_root, want_listener, has_filter, no_new_privs, host_root;
+  long max_tasks;
+  unsigned seccomp_flags;
+  struct sock_fprog* prog;
+  int* handoff;
+};
+
+[[noreturn]] void JailFail(int fd, int step, int err) {
+  JailMsg m = {step, err, 0};
+  ssize_t ignored = write(fd, &m, sizeof m);
+  (void)ignored;
+  _exit(127);
+}
+
+int CapSet(uint64_t caps) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  data[0].effective = data[0].permitted = static_cast<uint32_t>(caps);
+  data[1].effective = data[1].permitted = static_cast<uint32_t>(caps >> 32);
+  return static_cast<int>(syscall(SYS_capset, &hdr, data));
+}
+
+void CloseFrom(int lo, int hi) {  // closes [lo, hi]
+  if (lo > hi) return;
+  if (syscall(SYS_close_range, lo, hi, 0) == 0) return;
+  for (int fd = lo; fd <= hi && fd < 65536; fd++) close(fd);
+}
+
+[[noreturn]] void JailProgram(const JailChild& c, int exefd, int procfd) {
+  const std::vector<int>& src = *c.src;
+  for (size_t i = 0; i < src.size(); i++) {
+    if (src[i] < 0) {
+      close(static_cast<int>(i));
+    } else if (dup2(src[i], static_cast<int>(i)) < 0) {
+      JailFail(c.errw, 1, errno);
+    }
+  }
+  close(c.statusw);
+  // Nothing of the host's but fds 0..n-1 survives execveat.
+  syscall(SYS_close_range, static_cast<unsigned>(src.size()), ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+  // This process's host pid: /proc/self of the host's procfs (opened before the pivot) names it.
+  char buf[24];
+  ssize_t n = procfd >= 0 ? readlinkat(procfd, "self", buf, sizeof buf - 1) : -1;
+  if (n <= 0) JailFail(c.errw, 21, n < 0 ? errno : EINVAL);
+  int hostpid = 0;
+  for (ssize_t i = 0; i < n; i++) hostpid = hostpid * 10 + (buf[i] - '0');
+  close(procfd);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) JailFail(c.errw, 23, errno);
+  if (c.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) JailFail(c.errw, 4, errno);
+  int probe = -1;
+  if (c.want_listener) {
+    // The listener takes the lowest free fd: tell the parent which one (see Spawn).
+    probe = fcntl(exefd, F_DUPFD, 0);
+    if (probe < 0) JailFail(c.errw, 6, errno);
+    close(probe);
+  }
+  JailMsg ready = {0, probe, hostpid};
+  if (write(c.errw, &ready, sizeof ready) != sizeof ready) _exit(127);
+  if (c.has_filter) {
+    long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c.seccomp_flags, c.prog);
+    if (lfd < 0) JailFail(c.errw, 5, errno);
+    if (c.want_listener) {
+      for (long spins = 0; __atomic_load_n(c.handoff, __ATOMIC_ACQUIRE) == 0 && spins < 4000000000L; spins++) {
+        __builtin_ia32_pause();
+      }
+    }
+  }
+  syscall(SYS_execveat, exefd, "", c.argv, c.envp, AT_EMPTY_PATH);
+  JailFail(c.errw, 7, errno);
+}
+
+[[noreturn]] void JailInit(const JailChild& c) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  // The parent's go: {uid, gid} once it has placed this process in its cgroup (and id maps).
+  unsigned ids[2];
+  ssize_t n;
+  do {
+    n = read(c.gor, ids, sizeof ids);
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof ids) _exit(127);
+  close(c.gor);
+  const bool userns = (c.nsflags & CLONE_NEWUSER) != 0;
+  const bool mountns = (c.nsflags & CLONE_NEWNS) != 0;
+  if (mountns && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) JailFail(c.errw, 8, errno);
+  int exefd = open(c.file, O_PATH | O_CLOEXEC);
+  if (exefd < 0) JailFail(c.errw, 9, errno);
+  int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int root = kRootHost;
+  if (mountns && c.empty_root) {
+    // An empty, read-only tmpfs mounted (in this mount namespace only) on a directory every
+    // Linux has, then pivot_root(".", ".") and a lazy unmount of the old root on top of it.
+    if (mount("kindling", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+              "size=4k,nr_inodes=1,mode=0555") < 0)
+      JailFail(c.errw, 10, errno);
+    if (chdir("/proc") < 0) JailFail(c.errw, 10, errno);
+    if (syscall(SYS_pivot_root, ".", ".") == 0) {
+      if (umount2(".", MNT_DETACH) < 0) JailFail(c.errw, 11, errno);
+      root = kRootPivot;
+    } else if (chroot(".") == 0) {
+      root = kRootChroot;  // e.g. "/" is not a mount point (initramfs): a chroot, with no capability to leave it
+    } else {
+      JailFail(c.errw, 11, errno);
+    }
+    if (chdir("/") < 0) JailFail(c.errw, 11, errno);
+  }
+  if (c.max_tasks > 0) {
+    struct rlimit rl = {static_cast<rlim_t>(c.max_tasks), static_cast<rlim_t>(c.max_tasks)};
+    if (setrlimit(RLIMIT_NPROC, &rl) < 0) JailFail(c.errw, 12, errno);
+  }
+  if (c.host_root || userns) {
+    for (int cap = 0; cap < 64; cap++) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) JailFail(c.errw, 18, errno);
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    // No root magic at exec, no capability fix-ups on uid changes, no ambient raise: all locked.
+    const unsigned long bits = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7);
+    if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) JailFail(c.errw, 15, errno);
+    if (!userns) {
+      if (setgroups(0, nullptr) < 0) JailFail(c.errw, 13, errno);
+      if (setresgid(ids[1], ids[1], ids[1]) < 0) JailFail(c.errw, 14, errno);
+      if (setresuid(ids[0], ids[0], ids[0]) < 0) JailFail(c.errw, 16, errno);
+    }
+    // Until the program's execveat: reach its file whatever its mode (cleared at exec).
+    if (CapSet((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH)) < 0) JailFail(c.errw, 17, errno);
+  }
+  // After the uid change (which clears it): die with the thread that spawned us.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) JailFail(c.errw, 23, errno);
+  {
+    struct pollfd p = {c.statusw, 0, 0};
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLERR)) _exit(127);  // the parent already died
+  }
+  const bool pidns = (c.nsflags & CLONE_NEWPID) != 0;
+  if (!pidns) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  JailMsg info = {100, root, 0};
+  if (write(c.errw, &info, sizeof info) != sizeof info) _exit(127);
+  long pid = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) JailFail(c.errw, 19, errno);
+  if (pid == 0) JailProgram(c, exefd, procfd);
+  // Init keeps nothing but the status pipe, and no capability.
+  CapSet(0);
+  CloseFrom(0, c.statusw - 1);
+  CloseFrom(c.statusw + 1, 65535);
+  for (;;) {
+    int st = 0;
+    long r = wait4(-1, &st, __WALL, nullptr);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == pid) {
+      ssize_t ignored = write(c.statusw, &st, sizeof st);
+      (void)ignored;
+      // Without a pid namespace: end every process of the sandbox's own uid.
+      if (!pidns && c.host_root && !userns) kill(-1, SIGKILL);
+      _exit(0);  // pid 1 exits: the kernel kills the rest of the namespace
+    }
+    if (r < 0) _exit(0);
+  }
+}
+
+// Namespaces that worked (a failed clone drops one and retries; the result is kept).
+std::atomic<unsigned long> g_jail_ns{~0UL};
+
+const struct {
+  unsigned long flag;
+  const char* name;
+} kJailNs[] = {{CLONE_NEWUTS, "uts"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWNET, "net"},
+               {CLONE_NEWNS, "mount"}, {CLONE_NEWPID, "pid"}, {CLONE_NEWUSER, "user"}};
+
+bool WriteProcFile(pid_t pid, const char* name, const std::string& text) {
+  std::string path = "/proc/" + std::to_string(pid) + "/" + name;
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& file, std::vector<char*>& argv,
+                        std::vector<char*>& envp, const std::vector<int>& fds, struct sock_fprog* prog,
+                        bool has_filter, unsigned seccomp_flags, bool no_new_privs) {
+  const bool want_listener = has_filter && (seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) != 0;
+  const bool host_root = geteuid() == 0;
+  long uid_opt = jail.Has("uid") && jail.Get("uid").IsNumber() ? jail.Get("uid").As<Napi::Number>().Int64Value() : -1;
+  long gid_opt = jail.Has("gid") && jail.Get("gid").IsNumber() ? jail.Get("gid").As<Napi::Number>().Int64Value() : -1;
+  long max_tasks = jail.Has("maxTasks") ? ToI64(jail.Get("maxTasks")) : 0;
+  int cgroup_fd = jail.Has("cgroupProcsFd") ? static_cast<int>(ToI64(jail.Get("cgroupProcsFd"))) : -1;
+  bool namespaces = !jail.Has("namespaces") || jail.Get("namespaces").ToBoolean().Value();
+  bool empty_root = !jail.Has("emptyRoot") || jail.Get("emptyRoot").ToBoolean().Value();
+  std::vector<std::string> notes;
+
+  unsigned long want = 0;
+  if (namespaces) {
+    want = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+    if (!host_root) want |= CLONE_NEWUSER;
+  }
+  unsigned long known = g_jail_ns.load();
+  unsigned long flags = want & known;
+  for (auto& ns : kJailNs) {
+    if ((want & ns.flag) && !(known & ns.flag)) notes.push_back(std::string(ns.name) + " namespace: refused by the kernel earlier");
+  }
+
+  // Every fd a child uses sits above the target range so the dup2s cannot clobber it.
+  const int highest = static_cast<int>(fds.size()) + 3;
+  auto raise = [&](int fd) {
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, highest);
+    close(fd);
+    return r;
+  };
+  int errp[2], gop[2], stp[2];
+  if (pipe2(errp, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);
+  if (pipe2(gop, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(errp[0]);
+    close(errp[1]);
+    return ThrowErrno(env, "pipe2", err);
+  }
+  if (pipe2(stp, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(errp[0]);
+    close(errp[1]);
+    close(gop[0]);
+    close(gop[1]);
+    return ThrowErrno(env, "pipe2", err);
+  }
+  errp[1] = raise(errp[1]);
+  gop[0] = raise(gop[0]);
+  stp[1] = raise(stp[1]);
+  std::vector<int> src(fds.size());
+  for (size_t i = 0; i < fds.size(); i++) src[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, highest);
+  auto cleanup = [&]() {
+    for (int s : src) if (s >= 0) close(s);
+    for (int fd : {errp[0], errp[1], gop[0], gop[1], stp[0], stp[1]}) if (fd >= 0) close(fd);
+  };
+  if (errp[1] < 0 || gop[0] < 0 || stp[1] < 0) {
+    int err = errno;
+    cleanup();
+    return ThrowErrno(env, "fcntl", err);
+  }
+  int* handoff = nullptr;
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) {
+    int err = errno;
+    cleanup();
+    return ThrowErrno(env, "mmap", err);
+  }
+  handoff = static_cast<int*>(page);
+
+  JailChild c;
+  c.file = file.c_str();
+  c.argv = argv.data();
+  c.envp = envp.data();
+  c.src = &src;
+  c.errw = errp[1];
+  c.gor = gop[0];
+  c.statusw = stp[1];
+  c.empty_root = empty_root;
+  c.want_listener = want_listener;
+  c.has_filter = has_filter;
+  c.no_new_privs = no_new_privs;
+  c.host_root = host_root;
+  c.max_tasks = max_tasks;
+  c.seccomp_flags = seccomp_flags;
+  c.prog = prog;
+  c.handoff = handoff;
+
+  long pid;
+  for (;;) {
+    c.nsflags = flags;
+    pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (pid == 0) JailInit(c);
+    if (pid > 0) break;
+    int err = errno;
+    if (err != EPERM && err != EINVAL && err != ENOSPC && err != EUSERS && err != EACCES) break;
+    // Drop the least important namespace still asked for and retry.
+    bool dropped = false;
+    for (auto& ns : kJailNs) {
+      if (flags & ns.flag) {
+        flags &= ~ns.flag;
+        g_jail_ns.fetch_and(~ns.flag);
+        notes.push_back(std::string(ns.name) + " namespace: refused by the kernel (" + strerror(err) + ")");
+        dropped = true;
+        break;
+      }
+    }
+    if (!dropped) break;
+  }
+  if (pid < 0) {
+    int err = errno;
+    cleanup();
+    munmap(page, 4096);
+    return ThrowErrno(env, "clone", err);
+  }
+  // Parent.
+  for (int& s : src) if (s >= 0) { close(s); s = -1; }
+  close(errp[1]);
+  close(gop[0]);
+  close(stp[1]);
+  errp[1] = gop[0] = stp[1] = -1;
+  unsigned long uid = uid_opt >= 0 ? static_cast<unsigned long>(uid_opt) : (1UL << 20) + static_cast<unsigned long>(pid);
+  unsigned long gid = gid_opt >= 0 ? static_cast<unsigned long>(gid_opt) : uid;
+  if (flags & CLONE_NEWUSER) {
+    // Unprivileged: the only mapping allowed is our own ids (to root in the namespace, whose
+    // capabilities init then drops).
+    bool ok = WriteProcFile(pid, "setgroups", "deny") &&
+              WriteProcFile(pid, "uid_map", "0 " + std::to_string(geteuid()) + " 1") &&
+              WriteProcFile(pid, "gid_map", "0 " + std::to_string(getegid()) + " 1");
+    if (!ok) notes.push_back(std::string("user namespace id maps: ") + strerror(errno));
+    uid = geteuid();
+    gid = getegid();
+  } else if (!host_root) {
+    uid = geteuid();
+    gid = getegid();
+    notes.push_back("not root and no user namespace: the program keeps the caller's uid");
+  }
+  bool in_cgroup = false;
+  if (cgroup_fd >= 0) {
+    std::string s = std::to_string(pid);
+    if (write(cgroup_fd, s.data(), s.size()) == static_cast<ssize_t>(s.size())) in_cgroup = true;
+    else notes.push_back(std::string("pids cgroup: ") + strerror(errno));
+  }
+  unsigned ids[2] = {static_cast<unsigned>(uid), static_cast<unsigned>(gid)};
+  ssize_t w = write(gop[1], ids, sizeof ids);
+  (void)w;
+  close(gop[1]);
+  gop[1] = -1;
+
+  int root = kRootHost;
+  int listener = -1;
+  int hostpid = -1;
+  JailMsg msg = {0, 0, 0};
+  ssize_t n;
+  bool failed = false;
+  for (;;) {
+    do {
+      n = read(errp[0], &msg, sizeof msg);
+    } while (n < 0 && errno == EINTR);
+    if (n != sizeof msg) break;  // EOF: the program's execveat closed the pipe
+    if (msg.step == 100) {
+      root = msg.a;
+    } else if (msg.step == 0 && hostpid < 0) {
+      hostpid = msg.b;
+      if (want_listener) listener = TakeListener(hostpid, msg.a, errp[0], handoff);
+      else __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
+    } else {
+      failed = true;
+      break;
+    }
+  }
+  close(errp[0]);
+  munmap(page, 4096);
+  if (failed || hostpid < 0 || (want_listener && listener < 0)) {
+    kill(static_cast<pid_t>(pid), SIGKILL);  // init: the whole namespace goes with it
+    if (listener >= 0) close(listener);
+    int status;
+    while (waitpid(static_cast<pid_t>(pid), &status, __WALL) < 0 && errno == EINTR) {
+    }
+    close(stp[0]);
+    static const char* steps[] = {"",          "dup2",          "chdir",        "ptrace(TRACEME)",
+                                  "prctl(NO_NEW_PRIVS)", "seccomp", "dup",   "execveat",
+                                  "mount(MS_PRIVATE)", "open(program)", "mount(tmpfs)", "pivot_root",
+                                  "setrlimit(RLIMIT_NPROC)", "setgroups", "setresgid", "prctl(SECUREBITS)",
+                                  "setresuid", "capset", "prctl(CAPBSET_DROP)", "clone(program)",
+                                  "", "readlink(/proc/self)", "", "prctl(PDEATHSIG)"};
+    if (!failed) return ThrowErrno(env, hostpid < 0 ? "spawn(init)" : "pidfd_getfd", hostpid < 0 ? ECHILD : EBADF);
+    int step = msg.step >= 0 && msg.step < 24 ? msg.step : 0;
+    return ThrowErrno(env, steps[step][0] ? steps[step] : "spawn", msg.a);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, hostpid));
+  out.Set("listenerFd", Napi::Number::New(env, listener));
+  out.Set("initPid", Napi::Number::New(env, static_cast<double>(pid)));
+  out.Set("statusFd", Napi::Number::New(env, stp[0]));
+  Napi::Object j = Napi::Object::New(env);
+  Napi::Array nsa = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (auto& ns : kJailNs) if (flags & ns.flag) nsa.Set(k++, Napi::String::New(env, ns.name));
+  j.Set("namespaces", nsa);
+  j.Set("root", Napi::String::New(env, root == kRootPivot ? "pivot_root" : root == kRootChroot ? "chroot" : "host"));
+  if (root == kRootHost && empty_root) notes.push_back("no mount namespace: the program sees the host's root");
+  j.Set("uid", Napi::Number::New(env, static_cast<double>(uid)));
+  j.Set("gid", Napi::Number::New(env, static_cast<double>(gid)));
+  j.Set("capabilitiesDropped", Napi::Boolean::New(env, host_root || (flags & CLONE_NEWUSER) != 0));
+  j.Set("noNewPrivs", Napi::Boolean::New(env, no_new_privs));
+  j.Set("maxTasks", Napi::Number::New(env, static_cast<double>(max_tasks)));
+  j.Set("cgroup", Napi::Boolean::New(env, in_cgroup));
+  j.Set("pidNamespace", Napi::Boolean::New(env, (flags & CLONE_NEWPID) != 0));
+  Napi::Array na = Napi::Array::New(env);
+  for (uint32_t i = 0; i < notes.size(); i++) na.Set(i, Napi::String::New(env, notes[i]));
+  j.Set("notes", na);
+  out.Set("jail", j);
+  return out;
+}
+
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "spawn expects an options object");
@@ -473,6 +911,12 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   struct sock_fprog prog;
   prog.len = static_cast<unsigned short>(filter.size() / sizeof(struct sock_filter));
   prog.filter = reinterpret_cast<struct sock_filter*>(filter.data());
+
+  if (o.Has("jail") && o.Get("jail").IsObject()) {
+    if (traceme) return ThrowType(env, "spawn: traceme and jail do not go together (init would be the tracer)");
+    return SpawnJailed(env, o.Get("jail").As<Napi::Object>(), file, argv, envp, fds, &prog, !filter.empty(),
+                       seccomp_flags, no_new_privs);
+  }
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);

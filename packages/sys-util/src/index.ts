@@ -7,7 +7,8 @@
  */
 import { constants as bufferConstants } from "node:buffer";
 import { check, rethrow, SysError, UsageError } from "./errors.js";
-import { type NativeSpawnOptions, native } from "./native.js";
+import { type NativeBinding, type NativeSpawnOptions, native } from "./native.js";
+import { closeProcsFd, makePidsCgroup, removeCgroup } from "./pids-cgroup.js";
 
 export * from "./constants.js";
 export { check, errnoName, errnoValue, SysError, UsageError } from "./errors.js";
@@ -307,17 +308,71 @@ export interface SpawnOptions {
   /** A seccomp program installed just before execve. */
   seccomp?: Uint8Array;
   seccompFlags?: number;
-  /** PTRACE_TRACEME then SIGSTOP before the filter and execve. */
+  /** PTRACE_TRACEME then SIGSTOP before the filter and execve (not with `jail`). */
   traceme?: boolean;
   /** PR_SET_NO_NEW_PRIVS before the filter (default true). */
   noNewPrivs?: boolean;
+  /**
+   * Jail the child (true: the defaults of JailOptions): an init of its own runs
+   * the program as pid 2 in new namespaces, unprivileged, in an empty root,
+   * under a task limit. `cwd` is then ignored (the root is empty). End it with
+   * `endJail` after waiting for `initPid`.
+   */
+  jail?: JailOptions | boolean;
+}
+
+export interface JailOptions {
+  /** Host uid the program runs as (default 2^20 + the host pid of the sandbox's init: unique per live sandbox). */
+  uid?: number;
+  /** Host gid (default the uid). */
+  gid?: number;
+  /**
+   * Most host tasks (processes and threads, the sandbox's init included): a
+   * pids cgroup with this pids.max where one can be made, and RLIMIT_NPROC of
+   * the sandbox's own uid. Creating one more fails with EAGAIN. Default 1024; 0: no limit.
+   */
+  maxTasks?: number;
+  /** New pid, mount, ipc, uts and net namespaces (and user, when not root) where the kernel allows. Default true. */
+  namespaces?: boolean;
+  /** pivot_root into an empty read-only tmpfs (the program file is executed from an fd opened before). Default true. */
+  emptyRoot?: boolean;
+}
+
+/** What a jailed spawn applied; `notes` says what the kernel refused and what was done instead. */
+export interface JailReport {
+  /** The namespaces made: of "user", "pid", "mount", "ipc", "uts", "net". */
+  namespaces: string[];
+  pidNamespace: boolean;
+  /** "pivot_root" (an empty root), "chroot" (the same, where "/" is no mount point), "host" (none). */
+  root: "pivot_root" | "chroot" | "host";
+  /** The program's host uid and gid. */
+  uid: number;
+  gid: number;
+  /** Every capability set empty and the bounding set dropped, securebits locked. */
+  capabilitiesDropped: boolean;
+  noNewPrivs: boolean;
+  maxTasks: number;
+  /** How the task limit is enforced. */
+  taskLimit: Array<"cgroup" | "rlimit">;
+  /** The sandbox's pids cgroup (removed by endJail). */
+  cgroup?: string;
+  notes: string[];
 }
 
 export interface SpawnedProcess {
+  /** The program's host pid. */
   pid: number;
   /** The seccomp user-notification listener when SECCOMP_FILTER_FLAG_NEW_LISTENER was asked; else -1. */
   listenerFd: number;
+  /** Jailed: the sandbox's init (this process's child, the program's parent). Killing it ends the sandbox. */
+  initPid?: number;
+  /** Jailed: read end of a pipe on which init writes the program's 4-byte wait status (EOF if init was killed). */
+  statusFd?: number;
+  jail?: JailReport;
 }
+
+/** The default task limit of a jailed spawn. */
+export const DEFAULT_MAX_TASKS = 1024;
 
 /** fork + execve with an optional seccomp filter installed in the child before exec. */
 export function spawn(options: SpawnOptions): SpawnedProcess {
@@ -332,11 +387,66 @@ export function spawn(options: SpawnOptions): SpawnedProcess {
   if (options.seccomp !== undefined) o.seccomp = options.seccomp;
   if (options.seccompFlags !== undefined) o.seccompFlags = options.seccompFlags;
   if (options.traceme !== undefined) o.traceme = options.traceme;
-  try {
-    return native().spawn(o);
-  } catch (e) {
-    rethrow(e);
+  if (!options.jail) {
+    try {
+      const r = native().spawn(o);
+      return { pid: r.pid, listenerFd: r.listenerFd };
+    } catch (e) {
+      rethrow(e);
+    }
   }
+  const j: JailOptions = options.jail === true ? {} : options.jail;
+  const maxTasks = j.maxTasks ?? DEFAULT_MAX_TASKS;
+  if (!Number.isSafeInteger(maxTasks) || maxTasks < 0 || maxTasks > 4194304) {
+    throw new UsageError("EINVAL", `jail.maxTasks must be an integer from 0 to 4194304, not ${maxTasks}`);
+  }
+  for (const k of ["uid", "gid"] as const) {
+    const v = j[k];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1 || v > 0xfffffffe)) {
+      throw new UsageError("EINVAL", `jail.${k} must be an integer from 1 to 4294967294, not ${v}`);
+    }
+  }
+  const made = maxTasks > 0 ? makePidsCgroup(maxTasks) : { cgroup: null, why: "" };
+  const nj: NonNullable<NativeSpawnOptions["jail"]> = {
+    maxTasks,
+    cgroupProcsFd: made.cgroup?.procsFd ?? -1,
+    namespaces: j.namespaces ?? true,
+    emptyRoot: j.emptyRoot ?? true,
+  };
+  if (j.uid !== undefined) nj.uid = j.uid;
+  if (j.gid !== undefined) nj.gid = j.gid;
+  o.jail = nj;
+  let r: ReturnType<NativeBinding["spawn"]>;
+  try {
+    r = native().spawn(o);
+  } catch (e) {
+    if (made.cgroup) removeCgroup(made.cgroup.path);
+    rethrow(e);
+  } finally {
+    if (made.cgroup) closeProcsFd(made.cgroup);
+  }
+  const { cgroup: joined, ...applied } = r.jail!;
+  const report: JailReport = { ...applied, taskLimit: [], notes: [...applied.notes] };
+  if (maxTasks > 0) {
+    if (joined && made.cgroup) {
+      report.taskLimit.push("cgroup");
+      report.cgroup = made.cgroup.path;
+    } else {
+      if (made.cgroup) removeCgroup(made.cgroup.path); // the child could not join it
+      if (made.why) report.notes.push(`pids cgroup: ${made.why}`);
+    }
+    report.taskLimit.push("rlimit");
+  }
+  return { pid: r.pid, listenerFd: r.listenerFd, initPid: r.initPid!, statusFd: r.statusFd!, jail: report };
+}
+
+/**
+ * Ends what a jailed spawn left once its init has been reaped: kills any
+ * process still in its pids cgroup and removes the cgroup. Returns false if
+ * the cgroup could not be removed.
+ */
+export function endJail(p: SpawnedProcess): boolean {
+  return p.jail?.cgroup !== undefined ? removeCgroup(p.jail.cgroup) : true;
 }
 
 export interface WaitResult {

@@ -41,7 +41,24 @@ export interface NativeBinding {
   threadTimerCreate(clockId: number): number;
   threadTimerSet(id: number, valueNs: number | bigint, intervalNs: number | bigint): number;
   threadTimerDelete(id: number): number;
-  spawn(options: NativeSpawnOptions): { pid: number; listenerFd: number };
+  spawn(options: NativeSpawnOptions): {
+    pid: number;
+    listenerFd: number;
+    initPid?: number;
+    statusFd?: number;
+    jail?: {
+      namespaces: string[];
+      pidNamespace: boolean;
+      root: "pivot_root" | "chroot" | "host";
+      uid: number;
+      gid: number;
+      capabilitiesDropped: boolean;
+      noNewPrivs: boolean;
+      maxTasks: number;
+      cgroup: boolean;
+      notes: string[];
+    };
+  };
   waitpid(pid: number, options: number): [number, number];
   seccompInstall(program: Uint8Array, flags: number): number;
 }
@@ -56,6 +73,14 @@ export interface NativeSpawnOptions {
   seccompFlags?: number;
   traceme?: boolean;
   noNewPrivs?: boolean;
+  jail?: {
+    uid?: number;
+    gid?: number;
+    maxTasks: number;
+    cgroupProcsFd: number;
+    namespaces: boolean;
+    emptyRoot: boolean;
+  };
 }
 
 function locateAddon(): string {
