@@ -1,5 +1,6 @@
 // @kindling/libos: a library OS: the Linux x86-64 syscall ABI served in TypeScript.
 export * from "./abi.js";
+export { ByteBudget, DEFAULT_BUDGET_BYTES, type SandboxMemory, sandboxMemory } from "./budget.js";
 export type { Handler, Outcome, SyscallModule, SyscallTable } from "./dispatch.js";
 export { createTable, define } from "./dispatch.js";
 export * as errno from "./errno.js";

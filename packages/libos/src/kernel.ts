@@ -16,6 +16,7 @@ import {
   type TaskControl,
 } from "@kindling/syscall-tap";
 import { RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_CORE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK } from "./abi.js";
+import { ByteBudget, DEFAULT_BUDGET_BYTES } from "./budget.js";
 import { createTable, type Handler, type Outcome, type SyscallTable } from "./dispatch.js";
 import { EFAULT, ENOSYS, ERESTARTSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
@@ -117,6 +118,12 @@ export interface LibosOptions {
    * thread beyond the sandbox's wall-time limit. Also settable as `k.deadline`.
    */
   deadline?: number;
+  /**
+   * The sandbox's byte budget for host memory the libos holds for the program
+   * (thread contexts here; file data, names and pipes through the fs). Default:
+   * the fs's budget, else one of `memory.limit ?? memory.size` (1 GiB when 0).
+   */
+  budget?: ByteBudget;
 }
 
 /** A range the embedder mapped before the program started. */
@@ -184,6 +191,8 @@ export class Libos implements SyscallServer {
   readonly sleep: (ms: number) => void;
   readonly uts: Utsname;
   readonly cpus: number;
+  /** See LibosOptions.budget. */
+  readonly budget: ByteBudget;
 
   pid: number;
   ppid: number;
@@ -257,6 +266,12 @@ export class Libos implements SyscallServer {
     this.sleep = options.sleep ?? defaultSleep;
     this.cpus = Math.max(1, Math.min(1024, Math.floor(options.cpus ?? 1)));
     this.mm = new AddressSpace({ ...options.memory, discard: options.discard });
+    const fsBudget = options.fs?.budget;
+    if (options.budget && fsBudget && options.budget !== fsBudget) {
+      throw new LibosError("EINVAL", "new Libos(options): options.budget differs from the fs's budget (pass one)");
+    }
+    this.budget =
+      options.budget ?? fsBudget ?? new ByteBudget(options.memory.limit || options.memory.size || DEFAULT_BUDGET_BYTES);
     for (const r of options.memory.regions ?? []) this.mm.reserve(r.start, r.length, r.kind, r.prot, r.name ?? "");
     const id = options.identity ?? {};
     this.pid = id.pid ?? 1;

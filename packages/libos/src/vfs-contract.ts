@@ -20,6 +20,7 @@
  * and "deadlock" or "timeout" when the program must end (answer
  * `return k.stuck(out, r, "poll")`). It honours ITIMER_REAL and the deadline.
  */
+import type { ByteBudget } from "./budget.js";
 import type { Libos } from "./kernel.js";
 
 /** One end of the program's standard streams, as given to `new Libos({ stdio })`. */
@@ -77,6 +78,8 @@ export interface FdTable {
 /** The file system side as the kernel object holds it (`Libos.fs`). */
 export interface Vfs {
   readonly fds: FdTable;
+  /** The sandbox's byte budget, when the file side keeps one (the Libos then shares it). */
+  readonly budget?: ByteBudget;
   /**
    * Called once by the Libos constructor: the file side may read
    * `k.options.stdio`, `k.options.exe`, `k.rlimitCur(RLIMIT_NOFILE)`, `k.umask`,

@@ -122,6 +122,10 @@ export const POLLWRNORM = 0x100;
 export const POLLWRBAND = 0x200;
 export const POLLRDHUP = 0x2000;
 
+/** send/recv flags (include/linux/socket.h). */
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+
 export const UTIME_NOW = (1 << 30) - 1;
 export const UTIME_OMIT = (1 << 30) - 2;
 

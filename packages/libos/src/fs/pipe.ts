@@ -3,7 +3,8 @@
 // PIPE_BUF bytes are atomic; EOF when no writer is left; EPIPE (and SIGPIPE,
 // reported through `onBrokenPipe`) when no reader is left.
 
-import { EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE, ERESTARTSYS } from "../errno.js";
+import type { ByteBudget } from "../budget.js";
+import { EAGAIN, EBADF, EBUSY, EINVAL, ENFILE, ENOMEM, EPERM, EPIPE, ERESTARTSYS } from "../errno.js";
 import {
   FIONREAD,
   O_ACCMODE,
@@ -22,7 +23,7 @@ import {
   S_IFIFO,
 } from "./constants.js";
 import { fsClock } from "./time.js";
-import { FileDescription, type IoctlIo, type Stat } from "./types.js";
+import { FileDescription, fail, type IoctlIo, type Stat } from "./types.js";
 
 /**
  * How a blocking pipe operation waits until `ready()` may have changed: true
@@ -33,6 +34,11 @@ export type PipeWaiter = (ready: () => boolean) => boolean | "intr";
 
 let pipeIno = 0x10000;
 
+/** What a pipe gets when its full default size does not fit (fs/pipe.c: PIPE_MIN_DEF_BUFFERS pages, the soft-limit size). */
+const PIPE_MIN_SIZE = 2 * 4096;
+/** What the host holds for a pipe besides its buffer (the Pipe and its two descriptions), charged too. */
+export const PIPE_COST = 512;
+
 export class Pipe {
   buf: Uint8Array;
   head = 0; // read position
@@ -41,9 +47,34 @@ export class Pipe {
   writers = 0;
   readonly ino = ++pipeIno;
   readonly ctime = fsClock.now();
+  #released = false;
 
-  constructor(capacity = PIPE_DEF_SIZE) {
+  /**
+   * `budget`: the sandbox's, charged for the buffer (and a fixed cost) while
+   * the pipe lives. Throws an errno-carrying error (ENFILE, as Linux's pipe2
+   * at the hard per-user limit) when not even the small size fits.
+   */
+  constructor(
+    capacity = PIPE_DEF_SIZE,
+    readonly budget: ByteBudget | null = null,
+  ) {
+    if (budget) {
+      // As Linux past the soft limit: a small pipe rather than none.
+      if (!budget.charge(capacity + PIPE_COST)) {
+        capacity = Math.min(capacity, PIPE_MIN_SIZE);
+        if (!budget.charge(capacity + PIPE_COST)) fail(ENFILE);
+      }
+    }
     this.buf = new Uint8Array(capacity);
+  }
+  /** Both ends are closed: the buffer's charge goes back. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.budget?.release(this.capacity + PIPE_COST);
+    this.buf = new Uint8Array(0);
+    this.head = 0;
+    this.len = 0;
   }
   get capacity(): number {
     return this.buf.byteLength;
@@ -81,6 +112,9 @@ export class Pipe {
     let cap = 4096;
     while (cap < size) cap *= 2;
     if (cap < this.len) return -EBUSY;
+    if (cap === this.capacity) return cap;
+    // The new buffer is charged before it exists (ENOMEM, as a failed allocation in pipe_resize_ring).
+    if (this.budget && !this.budget.resize(this.capacity, cap)) return -ENOMEM;
     const next = new Uint8Array(cap);
     const n = this.len;
     this.take(next.subarray(0, n));
@@ -206,16 +240,21 @@ export class PipeEnd extends FileDescription {
   protected override release(): void {
     if (this.readable) this.pipe.readers--;
     if (this.writable) this.pipe.writers--;
+    if (this.pipe.readers === 0 && this.pipe.writers === 0) this.pipe.release();
   }
 }
 
-/** pipe2(2): [read end, write end]; `flags` may hold O_NONBLOCK (O_CLOEXEC is the fd table's). */
+/**
+ * pipe2(2): [read end, write end]; `flags` may hold O_NONBLOCK (O_CLOEXEC is the fd table's).
+ * With a `budget`, the buffer is charged to it (throws ENFILE when it is spent).
+ */
 export function createPipe(
   flags: number,
   waiter: PipeWaiter | null = null,
   onBrokenPipe: (() => void) | null = null,
+  budget: ByteBudget | null = null,
 ): [PipeEnd, PipeEnd] {
-  const pipe = new Pipe();
+  const pipe = new Pipe(PIPE_DEF_SIZE, budget);
   const nb = flags & O_NONBLOCK;
   const r = new PipeEnd(pipe, O_RDONLY | nb, waiter, onBrokenPipe);
   const w = new PipeEnd(pipe, O_WRONLY | nb, waiter, onBrokenPipe);

@@ -2,7 +2,7 @@
 // to the pid's directory; /proc/<pid>/fd/N and exe are symlinks whose targets
 // are sandbox paths (readlink works; following them resolves in the sandbox).
 
-import { cpus, freemem, totalmem } from "node:os";
+import { cpus } from "node:os";
 import type { SynthNode } from "./synth.js";
 import { SynthFs } from "./synth.js";
 import type { Loc } from "./vfs.js";
@@ -24,8 +24,8 @@ export interface ProcessView {
   rootLoc(): Loc | null;
   /** /proc/self/maps text. */
   maps(): string;
-  /** Memory limit in bytes (MemTotal) and bytes in use. */
-  memory(): { total: number; used: number };
+  /** The sandbox's memory limit in bytes (MemTotal), bytes in use, and bytes the libos holds for it (Shmem). */
+  memory(): { total: number; used: number; shared?: number };
   cpus(): number;
   uptimeSeconds(): number;
   mounts(): string;
@@ -37,7 +37,8 @@ function nulJoin(list: readonly string[]): Uint8Array {
   return Buffer.from(list.map((s) => `${s}\0`).join(""), "utf8");
 }
 
-export function meminfo(total: number, used: number): string {
+/** /proc/meminfo for a sandbox of `total` bytes with `used` in use, `shared` of them the libos's (tmpfs, pipes). */
+export function meminfo(total: number, used: number, shared = 0): string {
   const kb = (n: number) => `${String(Math.floor(n / 1024)).padStart(8)} kB`;
   const free = Math.max(0, total - used);
   const lines: Array<[string, number]> = [
@@ -52,7 +53,7 @@ export function meminfo(total: number, used: number): string {
     ["SwapTotal", 0],
     ["SwapFree", 0],
     ["Dirty", 0],
-    ["Shmem", 0],
+    ["Shmem", Math.min(shared, used)],
   ];
   return lines.map(([k, v]) => `${`${k}:`.padEnd(16)}${kb(v)}\n`).join("");
 }
@@ -163,7 +164,16 @@ export function createProcfs(p: ProcessView): SynthFs {
           },
         },
       ],
-      ["meminfo", { kind: "file", content: () => meminfo(p.memory().total, p.memory().used) }],
+      [
+        "meminfo",
+        {
+          kind: "file",
+          content: () => {
+            const m = p.memory();
+            return meminfo(m.total, m.used, m.shared ?? 0);
+          },
+        },
+      ],
       ["cpuinfo", { kind: "file", content: () => cpuinfo(p.cpus()) }],
       ["mounts", { kind: "link", target: () => "self/mounts" }],
       ["version", { kind: "file", content: () => "Linux version 6.1.0-kindling (kindling) #1 SMP PREEMPT_DYNAMIC\n" }],
@@ -182,10 +192,4 @@ export function createProcfs(p: ProcessView): SynthFs {
     ]);
   };
   return new SynthFs("proc", root);
-}
-
-/** Host memory figures, for a default view. */
-export function hostMemory(): { total: number; used: number } {
-  const total = totalmem();
-  return { total, used: total - freemem() };
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import type { TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
+import { ByteBudget, DEFAULT_BUDGET_BYTES, sandboxMemory } from "../budget.js";
 import type { Outcome } from "../dispatch.js";
 import { hostRandom, type Libos } from "../kernel.js";
 import { SIGKILL } from "../signals.js";
@@ -13,12 +14,15 @@ import { createDevfs } from "./devfs.js";
 import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";
 import type { PipeWaiter } from "./pipe.js";
-import { createProcfs, hostMemory, type ProcessView } from "./procfs.js";
-import { stdioDescription } from "./stdio.js";
+import { createProcfs, type ProcessView } from "./procfs.js";
+import { type HostWaiter, pollHostFd, stdioDescription } from "./stdio.js";
 import { DescInode } from "./synth.js";
 import { Tmpfs, type TmpfsOptions } from "./tmpfs.js";
 import type { FileDescription, FileSystem } from "./types.js";
 import { type FsContext, type Loc, type Mount, MountNamespace } from "./vfs.js";
+
+/** How often a host-stream wait of a host process (seccomp) looks for signals its kernel holds for it, in ms. */
+const HOST_SIGNAL_POLL_MS = 20;
 
 export type MountSpec =
   | { path: string; fs: FileSystem; readonly?: boolean }
@@ -38,12 +42,20 @@ export interface SandboxFsOptions {
   cwd?: string;
   /** Random bytes for /dev/urandom when not attached to a Libos. */
   random?: (buf: Uint8Array) => void;
+  /**
+   * The sandbox's byte budget: every tmpfs here (the root, `tmpfs` mounts,
+   * /dev/shm) and every pipe shares it; the Libos attached takes it too
+   * (thread contexts, sysinfo). Default: 1 GiB. Sandboxes pass their memory size.
+   */
+  budget?: ByteBudget;
 }
 
 export class SandboxFs implements VfsContract {
   readonly ns: MountNamespace;
   readonly fds: FdTable;
   readonly ctx: FsContext;
+  /** The sandbox's byte budget (see SandboxFsOptions.budget). */
+  readonly budget: ByteBudget;
   #k: Libos | undefined;
   #options: SandboxFsOptions;
   /**
@@ -77,6 +89,36 @@ export class SandboxFs implements VfsContract {
     );
     return false;
   }
+  /**
+   * How a host stream (stdio) waits for its fd: in poll(2) slices that end at
+   * the next timer expiry and at the sandbox's deadline, where the program is
+   * ended ("timeout"), so a full stdout pipe or a silent stdin cannot hold the
+   * sandbox past its wall-time limit. A signal for the program ends it too.
+   */
+  readonly hostWait: HostWaiter = (fd, events) => {
+    const k = this.#k;
+    const t = this.runTask;
+    const out = this.runOut;
+    if (!k || !t || !out) {
+      pollHostFd(fd, events, -1);
+      return true;
+    }
+    for (;;) {
+      // A zero wait: signals, timers and the deadline, looked at without sleeping.
+      const r = k.block(t, 0);
+      if (r === true) return "intr";
+      if (r !== false) {
+        k.killBy(SIGKILL, out, `timeout: the deadline passed during a wait for host fd ${fd}`);
+        return false;
+      }
+      const now = k.clock.monotonicMs();
+      // A host process's own kernel may hold a signal for it (seccomp): look again now and then.
+      let until = Math.min(k.deadline, k.realTimerAt);
+      if (k.hostPid > 0) until = Math.min(until, now + HOST_SIGNAL_POLL_MS);
+      const ms = until === Number.POSITIVE_INFINITY ? -1 : Math.min(0x7fffffff, Math.max(0, Math.ceil(until - now)));
+      if (pollHostFd(fd, events, ms) !== 0) return true;
+    }
+  };
   /** The controlling terminal: the first stdio endpoint that is a terminal. */
   #tty: FileDescription | null = null;
   #proc: Mount | undefined;
@@ -84,10 +126,11 @@ export class SandboxFs implements VfsContract {
 
   constructor(options: SandboxFsOptions = {}) {
     this.#options = options;
+    this.budget = options.budget ?? new ByteBudget(DEFAULT_BUDGET_BYTES);
     const root =
       typeof options.root === "string"
         ? new Hostfs(options.root, { writable: options.rootWritable ?? false })
-        : (options.root ?? new Tmpfs({ rootMode: 0o755 }));
+        : (options.root ?? new Tmpfs({ rootMode: 0o755, budget: this.budget }));
     this.ns = new MountNamespace(root, {
       readonly: typeof options.root === "string" ? !(options.rootWritable ?? false) : false,
     });
@@ -102,7 +145,7 @@ export class SandboxFs implements VfsContract {
           tty: (flags) => (this.#tty ? this.#tty.reopen(flags) : null),
         }),
       );
-      this.ns.mount("/dev/shm", new Tmpfs({ rootMode: 0o1777 }));
+      this.ns.mount("/dev/shm", new Tmpfs({ rootMode: 0o1777, budget: this.budget }));
     }
     if (options.proc ?? true) this.#proc = this.ns.mount("/proc", createProcfs(this.#processView()));
     if (options.cwd) this.ns.chdir(this.ctx, this.ctx.root, options.cwd);
@@ -115,7 +158,9 @@ export class SandboxFs implements VfsContract {
       const writable = m.writable ?? false;
       return this.ns.mount(m.path, new Hostfs(m.host, { writable }), { readonly: !writable });
     }
-    return this.ns.mount(m.path, new Tmpfs(m.tmpfs === true ? {} : m.tmpfs));
+    // Every tmpfs of the sandbox shares its budget (a size= cap of its own may sit below it).
+    const o = m.tmpfs === true ? {} : m.tmpfs;
+    return this.ns.mount(m.path, new Tmpfs({ ...o, budget: o.budget ?? this.budget }));
   }
 
   get kernel(): Libos | undefined {
@@ -127,7 +172,7 @@ export class SandboxFs implements VfsContract {
     this.#k = k;
     const stdio: readonly StdioEndpoint[] = k.options.stdio ?? [0, 1, 2];
     for (let i = 0; i < 3; i++) {
-      const d = stdioDescription(i, stdio[i] ?? "null");
+      const d = stdioDescription(i, stdio[i] ?? "null", this.hostWait);
       if (d.isTty() && this.#tty === null) this.#tty = d;
       this.fds.installAt(i, d, false);
     }
@@ -198,12 +243,8 @@ export class SandboxFs implements VfsContract {
       cwdLoc: () => this.ctx.cwd,
       rootLoc: () => this.ctx.root,
       maps: () => mapsText(k()),
-      memory: () => {
-        const kk = k();
-        if (!kk) return hostMemory();
-        const m = kk.options.memory;
-        return { total: m.limit ?? m.size, used: mappedTotal(kk) };
-      },
+      // The sandbox's memory, never the host's: its budget and what its program maps.
+      memory: () => sandboxMemory(this.budget, k()),
       cpus: () => k()?.cpus ?? 1,
       uptimeSeconds: () => {
         const kk = k();
@@ -218,12 +259,6 @@ export class SandboxFs implements VfsContract {
       gid: () => k()?.rgid ?? 0,
     };
   }
-}
-
-function mappedTotal(k: Libos): number {
-  let n = 0;
-  for (const m of k.mm.mappings()) n += m.end - m.start;
-  return n;
 }
 
 function hex(n: number, width: number): string {

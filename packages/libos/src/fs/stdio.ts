@@ -3,21 +3,31 @@
 
 import { isatty } from "node:tty";
 import { ioctlRaw, native, syscallRaw } from "@kindling/sys-util";
-import { EAGAIN, EBADF, ENOTTY } from "../errno.js";
+import { EAGAIN, EBADF, EINTR, ENOTTY, ERESTARTSYS, ESPIPE } from "../errno.js";
+import { SYS } from "../sysno.js";
 import type { StdioEndpoint, StdioHooks } from "../vfs-contract.js";
 import {
+  F_GETFL,
   FIONREAD,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
   O_ACCMODE,
   O_APPEND,
+  O_CLOEXEC,
+  O_NOCTTY,
   O_NONBLOCK,
   O_RDONLY,
   O_RDWR,
   O_WRONLY,
+  PIPE_BUF,
   POLLERR,
+  POLLHUP,
   POLLIN,
   POLLOUT,
   S_IFCHR,
   S_IFIFO,
+  S_IFMT,
+  S_IFSOCK,
   TCGETS,
   TCSETS,
   TCSETSF,
@@ -31,8 +41,6 @@ import { NullDevice } from "./synth.js";
 import { fsClock } from "./time.js";
 import { FileDescription, type IoctlIo, type Stat } from "./types.js";
 
-const SYS_poll = 7;
-const SYS_statx = 332;
 const AT_EMPTY_PATH = 0x1000;
 
 /** struct termios (kernel's, as TCGETS copies it): 36 bytes (4 flags, c_line, 19 cc). */
@@ -61,12 +69,53 @@ function charDevStat(ino: number, mode = S_IFCHR | 0o620): Stat {
   };
 }
 
+/**
+ * How a host stream waits until its fd may be ready for `events` (POLLIN,
+ * POLLOUT): true to try again, "intr" when a signal for the program ended the
+ * wait, false when the wait must end for good (the sandbox's deadline passed
+ * and the program was ended). The file side gives one that honours the
+ * deadline, timers and signals; the default waits in poll(2) without a limit.
+ */
+export type HostWaiter = (fd: number, events: number) => boolean | "intr";
+
+/** poll(2) of one host fd for `events` for at most `ms` (-1: no limit); the revents, or 0. */
+export function pollHostFd(fd: number, events: number, ms: number): number {
+  const pfd = new Uint8Array(8);
+  const dv = new DataView(pfd.buffer);
+  dv.setInt32(0, fd, true);
+  dv.setInt16(4, events, true);
+  const r = syscallRaw(SYS.poll, pfd, 1, ms);
+  return r > 0 ? dv.getInt16(6, true) & 0xffff : 0;
+}
+
+const waitForever: HostWaiter = (fd, events) => {
+  pollHostFd(fd, events, -1);
+  return true;
+};
+
+/**
+ * How the host fd is used without ever blocking the host thread (a blocking
+ * read or write there could outlive the sandbox's deadline):
+ * "file": regular files and block devices, which do not wait;
+ * "socket": send/recv with MSG_DONTWAIT;
+ * "private": pipes and terminals, through a description of our own opened
+ *   O_NONBLOCK from /proc/self/fd (the shared one's flags belong to others);
+ * "polled": where that cannot be opened: poll first, then at most PIPE_BUF
+ *   bytes per write (which a ready pipe takes whole), unless the host
+ *   description is O_NONBLOCK already.
+ */
+type HostIo = "file" | "socket" | "private" | "polled";
+
 /** A host fd used as a stream: reads and writes pass straight through (no offset of ours). */
 export class HostStreamDescription extends FileDescription {
   readonly tty: boolean;
+  #io: HostIo | undefined;
+  /** Our own O_NONBLOCK description of the same pipe or terminal ("private"), closed at release. */
+  #own = -1;
   constructor(
     flags: number,
     readonly fd: number,
+    readonly waiter: HostWaiter = waitForever,
   ) {
     super(flags, null);
     this.tty = isatty(fd);
@@ -76,29 +125,83 @@ export class HostStreamDescription extends FileDescription {
     return this.tty;
   }
   override reopen(flags: number): FileDescription {
-    return new HostStreamDescription(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK), this.fd);
+    return new HostStreamDescription(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK), this.fd, this.waiter);
   }
   override hostFd(): number {
     return this.fd;
   }
+  /** How I/O on the fd goes (decided at the first read or write). */
+  get io(): HostIo {
+    if (this.#io === undefined) this.#io = this.#chooseIo();
+    return this.#io;
+  }
+  #chooseIo(): HostIo {
+    const st = this.stat();
+    const type = st.mode & S_IFMT;
+    if (type === S_IFSOCK) return "socket";
+    if (type !== S_IFIFO && type !== S_IFCHR) return "file";
+    const acc = this.readable && this.writable ? O_RDWR : this.writable ? O_WRONLY : O_RDONLY;
+    // O_NONBLOCK also keeps the open itself from waiting (a FIFO without a peer: ENXIO, then "polled").
+    const own = native().open(`/proc/self/fd/${this.fd}`, acc | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+    if (own < 0) return "polled";
+    this.#own = own;
+    return "private";
+  }
+  /** The host description is O_NONBLOCK (nothing of ours can block on it). */
+  #hostNonblocking(): boolean {
+    const fl = syscallRaw(SYS.fcntl, this.fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK) !== 0;
+  }
+  /** One attempt that never blocks the host thread: a count, -EAGAIN when not ready, or -errno. */
+  #readOnce(dst: Uint8Array): number {
+    switch (this.io) {
+      case "socket":
+        return syscallRaw(SYS.recvfrom, this.fd, dst, dst.byteLength, MSG_DONTWAIT, 0, 0);
+      case "private":
+        return native().pread(this.#own, dst, 0, dst.byteLength, -1);
+      case "polled":
+        if (!this.#hostNonblocking() && (pollHostFd(this.fd, POLLIN, 0) & (POLLIN | POLLHUP | POLLERR)) === 0) {
+          return -EAGAIN;
+        }
+        return native().pread(this.fd, dst, 0, dst.byteLength, -1);
+      default:
+        return native().pread(this.fd, dst, 0, dst.byteLength, -1);
+    }
+  }
+  #writeOnce(src: Uint8Array, from: number): number {
+    const len = src.byteLength - from;
+    switch (this.io) {
+      case "socket":
+        return syscallRaw(SYS.sendto, this.fd, src.subarray(from), len, MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
+      case "private":
+        return native().pwrite(this.#own, src, from, len, -1);
+      case "polled":
+        if (this.#hostNonblocking()) return native().pwrite(this.fd, src, from, len, -1);
+        if ((pollHostFd(this.fd, POLLOUT, 0) & (POLLOUT | POLLHUP | POLLERR)) === 0) return -EAGAIN;
+        return native().pwrite(this.fd, src, from, Math.min(len, PIPE_BUF), -1);
+      default:
+        return native().pwrite(this.fd, src, from, len, -1);
+    }
+  }
   override read(dst: Uint8Array): number {
     if (dst.byteLength === 0) return 0;
     for (;;) {
-      const n = native().pread(this.fd, dst, 0, dst.byteLength, -1);
-      if (n === -EAGAIN && !this.nonblocking) {
-        this.#waitHost(POLLIN);
-        continue;
-      }
-      return n;
+      const n = this.#readOnce(dst);
+      if ((n !== -EAGAIN && n !== -EINTR) || (n === -EAGAIN && this.nonblocking)) return n;
+      const w = this.waiter(this.fd, POLLIN);
+      if (w === "intr") return -ERESTARTSYS;
+      if (!w) return -EAGAIN;
     }
   }
   override write(src: Uint8Array): number {
     let done = 0;
     while (done < src.byteLength) {
-      const n = native().pwrite(this.fd, src, done, src.byteLength - done, -1);
-      if (n === -EAGAIN) {
-        if (this.nonblocking) return done > 0 ? done : n;
-        this.#waitHost(POLLOUT);
+      const n = this.#writeOnce(src, done);
+      if (n === -EAGAIN || n === -EINTR) {
+        if (n === -EAGAIN && this.nonblocking) return done > 0 ? done : n;
+        const w = this.waiter(this.fd, POLLOUT);
+        if (w === "intr") return done > 0 ? done : -ERESTARTSYS;
+        if (!w) return done > 0 ? done : -EAGAIN;
         continue;
       }
       if (n < 0) return done > 0 ? done : n;
@@ -108,27 +211,28 @@ export class HostStreamDescription extends FileDescription {
   }
   /** Regular host files behind stdio keep their own offset: pread/pwrite work there. */
   override pread(dst: Uint8Array, pos: number): number {
+    if (this.io !== "file") return -ESPIPE;
     return native().pread(this.fd, dst, 0, dst.byteLength, pos);
   }
   override pwrite(src: Uint8Array, pos: number): number {
+    if (this.io !== "file") return -ESPIPE;
     return native().pwrite(this.fd, src, 0, src.byteLength, pos);
   }
   override seek(off: number, whence: number): number {
-    return syscallRaw(8, this.fd, off, whence);
+    return syscallRaw(SYS.lseek, this.fd, off, whence);
   }
-  #waitHost(events: number): void {
-    const pfd = new Uint8Array(8);
-    const dv = new DataView(pfd.buffer);
-    dv.setInt32(0, this.fd, true);
-    dv.setInt16(4, events, true);
-    syscallRaw(SYS_poll, pfd, 1, -1);
+  protected override release(): void {
+    if (this.#own >= 0) {
+      native().close(this.#own);
+      this.#own = -1;
+    }
   }
   override poll(): number {
     const pfd = new Uint8Array(8);
     const dv = new DataView(pfd.buffer);
     dv.setInt32(0, this.fd, true);
     dv.setInt16(4, POLLIN | POLLOUT, true);
-    const r = syscallRaw(SYS_poll, pfd, 1, 0);
+    const r = syscallRaw(SYS.poll, pfd, 1, 0);
     if (r < 0) return POLLERR;
     let ev = dv.getInt16(6, true) & 0xffff;
     if (!this.readable) ev &= ~POLLIN;
@@ -137,7 +241,7 @@ export class HostStreamDescription extends FileDescription {
   }
   override stat(): Stat {
     const buf = new Uint8Array(STATX_STRUCT_SIZE);
-    const r = syscallRaw(SYS_statx, this.fd, Buffer.from("\0"), AT_EMPTY_PATH, 0x7ff, buf);
+    const r = syscallRaw(SYS.statx, this.fd, Buffer.from("\0"), AT_EMPTY_PATH, 0x7ff, buf);
     if (r < 0) return charDevStat(this.fd + 3);
     const st = decodeStatx(new DataView(buf.buffer));
     return st;
@@ -281,8 +385,8 @@ export class NodeStreamDescription extends FileDescription {
   }
 }
 
-/** The description for stdio slot `i` (0 reads, 1 and 2 write). */
-export function stdioDescription(i: number, ep: StdioEndpoint): FileDescription {
+/** The description for stdio slot `i` (0 reads, 1 and 2 write); a host fd waits with `waiter`. */
+export function stdioDescription(i: number, ep: StdioEndpoint, waiter?: HostWaiter): FileDescription {
   const flags = i === 0 ? O_RDONLY : O_WRONLY;
   if (ep === "null") {
     const d = new NullDevice(O_RDWR, null);
@@ -291,7 +395,7 @@ export function stdioDescription(i: number, ep: StdioEndpoint): FileDescription 
   }
   if (typeof ep === "number") {
     if (!Number.isInteger(ep) || ep < 0) throw new RangeError(`stdio[${i}]: bad host fd ${ep}`);
-    return new HostStreamDescription(isatty(ep) ? O_RDWR : flags, ep);
+    return new HostStreamDescription(isatty(ep) ? O_RDWR : flags, ep, waiter);
   }
   // Node streams are EventEmitters; plain objects with read/write are hooks.
   if (typeof ep === "object" && ep !== null && typeof (ep as { on?: unknown }).on === "function") {

@@ -1,5 +1,6 @@
 // tmpfs: a file system in memory with Linux's semantics (mm/shmem.c, fs/libfs.c).
 
+import { ByteBudget, DEFAULT_BUDGET_BYTES } from "../budget.js";
 import { EEXIST, EFBIG, EINVAL, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EPERM } from "../errno.js";
 import { O_TRUNC, RENAME_EXCHANGE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./constants.js";
 import { fsClock } from "./time.js";
@@ -21,8 +22,18 @@ import {
 } from "./types.js";
 
 export interface TmpfsOptions {
-  /** Bytes of file data the file system may hold (ENOSPC beyond); default 1 GiB. */
+  /**
+   * Bytes of file data this file system may hold (its size=; ENOSPC beyond).
+   * Default: no cap of its own when a `budget` is given, else 1 GiB.
+   */
   maxBytes?: number;
+  /**
+   * The sandbox's byte budget, shared by all its tmpfs mounts (and its pipes,
+   * threads...): file data, names, symlink targets and a fixed cost per inode
+   * are charged to it (ENOSPC when it is spent). Default: a budget of its own
+   * of `maxBytes` (1 GiB).
+   */
+  budget?: ByteBudget;
   /** Files, directories and symlinks it may hold (ENOSPC beyond); default 2^20. */
   maxInodes?: number;
   /** Mode of the root directory; default 0o1777 (like /tmp). */
@@ -35,6 +46,19 @@ export interface TmpfsOptions {
 const MAX_FILE = Number.MAX_SAFE_INTEGER;
 /** The most data one file stores (one ArrayBuffer). */
 const MAX_DATA = 2 ** 32;
+/**
+ * What the host holds for one inode besides its data (the TmpInode object,
+ * its times, its empty data array or its children map), charged to the
+ * budget so that even empty files are bounded (measured on Node 20: ~0.6 KiB).
+ */
+export const INODE_COST = 1024;
+/** What one directory entry costs besides its name's bytes (the map entry, the string header). */
+export const DIRENT_COST = 96;
+
+/** The budget charge of a directory entry named `name`. */
+function direntCost(name: string): number {
+  return DIRENT_COST + name.length;
+}
 
 export class Tmpfs implements FileSystem {
   readonly type = "tmpfs";
@@ -42,13 +66,17 @@ export class Tmpfs implements FileSystem {
   readonly root: TmpInode;
   readonly maxBytes: number;
   readonly maxInodes: number;
+  readonly budget: ByteBudget;
+  /** Bytes of file data held (a file unlinked but still open included). */
   usedBytes = 0;
-  /** Live inodes (linked or still open is not distinguished: counted until the last link goes). */
+  /** Live inodes: linked, or unlinked but still open (as Linux counts them until eviction). */
   inodes = 0;
   #nextIno = 1;
 
   constructor(options: TmpfsOptions = {}) {
-    this.maxBytes = options.maxBytes ?? 1 << 30;
+    this.maxBytes = options.maxBytes ?? (options.budget ? Number.POSITIVE_INFINITY : DEFAULT_BUDGET_BYTES);
+    this.budget =
+      options.budget ?? new ByteBudget(Number.isFinite(this.maxBytes) ? this.maxBytes : DEFAULT_BUDGET_BYTES);
     this.maxInodes = options.maxInodes ?? 1 << 20;
     this.root = new TmpInode(this, S_IFDIR | ((options.rootMode ?? 0o1777) & 0o7777), {
       uid: options.uid ?? 0,
@@ -58,14 +86,19 @@ export class Tmpfs implements FileSystem {
   }
 
   statfs(): StatFs {
-    const blocks = Math.floor(this.maxBytes / 4096);
+    // The size is what this file system may still grow to: its own cap, and what the sandbox's budget has left.
     const used = Math.ceil(this.usedBytes / 4096);
+    const free = Math.max(
+      0,
+      Math.min(Math.floor((this.maxBytes - this.usedBytes) / 4096), Math.floor(this.budget.free / 4096)),
+    );
+    const blocks = Math.min(Math.floor(this.maxBytes / 4096), used + free);
     return {
       type: 0x01021994, // TMPFS_MAGIC
       bsize: 4096,
       blocks,
-      bfree: Math.max(0, blocks - used),
-      bavail: Math.max(0, blocks - used),
+      bfree: free,
+      bavail: free,
       files: this.maxInodes,
       ffree: Math.max(0, this.maxInodes - this.inodes),
       namelen: 255,
@@ -74,9 +107,35 @@ export class Tmpfs implements FileSystem {
 
   allocIno(): number {
     if (this.inodes >= this.maxInodes) fail(ENOSPC);
+    if (!this.budget.charge(INODE_COST)) fail(ENOSPC);
     this.inodes++;
     this.#nextIno += 1;
     return this.#nextIno;
+  }
+
+  /** Takes `n` bytes of file data (this file system's cap, then the budget); false when they do not fit. */
+  chargeData(n: number): boolean {
+    if (n <= 0) return true;
+    if (this.usedBytes + n > this.maxBytes || !this.budget.charge(n)) return false;
+    this.usedBytes += n;
+    return true;
+  }
+  releaseData(n: number): void {
+    if (n <= 0) return;
+    this.usedBytes -= n;
+    this.budget.release(n);
+  }
+  /** Charges a name or symlink target (ENOSPC when the budget is spent). */
+  chargeMeta(n: number): void {
+    if (!this.budget.charge(n)) fail(ENOSPC);
+  }
+  releaseMeta(n: number): void {
+    this.budget.release(n);
+  }
+  /** An inode has gone (its last link and its last open description). */
+  freeIno(): void {
+    this.inodes--;
+    this.budget.release(INODE_COST);
   }
 }
 
@@ -100,6 +159,10 @@ export class TmpInode extends Inode {
   removed = false;
   // symlinks
   target = "";
+  /** Open descriptions of this (regular) file: an unlinked file lives, and stays charged, until the last closes. */
+  opens = 0;
+  /** Set when the inode has gone and its charges were returned. */
+  #dead = false;
 
   constructor(
     readonly fs: Tmpfs,
@@ -186,6 +249,7 @@ export class TmpInode extends Inode {
   #add(name: string, child: TmpInode): void {
     const dir = this.#dir();
     if (dir.has(name)) fail(EEXIST);
+    this.fs.chargeMeta(direntCost(name));
     dir.set(name, child);
     if (child.children !== null) {
       child.dirParent = this;
@@ -194,29 +258,45 @@ export class TmpInode extends Inode {
     }
     this.touch();
   }
-  override create(name: string, mode: number, cred: Cred): Inode {
-    const node = new TmpInode(this.fs, S_IFREG | (mode & 0o7777), this.#owner(cred));
-    this.#add(name, node);
+  /** Links a new inode under `name`; the inode goes again when that fails (EEXIST, ENOSPC). */
+  #addNew(name: string, node: TmpInode): TmpInode {
+    try {
+      this.#add(name, node);
+    } catch (e) {
+      node.nlink = 0;
+      node.#die();
+      throw e;
+    }
     return node;
+  }
+  override create(name: string, mode: number, cred: Cred): Inode {
+    this.#dir();
+    return this.#addNew(name, new TmpInode(this.fs, S_IFREG | (mode & 0o7777), this.#owner(cred)));
   }
   override tmpfile(mode: number, cred: Cred): Inode {
     this.#dir();
+    // Unnamed, but an inode all the same (Linux counts it): it goes when its last description closes.
     const node = new TmpInode(this.fs, S_IFREG | (mode & 0o7777), this.#owner(cred));
     node.nlink = 0;
-    this.fs.inodes--; // counted again only if it is ever linked
     return node;
   }
   override mkdir(name: string, mode: number, cred: Cred): Inode {
+    this.#dir();
     const own = this.#owner(cred);
-    const node = new TmpInode(this.fs, S_IFDIR | (mode & 0o7777) | (this.#mode & 0o2000), own);
-    this.#add(name, node);
-    return node;
+    return this.#addNew(name, new TmpInode(this.fs, S_IFDIR | (mode & 0o7777) | (this.#mode & 0o2000), own));
   }
   override symlink(name: string, target: string, cred: Cred): Inode {
+    this.#dir();
     const node = new TmpInode(this.fs, S_IFLNK | 0o777, this.#owner(cred));
+    try {
+      this.fs.chargeMeta(target.length);
+    } catch (e) {
+      node.nlink = 0;
+      node.#die();
+      throw e;
+    }
     node.target = target;
-    this.#add(name, node);
-    return node;
+    return this.#addNew(name, node);
   }
   /** Files made in a set-group-ID directory take its group. */
   #owner(cred: Cred): Cred {
@@ -225,8 +305,8 @@ export class TmpInode extends Inode {
   override link(name: string, target: Inode): void {
     if (!(target instanceof TmpInode) || target.fs !== this.fs) fail(EPERM);
     if (target.isDir) fail(EPERM);
+    if (target.#dead) fail(ENOENT);
     this.#add(name, target);
-    if (target.nlink === 0) this.fs.inodes++; // an O_TMPFILE file gets its first name
     target.nlink++;
     target.touch(false, true);
   }
@@ -235,31 +315,46 @@ export class TmpInode extends Inode {
     const child = dir.get(name);
     if (!child) fail(ENOENT);
     if (child.isDir) fail(EISDIR);
-    dir.delete(name);
+    this.#removeEntry(dir, name);
     child.nlink--;
     child.touch(false, true);
     this.touch();
-    if (child.nlink === 0) child.#dropData();
+    child.#lastUse();
   }
-  /** Data of an unlinked file stays while descriptions hold it; its space is returned when the last link goes. */
-  #dropData(): void {
-    this.fs.inodes--;
-    // The bytes stay readable through open descriptions (they hold this inode);
-    // only the accounting is returned, as a later GC frees the buffer.
-    this.fs.usedBytes -= this.data.byteLength;
-    this.#accounted = false;
+  /** Removes a directory entry and returns its name's charge. */
+  #removeEntry(dir: Map<string, TmpInode>, name: string): void {
+    dir.delete(name);
+    this.fs.releaseMeta(direntCost(name));
   }
-  #accounted = true;
+  /** The inode goes when neither a name nor an open description holds it (an unlinked open file keeps its charge). */
+  #lastUse(): void {
+    if (this.nlink === 0 && this.opens === 0) this.#die();
+  }
+  /** Returns every charge of a gone inode and drops its data. */
+  #die(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.fs.releaseData(this.data.byteLength);
+    this.data = new Uint8Array(0);
+    this.size = 0;
+    if (this.isSymlink) this.fs.releaseMeta(this.target.length);
+    this.fs.freeIno();
+  }
+  /** A description of this file was closed for the last time. */
+  closed(): void {
+    this.opens--;
+    this.#lastUse();
+  }
   override rmdir(name: string): void {
     const dir = this.#dir();
     const child = dir.get(name);
     if (!child) fail(ENOENT);
     if (!child.isDir) fail(ENOTDIR);
     if (child.children && child.children.size > 0) fail(ENOTEMPTY);
-    dir.delete(name);
+    this.#removeEntry(dir, name);
     child.removed = true;
     child.nlink = 0;
-    this.fs.inodes--;
+    child.#die();
     this.nlink--;
     child.touch(false, true);
     this.touch();
@@ -295,6 +390,8 @@ export class TmpInode extends Inode {
       return;
     }
     if (dst === src) return;
+    // Names: src's entry moves to newName (a replaced dst's entry is reused), so only the name lengths differ.
+    if (dst === undefined && !this.fs.budget.resize(direntCost(oldName), direntCost(newName))) fail(ENOSPC);
     if (dst) {
       if (src.isDir) {
         if (!dst.isDir) fail(ENOTDIR);
@@ -302,14 +399,15 @@ export class TmpInode extends Inode {
         to.delete(newName);
         dst.removed = true;
         dst.nlink = 0;
-        this.fs.inodes--;
+        dst.#die();
         newDir.nlink--;
       } else {
         if (dst.isDir) fail(EISDIR);
         to.delete(newName);
         dst.nlink--;
-        if (dst.nlink === 0) dst.#dropData();
+        dst.#lastUse();
       }
+      this.fs.releaseMeta(direntCost(oldName));
       dst.touch(false, true);
     }
     from.delete(oldName);
@@ -378,18 +476,24 @@ export class TmpInode extends Inode {
     this.#reallocate(cap, need);
   }
   #reallocate(cap: number, need = cap): void {
-    const delta = this.#accounted ? cap - this.data.byteLength : 0;
-    if (delta > 0 && this.fs.usedBytes + delta > this.fs.maxBytes) {
+    const delta = cap - this.data.byteLength;
+    if (!this.fs.chargeData(delta)) {
       // Fall back to exactly what is needed before giving up.
-      const exact = this.#accounted ? need - this.data.byteLength : 0;
-      if (cap === need || this.fs.usedBytes + exact > this.fs.maxBytes) fail(ENOSPC);
-      this.#reallocate(need);
-      return;
+      if (cap === need || !this.fs.chargeData(need - this.data.byteLength)) fail(ENOSPC);
+      cap = need;
     }
-    const next = new Uint8Array(cap);
+    let next: Uint8Array;
+    try {
+      next = new Uint8Array(cap);
+    } catch {
+      // The host could not allocate it (a RangeError): the program gets ENOSPC, the charge goes back.
+      this.fs.releaseData(cap - this.data.byteLength);
+      fail(ENOSPC);
+    }
     next.set(this.data.subarray(0, Math.min(this.size, cap, this.data.byteLength)));
+    const old = this.data.byteLength;
     this.data = next;
-    this.fs.usedBytes += delta;
+    if (cap < old) this.fs.releaseData(old - cap);
   }
 
   override open(flags: number, _ctx: OpenContext): FileDescription {
@@ -403,6 +507,7 @@ export class TmpInode extends Inode {
         return list.concat(this.readdir());
       });
     }
+    if (this.#dead) fail(ENOENT);
     if (this.isRegular && flags & O_TRUNC && this.size > 0) {
       this.resize(0);
       this.touch();
@@ -420,6 +525,10 @@ export class TmpFileDescription extends FileDescription {
     readonly node: TmpInode,
   ) {
     super(flags, node);
+    node.opens++;
+  }
+  protected override release(): void {
+    this.node.closed();
   }
   override read(dst: Uint8Array): number {
     const n = this.pread(dst, this.offset);

@@ -38,7 +38,7 @@ function doPipe(k: Libos, t: TaskControl, addr: number, flags: number): number {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return -EINVAL;
   if (!t.memory.contains(addr, 8)) return -EFAULT;
   const fs = fsOf(k);
-  const [r, w] = createPipe(flags, (ready) => fs.wait(ready));
+  const [r, w] = createPipe(flags, (ready) => fs.wait(ready), null, fs.budget);
   const cloexec = (flags & O_CLOEXEC) !== 0;
   const rfd = fs.fds.alloc(r, 0, cloexec);
   if (rfd < 0) {

@@ -1,5 +1,4 @@
 /** Identity and process syscalls: exit, ids, uname, TLS, limits, randomness, scheduling, usage. */
-import { freemem, totalmem } from "node:os";
 import { syscallRaw } from "@kindling/sys-util";
 import type { ProgramMemory } from "@kindling/syscall-tap";
 import {
@@ -18,6 +17,7 @@ import {
   RUSAGE_THREAD,
   TASK_SIZE,
 } from "../abi.js";
+import { sandboxMemory } from "../budget.js";
 import { define, type SyscallTable } from "../dispatch.js";
 import { EACCES, ECHILD, EFAULT, EINVAL, ENODEV, EPERM, ESRCH } from "../errno.js";
 import type { Libos } from "../kernel.js";
@@ -423,13 +423,12 @@ export function register(table: SyscallTable): void {
   define(table, "sysinfo", (k, t, ev) => {
     const b = new Uint8Array(112);
     const dv = new DataView(b.buffer);
-    // Where the host kernel manages the program's memory (seccomp: no arena here), the host's figures.
-    const hostManaged = k.mm.limit === 0;
-    const total = hostManaged ? totalmem() : k.mm.limit;
-    const free = hostManaged ? Math.min(total, freemem()) : Math.max(0, total - k.mm.used);
+    // The sandbox's memory (its limit, what it uses), never the host's RAM, on every platform.
+    const m = sandboxMemory(k.budget, k);
     dv.setBigInt64(0, BigInt(Math.floor((k.clock.monotonicMs() - k.startMs) / 1000) + 1), true);
-    dv.setBigUint64(32, BigInt(total), true);
-    dv.setBigUint64(40, BigInt(free), true);
+    dv.setBigUint64(32, BigInt(m.total), true);
+    dv.setBigUint64(40, BigInt(Math.max(0, m.total - m.used)), true);
+    dv.setBigUint64(48, BigInt(m.shared), true); // sharedram: tmpfs, pipes
     dv.setUint16(80, 1, true); // procs
     dv.setUint32(104, 1, true); // mem_unit
     t.memory.write(ev.arg(0), b);

@@ -2,10 +2,10 @@
 
 import { Resume, type TaskControl } from "@kindling/syscall-tap";
 import { define, type Outcome, type SyscallTable } from "../dispatch.js";
-import { E2BIG, EINVAL } from "../errno.js";
+import { E2BIG, EAGAIN, EINVAL } from "../errno.js";
 import { type Libos, Task } from "../kernel.js";
 import { SYS } from "../sysno.js";
-import { Scheduler } from "../threads.js";
+import { contextCost, Scheduler } from "../threads.js";
 
 export const CLONE_VM = 0x100;
 export const CLONE_FS = 0x200;
@@ -63,13 +63,21 @@ function spawnThread(
   ctx.regs.rax = 0n;
   if (stack !== 0n) ctx.regs.rsp = stack;
   if ((f & CLONE_SETTLS) !== 0) ctx.fsBase = tls;
+  // The context is host memory held for the program: charged to the sandbox (EAGAIN, as clone without memory).
+  const cost = contextCost(ctx);
+  if (!k.budget.charge(cost)) return -EAGAIN;
   const child = new Task(k.allocTid());
   child.sigmask = parent.sigmask;
   const mem = t.memory;
-  if ((f & CLONE_PARENT_SETTID) !== 0) mem.writeU32(parentTid, child.tid);
-  if ((f & CLONE_CHILD_SETTID) !== 0) mem.writeU32(childTid, child.tid);
+  try {
+    if ((f & CLONE_PARENT_SETTID) !== 0) mem.writeU32(parentTid, child.tid);
+    if ((f & CLONE_CHILD_SETTID) !== 0) mem.writeU32(childTid, child.tid);
+  } catch (e) {
+    k.budget.release(cost);
+    throw e;
+  }
   if ((f & CLONE_CHILD_CLEARTID) !== 0) child.clearChildTid = childTid;
-  k.sched.add(child, ctx);
+  k.sched.add(child, ctx, cost);
   return child.tid;
 }
 
