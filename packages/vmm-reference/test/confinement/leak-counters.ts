@@ -1,0 +1,126 @@
+/**
+ * Host resources of this process, counted from /proc: what a sandbox that
+ * ends must give back (fds, threads, mappings, memfds, memory) and the host
+ * processes it must not leave behind.
+ */
+import * as nfs from "node:fs";
+
+export interface HostCounts {
+  /** Open fds (entries of /proc/self/fd, less the one readdir itself uses). */
+  fds: number;
+  /** fds that are memfds (their link reads "/memfd:…"). */
+  memfds: number;
+  /** Threads of this process (/proc/self/status Threads:). */
+  threads: number;
+  /** Lines of /proc/self/maps. */
+  maps: number;
+  /** Resident set size in bytes (/proc/self/status VmRSS). */
+  rss: number;
+  /** V8 heap in use after a full gc, in bytes. */
+  heapUsed: number;
+  /** Live host processes descended from this one (pids). */
+  descendants: number[];
+}
+
+function statusField(status: string, name: string): number {
+  const m = new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status);
+  if (!m) throw new Error(`/proc/self/status has no ${name}`);
+  return Number(m[1]);
+}
+
+/** pid → ppid of every process in /proc (stat field 4, after the parenthesised name). */
+function parents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of nfs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = nfs.readFileSync(`/proc/${e}/stat`, "latin1");
+    } catch {
+      continue; // it ended meanwhile
+    }
+    // The name may contain spaces and parentheses: the fields start after the last ")".
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // rest[0] is the state; a zombie (Z) still counts: nobody reaped it.
+    out.set(Number(e), Number(rest[1]));
+  }
+  return out;
+}
+
+/** The pids whose PPID chain leads to `root` (children, grandchildren, …). */
+export function descendantsOf(root: number = process.pid): number[] {
+  const pp = parents();
+  const out: number[] = [];
+  for (const pid of pp.keys()) {
+    let p = pp.get(pid);
+    for (let hops = 0; p !== undefined && p > 1 && hops < 64; hops++) {
+      if (p === root) {
+        out.push(pid);
+        break;
+      }
+      p = pp.get(p);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * Host processes whose executable or command line contains `pathPart` (a test program's path):
+ * finds one that escaped and was reparented to init, which the PPID chain misses.
+ */
+export function processesRunning(pathPart: string): number[] {
+  const out: number[] = [];
+  for (const e of nfs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cmd = nfs.readFileSync(`/proc/${e}/cmdline`, "latin1");
+      const exe = nfs.readlinkSync(`/proc/${e}/exe`);
+      if (cmd.includes(pathPart) || exe.includes(pathPart)) out.push(Number(e));
+    } catch {
+      // gone, or a kernel thread (no exe)
+    }
+  }
+  return out;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+/** True when a full gc can be forced (vitest's forks run with --expose-gc). */
+export const canGc = gc !== undefined;
+
+/** A snapshot of this process's host resources, after a full gc (twice: finalizers free native memory). */
+export function hostCounts(): HostCounts {
+  if (gc) {
+    gc();
+    gc();
+  }
+  const names = nfs.readdirSync("/proc/self/fd");
+  let memfds = 0;
+  for (const n of names) {
+    try {
+      if (nfs.readlinkSync(`/proc/self/fd/${n}`).startsWith("/memfd:")) memfds++;
+    } catch {
+      // the readdir's own fd, closed by now
+    }
+  }
+  const status = nfs.readFileSync("/proc/self/status", "latin1");
+  const maps = nfs.readFileSync("/proc/self/maps", "latin1");
+  return {
+    fds: names.length - 1,
+    memfds,
+    threads: statusField(status, "Threads"),
+    maps: maps.split("\n").filter((l) => l !== "").length,
+    rss: statusField(status, "VmRSS") * 1024,
+    heapUsed: process.memoryUsage().heapUsed,
+    descendants: descendantsOf(),
+  };
+}
+
+/** "fds 40 → 41 (+1)" lines for a failure message. */
+export function describeCounts(before: HostCounts, after: HostCounts): string {
+  const rows: string[] = [];
+  for (const k of ["fds", "memfds", "threads", "maps", "rss", "heapUsed"] as const) {
+    rows.push(`${k} ${before[k]} → ${after[k]} (${after[k] - before[k] >= 0 ? "+" : ""}${after[k] - before[k]})`);
+  }
+  rows.push(`descendants [${before.descendants.join(",")}] → [${after.descendants.join(",")}]`);
+  return rows.join("\n");
+}

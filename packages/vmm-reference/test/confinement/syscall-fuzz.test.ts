@@ -1,0 +1,130 @@
+/**
+ * Random system calls with random arguments (corpus/confine/syscall_fuzz.c) on
+ * each platform, for a bounded time: the host never throws (runSync returns a
+ * result, and a `stopped` that is not a limit is an internal error), never
+ * crashes (the sandboxes run in a child Node process, fuzz-runner.ts), leaves
+ * no host process behind, and the host tree outside the writable part, a
+ * read-only mount and a secret file beside the tree are unchanged.
+ *
+ * KINDLING_FUZZ_SECONDS  seconds per platform (default 20)
+ * KINDLING_FUZZ_SEED     the first seed (default 1; seeds then count up)
+ * KINDLING_FUZZ_SEEDS    exact seeds, comma-separated (to reproduce a failure)
+ * KINDLING_FUZZ_CALLS    calls per seed (default 2000)
+ * KINDLING_FUZZ_VERBOSE  1: print one line per seed and the last calls of each
+ */
+import { spawnSync } from "node:child_process";
+import * as nfs from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SYSCALL_NAMES } from "@kindling/libos";
+import { describe, expect, it } from "vitest";
+import { build, compilers, platforms } from "../conformance/harness.js";
+import type { FuzzJob, SeedResult } from "./fuzz-runner.js";
+import { descendantsOf, processesRunning } from "./leak-counters.js";
+
+const SECONDS = Number(process.env.KINDLING_FUZZ_SECONDS ?? 20);
+const FIRST_SEED = Number(process.env.KINDLING_FUZZ_SEED ?? 1);
+const SEEDS = process.env.KINDLING_FUZZ_SEEDS?.split(",").map(Number);
+const CALLS = Number(process.env.KINDLING_FUZZ_CALLS ?? 2000);
+
+const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
+const runner = fileURLToPath(new URL("./fuzz-runner.ts", import.meta.url));
+
+/** vite-node (vitest's own dependency) runs the TypeScript runner with the repo's source conditions. */
+function viteNode(): string | null {
+  try {
+    const fromVitest = createRequire(createRequire(import.meta.url).resolve("vitest/package.json"));
+    return join(dirname(fromVitest.resolve("vite-node/package.json")), "vite-node.mjs");
+  } catch {
+    return null;
+  }
+}
+const vn = viteNode();
+const ccs = compilers.filter((c) => c.missing === null).map((c) => c.cc);
+const skip = vn === null ? "vite-node (a vitest dependency) not found" : ccs.length === 0 ? "no C compiler" : null;
+if (skip) console.warn(`syscall fuzz skipped: ${skip}`);
+
+/** A log line "<i> <nr> <args>" with the call's name, for a person reading a failure. */
+function named(line: string): string {
+  const m = /^(\d+) (\d+) /.exec(line);
+  if (!m) return line;
+  const nr = Number(m[2]);
+  const name = SYSCALL_NAMES[nr & ~0x40000000] || "?";
+  return `${line}   # ${nr & 0x40000000 ? "x32 " : ""}${name}`;
+}
+
+/** The index of the last call a seed's log shows. */
+function lastCall(r: SeedResult): number {
+  for (let i = r.tail.length - 1; i >= 0; i--) {
+    const m = /^(\d+) /.exec(r.tail[i]);
+    if (m) return Number(m[1]) + 1;
+  }
+  return 0;
+}
+
+describe.skipIf(skip)("random system calls cannot break the host", () => {
+  for (const { platform, missing } of platforms) {
+    it.skipIf(missing)(
+      `${platform}: ${SEEDS ? `seeds ${SEEDS.join(",")}` : `${SECONDS} s of seeds from ${FIRST_SEED}`}, ${CALLS} calls each`,
+      () => {
+        const exes: Record<string, string> = {};
+        for (const cc of ccs) exes[cc] = build("confine/syscall_fuzz", cc);
+        const job: FuzzJob = { platform, exes, firstSeed: FIRST_SEED, seconds: SECONDS, calls: CALLS };
+        if (SEEDS) job.seeds = SEEDS;
+        const child = spawnSync(
+          process.execPath,
+          [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, JSON.stringify(job)],
+          {
+            cwd: repoRoot,
+            encoding: "utf8",
+            maxBuffer: 256 << 20,
+            // Each seed's sandbox has a 5 s timeout; beyond this the host side hangs.
+            timeout: (SEEDS ? SEEDS.length * 10 : SECONDS + 10) * 1000 + 60_000,
+            killSignal: "SIGKILL",
+          },
+        );
+        const events = child.stdout
+          .split("\n")
+          .filter((l) => l.startsWith("{"))
+          .map((l) => JSON.parse(l) as { dir?: string; start?: number } & Partial<SeedResult>);
+        const results = events.filter((e): e is SeedResult & { dir?: string } => e.seed !== undefined);
+        const dir = events.find((e) => e.dir)?.dir;
+        const lastStart = [...events].reverse().find((e) => e.start !== undefined)?.start;
+        const repro = (seed: number | undefined) =>
+          `reproduce: KINDLING_FUZZ_SEEDS=${seed} pnpm exec vitest run packages/vmm-reference/test/confinement/syscall-fuzz.test.ts -t ${platform}`;
+
+        const report: string[] = [];
+        for (const r of results) {
+          if (!r.failure) continue;
+          report.push(
+            `seed ${r.seed} (${platform}, ${r.cc}, ${r.layout}, status ${r.status}${r.stopped ? `, stopped: ${r.stopped}` : ""}):\n${r.failure}\nlast calls:\n${r.tail.map(named).join("\n")}\n${repro(r.seed)}`,
+          );
+        }
+        if (child.status !== 0 || child.signal !== null || child.error) {
+          report.push(
+            `the host process running the sandboxes died (status ${child.status}, signal ${child.signal}${child.error ? `, ${child.error.message}` : ""}) during seed ${lastStart}:\n${child.stderr.slice(-4000)}\n${repro(lastStart)}`,
+          );
+        }
+        const left = [...descendantsOf(), ...Object.values(exes).flatMap((e) => processesRunning(e))];
+        if (left.length > 0) report.push(`host processes left behind: ${left.join(", ")}`);
+
+        const calls = results.reduce((n, r) => n + (r.done ? CALLS : lastCall(r)), 0);
+        const summary = `${platform}: ${results.length} seeds, ${calls} calls, ${results.filter((r) => r.done).length} ran to the end; statuses ${[...new Set(results.map((r) => r.status))].sort().join(",")}`;
+        console.log(summary);
+        if (process.env.KINDLING_FUZZ_VERBOSE === "1") {
+          for (const r of results) {
+            console.log(
+              `seed ${r.seed} ${r.cc} ${r.layout} ${r.ms} ms status ${r.status} ${r.stopped ?? ""} ${r.done ?? `ended after call ${lastCall(r)}`}\n  ${r.tail.slice(-4).map(named).join("\n  ")}`,
+            );
+          }
+        }
+        if (report.length === 0 && dir) nfs.rmSync(dir, { recursive: true, force: true });
+        expect(report.join("\n\n"), `${summary}\n(trees of failed seeds kept in ${dir})`).toBe("");
+        // The fuzzer really ran: it made calls (a runner that runs nothing must not pass).
+        expect(calls).toBeGreaterThanOrEqual(Math.min(CALLS, 1000));
+      },
+      (SEEDS ? SEEDS.length * 10 : SECONDS + 10) * 1000 + 120_000,
+    );
+  }
+});
