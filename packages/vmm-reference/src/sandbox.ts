@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Kvm } from "@kindling/kvm-ioctls";
-import { hostClock, Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
+import { ByteBudget, hostClock, Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
 import { LoaderError, loadStaticProgram, readStaticProgram, type StaticProgram } from "@kindling/linux-loader";
 import { MADV_REMOVE } from "@kindling/sys-util";
 import {
@@ -233,7 +233,9 @@ export class Sandbox {
     const mounts: MountSpec[] = [];
     for (const m of o.mounts ?? []) mounts.push({ path: m.path, host: m.host, writable: m.writable ?? false });
     for (const t of o.tmpfs ?? []) mounts.push({ path: t, tmpfs: true });
-    const fs = new SandboxFs({ root: o.root, rootWritable: o.rootWritable, mounts, cwd: o.cwd ?? "/" });
+    // One byte budget for everything the libos holds for the sandbox (tmpfs, pipes, threads): its memory.
+    const budget = new ByteBudget(o.memory ?? DEFAULT_MEMORY);
+    const fs = new SandboxFs({ root: o.root, rootWritable: o.rootWritable, mounts, cwd: o.cwd ?? "/", budget });
     const stats = o.stats ? new SyscallStats() : undefined;
     const started = performance.now();
     // A system call the libos blocks in (a sleep, a pipe read) ends at the wall-time limit too.
