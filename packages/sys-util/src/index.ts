@@ -15,6 +15,7 @@ export { check, errnoName, errnoValue, SysError, UsageError } from "./errors.js"
 export * from "./ioctl-numbers.js";
 export type { NativeBinding, NativeSpawnOptions } from "./native.js";
 export { native } from "./native.js";
+export * from "./supervisor-jail.js";
 
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "./constants.js";
 
