@@ -198,11 +198,14 @@ static void refill(void) {
   }
 }
 
+/* Globals, not locals: calls write into its stack at random and would end the loop early. */
+static long calls = 2000;
+static volatile long ncall;
+
 int main(int argc, char **argv) {
   if (argc < 2) return 99;
   uint64_t seed = 0;
   for (const char *s = argv[1]; *s >= '0' && *s <= '9'; s++) seed = seed * 10 + (*s - '0');
-  long calls = 2000;
   if (argc > 2) {
     calls = 0;
     for (const char *s = argv[2]; *s >= '0' && *s <= '9'; s++) calls = calls * 10 + (*s - '0');
@@ -218,17 +221,16 @@ int main(int argc, char **argv) {
   iov = iovs;
   if (scratch == MAP_FAILED || !heap_buf) return 97;
   memset(longpath, 'a', sizeof longpath - 1);
-  for (int i = 0; i < (int)sizeof longpath - 1; i += 200) longpath[i] = '/';
+  for (int k = 0; k < (int)sizeof longpath - 1; k += 200) longpath[k] = '/';
   refill();
   setup_signals();
 
-  volatile long i = 0;
   struct itimerval tick = {.it_interval = {0, 0}, .it_value = {0, 50000}};
   if (sigsetjmp(back, 1)) {
     len = 0; /* the fault may have come in the middle of a log line */
     put("fault");
     flush();
-    i++;
+    ncall++;
   }
   /* A call that broke what the loop needs (unmapped its scratch, made its data read-only) faults forever. */
   if (streak > 20) {
@@ -236,8 +238,8 @@ int main(int argc, char **argv) {
     flush();
     return 0;
   }
-  for (; i < calls; i++) {
-    if (i % 64 == 0) refill();
+  for (; ncall < calls; ncall++) {
+    if (ncall % 64 == 0) refill();
     long nr;
     switch (rnd() % 8) {
     case 0: nr = rnd() % 1024; break; /* beyond the table, and the x32 bit below */
@@ -252,7 +254,7 @@ int main(int argc, char **argv) {
     for (int j = 0; j < 6; j++)
       if (a[j] == LOGFD) a[j] = 3;
     if (nr == SYS_close_range && a[0] <= LOGFD && a[1] >= LOGFD) a[1] = LOGFD - 1;
-    dec(i);
+    dec(ncall);
     put(" ");
     dec(nr);
     for (int j = 0; j < 6; j++) {
@@ -268,7 +270,7 @@ int main(int argc, char **argv) {
     flush();
   }
   put("done ");
-  dec(i);
+  dec(ncall);
   put(" ");
   dec(faults);
   flush();
