@@ -51,6 +51,24 @@ export const SYSCALL_PORT = 0x10;
 /** Exception vector v (0..31) writes EXCEPTION_PORT_BASE + v; other vectors write SPURIOUS_PORT. */
 export const EXCEPTION_PORT_BASE = 0x20;
 export const SPURIOUS_PORT = 0x40;
+/**
+ * `int 0x80` writes INT80_PORT. Its gate is DPL 3, as on a Linux with IA32
+ * emulation: there it is the 32-bit system call entry, which the sandbox
+ * answers with -ENOSYS (no i386 ABI is served).
+ */
+export const INT80_PORT = 0x41;
+/** The stub slot of `int 0x80` (after the 32 exception stubs and the spurious one). */
+const INT80_SLOT = 33;
+
+/**
+ * Where the shim's own `out` instructions are: a port I/O exit is the shim's
+ * only when it comes from one of these (at this rip, with this port, 1 byte,
+ * out). Anything else is program code touching a port and gets Linux's #GP.
+ */
+export const SYSCALL_OUT_RIP = SHIM_ADDR;
+/** The rip of the `out` of the stub vector v (0..31) writes; 32 is the spurious stub's. */
+export const stubOutRip = (v: number): number => EXC_STUBS + v * 8;
+export const INT80_OUT_RIP = EXC_STUBS + INT80_SLOT * 8;
 
 export const SEL_KERNEL_CS = 0x08;
 export const SEL_KERNEL_DS = 0x10;
@@ -129,15 +147,17 @@ export function writeShim(mem: Uint8Array): bigint {
 
   // syscall entry: out SYSCALL_PORT, al; then hlt forever (never reached: the host moves rip).
   mem.set([0xe6, SYSCALL_PORT, 0xf4, 0xeb, 0xfd], SHIM_ADDR);
+  mem.set([0xe6, INT80_PORT, 0xf4, 0xeb, 0xfd], INT80_OUT_RIP);
   for (let v = 0; v < 256; v++) {
-    const stub = EXC_STUBS + Math.min(v, 32) * 8;
+    const stub = v === 0x80 ? INT80_OUT_RIP : stubOutRip(Math.min(v, 32));
     if (v <= 32) mem.set([0xe6, v < 32 ? EXCEPTION_PORT_BASE + v : SPURIOUS_PORT, 0xf4, 0xeb, 0xfd], stub);
-    // 64-bit interrupt gate, IST1; DPL 3 for int3 and into so ring 3 may raise them as Linux allows.
+    // 64-bit interrupt gate, IST1. DPL 3 only where Linux's IDT has it (int3, into, int 0x80):
+    // `int n` through any other gate is #GP with error code (n << 3) | 2, as Linux reports.
     const gate = IDT_ADDR + v * 16;
     dv.setUint16(gate, stub & 0xffff, true);
     dv.setUint16(gate + 2, SEL_KERNEL_CS, true);
     dv.setUint8(gate + 4, 1);
-    dv.setUint8(gate + 5, v === 3 || v === 4 ? 0xee : 0x8e);
+    dv.setUint8(gate + 5, v === 3 || v === 4 || v === 0x80 ? 0xee : 0x8e);
     dv.setUint16(gate + 6, (stub >>> 16) & 0xffff, true);
     dv.setUint32(gate + 8, 0, true);
     dv.setUint32(gate + 12, 0, true);

@@ -11,6 +11,7 @@ import {
   EFER_LME,
   EFER_SCE,
   ExitReason,
+  KVM_EXIT_IO_OUT,
   KVM_RUN_OFFSETS,
   KVM_SYNC_X86_REGS,
   KVM_SYNC_X86_SREGS,
@@ -51,13 +52,17 @@ import {
   GDT_LIMIT,
   HAS_ERROR_CODE,
   IDT_ADDR,
+  INT80_OUT_RIP,
+  INT80_PORT,
   RING0_STACK_BOTTOM,
   RING0_STACK_TOP,
   SEL_USER_CS,
   SEL_USER_DS,
   SHIM_ADDR,
   SPURIOUS_PORT,
+  SYSCALL_OUT_RIP,
   SYSCALL_PORT,
+  stubOutRip,
   TSS_SEGMENT,
   USER_BASE,
   USER_CS,
@@ -74,8 +79,10 @@ const ENOSYS = 38;
 const EFAULT = 14;
 const SYS_clock_gettime = 228;
 // Register indices in kvm_regs (and in the sync-regs word arrays).
-const _RAX = 0;
+const RAX = 0;
 const RCX = 2;
+const RDX = 3;
+const RDI = 5;
 const RSP = 6;
 const R11 = 11;
 const RIP = 16;
@@ -85,6 +92,51 @@ const ARG_REG = [5, 4, 3, 10, 8, 9];
 /** Flags a program may set (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF AC ID; never IOPL or VM. */
 const USER_FLAGS_MASK = 0x254dd5;
 const RFLAGS_FIXED = 0x202; // bit 1 and IF
+const RFLAGS_DF = 0x400;
+
+/**
+ * Whether an `out imm8` exit at `rip` is the shim's instruction at `at`:
+ * KVM reports rip at the instruction or (these machines) just past its two bytes.
+ */
+const shimRip = (rip: number, at: number): boolean => rip === at || rip === at + 2;
+
+/**
+ * The length of the port I/O instruction (in, out, ins, outs) that ends at
+ * `end` in `bytes` and matches the exit (direction, size, and port: the
+ * immediate, or dx for the dx forms), or 0 if none does. Size and rep
+ * prefixes right before the opcode count as the instruction's (a preceding
+ * instruction's last byte can look like one: then rip is off by a byte).
+ */
+export function portInsnEndingAt(
+  bytes: Uint8Array,
+  end: number,
+  exit: { out: boolean; size: number; port: number; dx: number },
+): number {
+  const matches = (op: number, imm: boolean, opsize: boolean): boolean => {
+    const out = op >= 0xe4 ? (op & 2) !== 0 : op >= 0x6e;
+    const size = (op & 1) === 0 ? 1 : opsize ? 2 : 4;
+    const port = imm ? bytes[end - 1] : exit.dx;
+    return out === exit.out && size === exit.size && port === exit.port;
+  };
+  for (const imm of [true, false]) {
+    const at = end - (imm ? 2 : 1);
+    if (at < 0) continue;
+    const op = bytes[at];
+    const known = imm ? op >= 0xe4 && op <= 0xe7 : (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f);
+    if (!known) continue;
+    let start = at;
+    let opsize = false;
+    while (start > 0 && end - start < 15 && SIZE_REP_PREFIXES.has(bytes[start - 1])) {
+      // 0x66 before a word/dword opcode decides the size: take it only if the exit says so.
+      if (bytes[start - 1] === 0x66 && (op & 1) === 1 && exit.size !== 2) break;
+      if (bytes[start - 1] === 0x66) opsize = true;
+      start--;
+    }
+    if (matches(op, imm, opsize)) return end - start;
+  }
+  return 0;
+}
+const SIZE_REP_PREFIXES = new Set([0x66, 0x67, 0xf2, 0xf3]);
 
 export class KvmPlatformError extends Error {
   override readonly name = "KvmPlatformError";
@@ -374,9 +426,16 @@ export class KvmPlatform implements TaskControl {
     const outcome = this.#outcome;
     for (;;) {
       const reason = vcpu.runRaw();
-      if (reason === ExitReason.Io && rv.getUint8(R.exit) === 1) {
+      if (reason === ExitReason.Io) {
+        // kvm_run.io: direction u8, size u8, port u16, count u32. The shim's own `out`s are
+        // 1-byte single writes from known addresses; KVM reports rip at the instruction.
         const port = rv.getUint16(R.exit + 2, true);
-        if (port === SYSCALL_PORT) {
+        const shimOut =
+          rv.getUint8(R.exit) === KVM_EXIT_IO_OUT &&
+          rv.getUint8(R.exit + 1) === 1 &&
+          rv.getUint32(R.exit + 4, true) === 1;
+        const rip = h[RIP * 2 + 1] === 0 ? h[RIP * 2] : -1;
+        if (shimOut && port === SYSCALL_PORT && shimRip(rip, SYSCALL_OUT_RIP)) {
           this.syscalls++;
           ev.nr = h[0];
           outcome.resume = Resume.Return;
@@ -410,15 +469,25 @@ export class KvmPlatform implements TaskControl {
           }
           continue;
         }
-        if (port >= EXCEPTION_PORT_BASE && port < EXCEPTION_PORT_BASE + 32) {
-          const r = this.#onFault(server, port - EXCEPTION_PORT_BASE);
+        const vector = port - EXCEPTION_PORT_BASE;
+        if (shimOut && vector >= 0 && vector < 32 && shimRip(rip, stubOutRip(vector))) {
+          const r = this.#onException(server, vector);
           if (r !== undefined) return r;
           continue;
         }
-        if (port === SPURIOUS_PORT) {
+        if (shimOut && port === INT80_PORT && shimRip(rip, INT80_OUT_RIP)) {
+          const r = this.#onInt80();
+          if (r !== undefined) return r;
+          continue;
+        }
+        if (shimOut && port === SPURIOUS_PORT && shimRip(rip, stubOutRip(32))) {
           return { kind: "error", code: "ESPURIOUS", message: "the guest took an unexpected interrupt" };
         }
-        return { kind: "error", code: "EPORT", message: `unexpected port write 0x${port.toString(16)}` };
+        // Program code did port I/O: the one port the TSS opens to ring 3 is the shim's, so for
+        // the program it is Linux's #GP (error code 0) at the instruction, never a system call.
+        const r = this.#onProgramIo(server);
+        if (r !== undefined) return r;
+        continue;
       }
       if (reason === -EINTR || reason === -EAGAIN) {
         this.#run[R.immediate_exit] = 0;
@@ -437,8 +506,12 @@ export class KvmPlatform implements TaskControl {
     }
   }
 
-  /** An exception from ring 3: restore the user context from the ring-0 frame, then serve it. */
-  #onFault(server: SyscallServer, vector: number): RunResult | undefined {
+  /**
+   * Pops the ring-0 frame the CPU pushed for vector `vector` from ring 3 back
+   * into the user registers. Returns the error code (0 when the vector has
+   * none), or an error when the frame is not one from ring 3 on the ring-0 stack.
+   */
+  #popFrame(vector: number): number | RunResult {
     const w = this.#w;
     const mem = this.guestMemory.regions()[0].view;
     let sp = Number(w[RSP]);
@@ -470,17 +543,121 @@ export class KvmPlatform implements TaskControl {
     w[RIP] = rip;
     w[RSP] = rsp;
     w[RFLAGS] = BigInt((Number(rflags & 0xffffffffn) & USER_FLAGS_MASK) | RFLAGS_FIXED);
+    return errorCode;
+  }
+
+  /** An exception from ring 3: restore the user context from the ring-0 frame, then serve it. */
+  #onException(server: SyscallServer, vector: number): RunResult | undefined {
+    const errorCode = this.#popFrame(vector);
+    if (typeof errorCode !== "number") return errorCode;
+    if (vector === 6) {
+      // These machines' nested KVM raises #UD for `int n` (cd nn) from ring 3 except int3
+      // and into; `int n` is never #UD on Linux, so give what Linux's IDT gives.
+      const bytes = this.guestMemory.regions()[0].bytes;
+      const rip = Number(this.#w[RIP]);
+      if (rip >= 0 && rip + 2 <= bytes.length && bytes[rip] === 0xcd) {
+        const n = bytes[rip + 1];
+        if (n === 0x80) {
+          this.#w[RIP] += 2n;
+          return this.#int80();
+        }
+        // Linux's only other DPL-3 gates: #BP and #OF, reported after the instruction.
+        if (n === 3 || n === 4) {
+          this.#w[RIP] += 2n;
+          return this.#serveFault(server, n, 0, 0);
+        }
+        return this.#serveFault(server, 13, (n << 3) | 2, 0);
+      }
+    }
+    const address = vector === 14 ? Number(this.#runView.getBigUint64(SREGS + 232, true)) : 0;
+    return this.#serveFault(server, vector, errorCode, address);
+  }
+
+  /**
+   * `int 0x80`: Linux with IA32 emulation (as on the machines this is
+   * measured on) runs a 32-bit system call there; the sandbox serves no i386
+   * ABI, so every number is -ENOSYS, as Linux answers a number it lacks.
+   */
+  #onInt80(): RunResult | undefined {
+    const r = this.#popFrame(0x80);
+    if (typeof r !== "number") return r;
+    return this.#int80();
+  }
+
+  #int80(): undefined {
+    this.#w[RAX] = BigInt.asUintN(64, BigInt(-ENOSYS));
+    this.#resumeUser();
+    return undefined;
+  }
+
+  #serveFault(server: SyscallServer, vector: number, errorCode: number, address: number): RunResult | undefined {
     this.faults++;
     const f = this.#fault;
     f.vector = vector;
     f.errorCode = errorCode;
-    f.address = vector === 14 ? Number(this.#runView.getBigUint64(SREGS + 232, true)) : 0;
+    f.address = address;
     const outcome = this.#outcome;
     outcome.resume = Resume.Registers;
     server.onFault(this, f, outcome);
     if ((outcome.resume as Resume) === Resume.Exit) return { kind: "exited" };
     this.#resumeUser();
     return undefined;
+  }
+
+  /**
+   * Port I/O by program code (any port but the shim's own `out`s): Linux
+   * gives #GP there, so this is a #GP at the instruction with no effect. KVM
+   * completes an access on the next KVM_RUN (an `in` writes rax, `ins` writes
+   * memory, a `rep` form goes on): finish it now without running the guest
+   * (immediate_exit), the `rep` forms cut to the chunk KVM holds, then put the
+   * registers, the bytes `ins` stored and the vCPU's pending events back.
+   */
+  #onProgramIo(server: SyscallServer): RunResult | undefined {
+    const w = this.#w;
+    const rv = this.#runView;
+    const bytes = this.guestMemory.regions()[0].bytes;
+    const saved = w.slice(0, 18);
+    const exit = {
+      out: rv.getUint8(R.exit) === KVM_EXIT_IO_OUT,
+      size: rv.getUint8(R.exit + 1),
+      port: rv.getUint16(R.exit + 2, true),
+      dx: Number(w[RDX] & 0xffffn),
+    };
+    const stored: Array<[number, Uint8Array]> = [];
+    for (let round = 0; ; round++) {
+      if (round === 8) {
+        return { kind: "error", code: "EPORTIO", message: "a port I/O access did not complete" };
+      }
+      const size = rv.getUint8(R.exit + 1);
+      const count = rv.getUint32(R.exit + 4, true);
+      if (rv.getUint8(R.exit) !== KVM_EXIT_IO_OUT) {
+        const n = size * count;
+        const rdi = Number(w[RDI]);
+        const down = (Number(w[RFLAGS] & 0xffffffffn) & RFLAGS_DF) !== 0;
+        const from = Math.max(0, down ? rdi - n + size : rdi);
+        const to = Math.min(bytes.length, down ? rdi + size : rdi + n);
+        if (Number.isSafeInteger(rdi) && from < to) stored.push([from, bytes.slice(from, to)]);
+      }
+      w[RCX] = BigInt(count);
+      this.#vcpu.setSyncDirtyRegs(KVM_SYNC_X86_REGS);
+      this.#run[R.immediate_exit] = 1;
+      const reason = this.#vcpu.runRaw();
+      if (reason !== ExitReason.Io) break;
+    }
+    this.#run[R.immediate_exit] = 0;
+    for (let i = stored.length - 1; i >= 0; i--) bytes.set(stored[i][1], stored[i][0]);
+    // KVM reports rip at the instruction when the access still had to complete (the
+    // completion then moved it), else (an `out` on these machines) just past it.
+    const moved = w[RIP] !== saved[RIP];
+    w.set(saved);
+    if (!moved) w[RIP] -= BigInt(portInsnEndingAt(bytes, Number(saved[RIP]), exit));
+    const events = this.#vcpu.getVcpuEvents();
+    if (events.exception.injected || events.exception.pending) {
+      // What the completion raised (a fault on the `ins` store) is not Linux's answer: #GP is.
+      events.exception = { injected: 0, nr: 0, has_error_code: 0, pending: 0, error_code: 0 };
+      this.#vcpu.setVcpuEvents(events);
+    }
+    return this.#serveFault(server, 13, 0, 0);
   }
 
   close(): void {
