@@ -80,6 +80,7 @@ export const MADV_POPULATE_WRITE = 23;
 export const MADV_DONTNEED_LOCKED = 24;
 export const MADV_COLLAPSE = 25;
 export const MADV_HWPOISON = 100;
+export const MADV_SOFT_OFFLINE = 101;
 
 export const MS_ASYNC = 1;
 export const MS_INVALIDATE = 2;

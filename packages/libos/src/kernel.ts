@@ -124,6 +124,11 @@ export interface LibosOptions {
    * the fs's budget, else one of `memory.limit ?? memory.size` (1 GiB when 0).
    */
   budget?: ByteBudget;
+  /**
+   * The most tasks (threads) the process may have at once (default 1024): a
+   * clone beyond it fails with EAGAIN, as Linux's at RLIMIT_NPROC or pids.max.
+   */
+  maxTasks?: number;
 }
 
 /** A range the embedder mapped before the program started. */
@@ -247,6 +252,11 @@ export class Libos implements SyscallServer {
   /** Calls per syscall number (cheap counters for --stats). */
   readonly counts = new Float64Array(SYSCALL_TABLE_SIZE);
 
+  /** See LibosOptions.maxTasks. */
+  readonly maxTasks: number;
+  /** Live host threads of a host process (seccomp): counted at clone, uncounted at their `exit`. */
+  hostThreads = 1;
+
   private readonly tasks = new Map<TaskControl, Task>();
   private lastControl: TaskControl | undefined;
   private lastTask: Task | undefined;
@@ -259,6 +269,10 @@ export class Libos implements SyscallServer {
       throw new LibosError("EINVAL", "new Libos(options): options.memory is required");
     }
     this.options = options;
+    this.maxTasks = options.maxTasks ?? 1024;
+    if (!Number.isSafeInteger(this.maxTasks) || this.maxTasks < 1) {
+      throw new LibosError("EINVAL", `new Libos(options): maxTasks must be a positive integer, not ${options.maxTasks}`);
+    }
     const exe = options.exe ?? options.argv?.[0] ?? "";
     this.comm = exe.slice(exe.lastIndexOf("/") + 1).slice(0, 15);
     this.clock = options.clock ?? hostClock;

@@ -3,7 +3,16 @@
  * can wake a waiter: a wait whose value matches sleeps until its timeout
  * (ETIMEDOUT) or, without one, would block forever: the process is ended with
  * SIGKILL and `killReason` says why (Linux would hang until killed).
+ *
+ * Where the program is a host process (seccomp), the ops of NATIVE_FUTEX_OPS
+ * run in its own kernel (the filter lets them through; a notified one is
+ * answered Continue: the op is a register). The PI ops are answered ENOSYS on
+ * every platform, as by a kernel without CONFIG_FUTEX_PI: natively they would
+ * look the owner tid up in the host's pid namespace, and their errors would
+ * tell the program which host tasks exist.
  */
+
+import { NATIVE_FUTEX_OPS, Resume } from "@kindling/syscall-tap";
 import {
   CLOCK_MONOTONIC,
   CLOCK_REALTIME,
@@ -85,6 +94,11 @@ export function register(table: SyscallTable): void {
     const opFull = ev.argI32(1);
     const val = ev.argI32(2) >>> 0;
     const cmd = opFull & FUTEX_CMD_MASK;
+    if (t.nativeMemory) {
+      if (!NATIVE_FUTEX_OPS.includes(cmd)) return -ENOSYS;
+      out.resume = Resume.Continue;
+      return 0;
+    }
     const realtime = (opFull & FUTEX_CLOCK_REALTIME) !== 0;
     if (realtime && cmd !== FUTEX_WAIT && cmd !== FUTEX_WAIT_BITSET) return -ENOSYS;
     if ((ev.argI32(0) & 3) !== 0) return -EINVAL; // exact even above 2^53

@@ -8,7 +8,13 @@
  * natively in the program's own kernel (Resume.Continue).
  */
 import { ftruncate, close as hostClose, pwrite as hostPwrite, MFD_CLOEXEC, memfdCreate } from "@kindling/sys-util";
-import { type ProgramMemory, Resume, type SyscallEvent, type TaskControl } from "@kindling/syscall-tap";
+import {
+  NATIVE_MADVISE_ADVICE,
+  type ProgramMemory,
+  Resume,
+  type SyscallEvent,
+  type TaskControl,
+} from "@kindling/syscall-tap";
 import {
   MADV_COLLAPSE,
   MADV_DONTNEED,
@@ -17,6 +23,7 @@ import {
   MADV_HWPOISON,
   MADV_NORMAL,
   MADV_REMOVE,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -177,6 +184,9 @@ export function mmap(k: Libos, t: TaskControl, ev: SyscallEvent, out: Outcome): 
   const fd = ev.argI32(4);
   const off = ev.argU64(5);
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
+  // Anonymous memory of a host process (seccomp) is its kernel's (a register-only decision);
+  // huge pages would come from the host's shared pool: none is reserved, as on kvm.
+  if (anonymous && t.nativeMemory && (flags & MAP_HUGETLB) !== 0) return -ENOMEM;
   if (anonymous && native(t, out)) return 0;
   if (!anonymous && t.nativeMemory) return mmapFileNatively(k, t, out, fd, ev.arg(1), prot, flags, off);
   if ((off & BigInt(PAGE_SIZE - 1)) !== 0n) return -EINVAL;
@@ -355,20 +365,25 @@ export function register(table: SyscallTable): void {
     return k.mm.protect(addr, end, prot & (PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM));
   });
   define(table, "madvise", (k, t, ev, out) => {
-    if (native(t, out)) return 0;
     const addr = ev.arg(0);
     const advice = ev.argI32(2);
-    if (!argAligned(ev, 0)) return -EINVAL;
+    // Advice on its own pages runs in a host process's kernel (seccomp); the rest never does.
+    if (t.nativeMemory && NATIVE_MADVISE_ADVICE.includes(advice) && native(t, out)) return 0;
     const validAdvice =
       (advice >= MADV_NORMAL && advice <= 4) ||
       (advice >= MADV_FREE && advice <= MADV_COLLAPSE) ||
-      advice === MADV_HWPOISON;
+      advice === MADV_HWPOISON ||
+      advice === MADV_SOFT_OFFLINE;
     if (!validAdvice) return -EINVAL;
-    if (advice === MADV_HWPOISON) return -EPERM;
+    if (!argAligned(ev, 0)) return -EINVAL;
+    // Taking a host page out of service needs CAP_SYS_ADMIN (madvise_inject_error).
+    if (advice === MADV_HWPOISON || advice === MADV_SOFT_OFFLINE) return -EPERM;
     const len = pageUp(ev.arg(1));
     const end = addr + len;
     if (!(end <= TASK_SIZE)) return -EINVAL;
-    if (len === 0) return 0;
+    // KSM advice (MERGEABLE, UNMERGEABLE) of a host process: accepted, never merged with other
+    // processes' pages (a side channel to them), as on kvm.
+    if (len === 0 || t.nativeMemory) return 0;
     const mm = k.mm;
     const mapped = mm.isMapped(addr, end);
     if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED || advice === MADV_REMOVE) {

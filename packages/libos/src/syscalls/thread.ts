@@ -1,8 +1,13 @@
-/** clone for threads (CLONE_VM|CLONE_THREAD): cooperative tasks on the same vCPU (see threads.ts). */
+/**
+ * clone for threads (CLONE_VM|CLONE_THREAD): cooperative tasks on the same
+ * vCPU (see threads.ts), or, where the program is a host process (seccomp),
+ * real threads its own kernel makes. At most `maxTasks` tasks live at once.
+ */
 
 import { Resume, type TaskControl } from "@kindling/syscall-tap";
+import { TASK_SIZE } from "../abi.js";
 import { define, type Outcome, type SyscallTable } from "../dispatch.js";
-import { E2BIG, EAGAIN, EINVAL } from "../errno.js";
+import { E2BIG, EAGAIN, EINVAL, ENOSYS, EPERM } from "../errno.js";
 import { type Libos, Task } from "../kernel.js";
 import { SYS } from "../sysno.js";
 import { contextCost, Scheduler } from "../threads.js";
@@ -52,8 +57,14 @@ function spawnThread(
   if ((f & (CLONE_NEWNS | CLONE_FS)) === (CLONE_NEWNS | CLONE_FS)) return -EINVAL;
   // Only threads are served; a new process (fork, vfork, posix_spawn) is not yet.
   if ((f & THREAD) !== THREAD || (f & ~ALLOWED) !== 0 || exitSignal !== 0) return k.unsupported(nr);
+  // The task limit (Linux's pids.max / RLIMIT_NPROC answer), then copy_thread's TLS check.
+  if ((t.nativeMemory ? k.hostThreads : (k.sched?.tasks.length ?? 1)) >= k.maxTasks) return -EAGAIN;
+  if ((f & CLONE_SETTLS) !== 0 && tls >= BigInt(TASK_SIZE)) return -EPERM;
   if (t.nativeMemory) {
-    // A host process (seccomp): its own kernel makes a real thread, which the platform serves as a task.
+    // A host process (seccomp): its own kernel makes a real thread, which the platform serves as
+    // a task. Only clone comes here: every value decided on is a register (the kernel uses the
+    // same ones), never program memory that another thread could change before the kernel reads it.
+    k.hostThreads++;
     out.resume = Resume.Continue;
     return 0;
   }
@@ -102,6 +113,10 @@ export function register(table: SyscallTable): void {
     );
   });
   define(table, "clone3", (k, t, ev, out) => {
+    // On a host process (seccomp) the kernel would read clone_args again after the libos looked
+    // (another thread could turn a thread into a fork by then): as Linux before 5.3, which makes
+    // glibc fall back to clone, whose flags are registers.
+    if (t.nativeMemory) return -ENOSYS;
     const addr = ev.arg(0);
     const size = ev.arg(1);
     if (size < CLONE_ARGS_SIZE_VER0 || size > 4096) return -EINVAL;
@@ -120,4 +135,12 @@ export function register(table: SyscallTable): void {
     const top = stack === 0n ? 0n : stack + stackSize;
     return spawnThread(k, t, out, Number(flags), Number(exitSignal), top, Number(a(3)), Number(a(2)), a(7), SYS.clone3);
   });
+  // A host thread's exit (seccomp, where it is notified only to be counted) runs in its kernel.
+  const exit = table[SYS.exit];
+  table[SYS.exit] = (k, t, ev, out) => {
+    if (!t.nativeMemory) return exit(k, t, ev, out);
+    if (k.hostThreads > 1) k.hostThreads--;
+    out.resume = Resume.Continue;
+    return 0;
+  };
 }

@@ -69,3 +69,4 @@ export const EAGAIN = 11;
 export const ENOSYS = 38;
 export const O_CLOEXEC = 0o2000000;
 export const MAP_ANONYMOUS = 0x20;
+export const MAP_HUGETLB = 0x40000;

@@ -1,52 +1,46 @@
 /**
  * The seccomp filter of the seccomp platform: classic BPF that lets a small
  * allow-list run natively and turns every other system call into a user
- * notification (SECCOMP_RET_USER_NOTIF).
+ * notification (SECCOMP_RET_USER_NOTIF). A call on the list may carry an
+ * argument condition (a register test: the kernel captured the registers in
+ * seccomp_data, the program cannot change them afterwards); when the
+ * condition fails, the call is notified instead.
  */
+import { BPF_ALU, BPF_AND, BPF_K } from "@kindling/seccompiler";
 import {
   AUDIT_ARCH_X86_64,
   BPF_JMP_JEQ_K,
-  BPF_JMP_JGE_K,
-  BPF_JMP_JGT_K,
-  BPF_JMP_JSET_K,
   BPF_LD_W_ABS,
   BPF_RET_K,
-  MAP_ANONYMOUS,
   SECCOMP_DATA_ARCH,
   SECCOMP_DATA_ARGS,
-  SECCOMP_DATA_IP,
   SECCOMP_DATA_NR,
   SECCOMP_RET_ALLOW,
   SECCOMP_RET_KILL_PROCESS,
   SECCOMP_RET_USER_NOTIF,
 } from "./abi.js";
 
-/** A half-open range of instruction-pointer values [start, end). */
-export interface IpRange {
-  start: bigint;
-  end: bigint;
+/**
+ * A native call's argument condition: the call runs natively only when
+ * `(low 32 bits of args[arg]) & mask` is one of `values`. Only the low word is
+ * tested: every call it is used for (futex's op, madvise's advice, mmap's
+ * flags) takes an `int` there or ignores the high bits for the bits tested.
+ */
+export interface ArgCondition {
+  nr: number;
+  arg: number;
+  mask: number;
+  values: readonly number[];
 }
 
-export interface GatedUserNotifFilterOptions {
-  /** System call numbers run natively (never notified). */
+export interface NotifyFilterOptions {
+  /** System call numbers run natively (never notified), subject to `conditions`. */
   allow: readonly number[];
   /**
-   * mmap (9) is allowed natively only when its flags carry MAP_ANONYMOUS;
-   * a file-backed mmap is notified (the fd may be one the server virtualizes).
-   * Default true; false notifies every mmap unless `allow` lists 9.
+   * Per system call of `allow` (at most one each): run natively only when the
+   * condition holds, else notify.
    */
-  anonymousMmapOnly?: boolean;
-  /**
-   * The spawn gate: these system calls run natively when made from an
-   * instruction pointer inside `ranges` (the spawning process's libc, between
-   * the filter's installation and execve). See `spawnGate()`.
-   */
-  gate?: {
-    nrs: readonly number[];
-    ranges: readonly IpRange[];
-    /** Per system call, an exact value its argument `arg` must have to pass the gate (e.g. write's count). */
-    argEquals?: ReadonlyArray<{ nr: number; arg: number; value: number }>;
-  };
+  conditions?: readonly ArgCondition[];
 }
 
 export class FilterError extends Error {
@@ -67,79 +61,59 @@ interface Insn {
   label?: string;
 }
 
-const SYS_mmap = 9;
+const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
-/** Builds the filter as an array of 8-byte `struct sock_filter`. */
-export function gatedUserNotifFilter(options: GatedUserNotifFilterOptions): Uint8Array {
+/**
+ * Builds the filter as an array of 8-byte `struct sock_filter`: a foreign
+ * architecture is killed; `allow` runs natively (when its condition holds);
+ * everything else (x32 numbers too) is notified.
+ */
+export function notifyFilter(options: NotifyFilterOptions): Uint8Array {
   const prog: Insn[] = [];
   const emit = (code: number, k: number, jt: number | string = 0, jf: number | string = 0, label?: string) => {
     const i: Insn = { code, jt, jf, k: k >>> 0 };
     if (label !== undefined) i.label = label;
     prog.push(i);
   };
-  const anonOnly = options.anonymousMmapOnly ?? true;
-  const allow = [...new Set(options.allow)].filter((nr) => !(anonOnly && nr === SYS_mmap));
+  const allow = [...new Set(options.allow)];
   for (const nr of allow) {
-    if (!Number.isInteger(nr) || nr < 0 || nr > 0xffffffff) throw new FilterError("EINVAL", `bad syscall number ${nr}`);
+    if (!u32(nr)) throw new FilterError("EINVAL", `bad syscall number ${nr}`);
+  }
+  const conditions = new Map<number, ArgCondition>();
+  for (const c of options.conditions ?? []) {
+    if (
+      !u32(c.nr) ||
+      !Number.isInteger(c.arg) ||
+      c.arg < 0 ||
+      c.arg > 5 ||
+      !u32(c.mask) ||
+      c.values.length === 0 ||
+      !c.values.every(u32)
+    ) {
+      throw new FilterError("EINVAL", `bad argument condition ${JSON.stringify(c)}`);
+    }
+    if (conditions.has(c.nr)) throw new FilterError("EINVAL", `two argument conditions for syscall ${c.nr}`);
+    conditions.set(c.nr, c);
   }
 
   emit(BPF_LD_W_ABS, SECCOMP_DATA_ARCH);
   emit(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, "kill");
   emit(BPF_LD_W_ABS, SECCOMP_DATA_NR);
-  for (const nr of allow) emit(BPF_JMP_JEQ_K, nr, "allow", 0);
-  if (anonOnly) emit(BPF_JMP_JEQ_K, SYS_mmap, "mmap", 0);
-  const gate = options.gate;
-  const argChecks = gate?.argEquals ?? [];
-  if (gate && gate.ranges.length > 0) {
-    for (const nr of new Set(gate.nrs)) {
-      const k = argChecks.findIndex((c) => c.nr === nr);
-      emit(BPF_JMP_JEQ_K, nr, k >= 0 ? `argcheck${k}` : "gate0", 0);
-    }
-  }
+  const conditional = allow.filter((nr) => conditions.has(nr));
+  for (const nr of allow) emit(BPF_JMP_JEQ_K, nr, conditions.has(nr) ? `cond${nr}` : "allow", 0);
   emit(BPF_RET_K, SECCOMP_RET_USER_NOTIF);
-
-  if (gate && gate.ranges.length > 0) {
-    argChecks.forEach((c, k) => {
-      if (!Number.isInteger(c.arg) || c.arg < 0 || c.arg > 5 || !Number.isSafeInteger(c.value) || c.value < 0) {
-        throw new FilterError("EINVAL", `bad gate argument check ${JSON.stringify(c)}`);
-      }
-      emit(BPF_LD_W_ABS, SECCOMP_DATA_ARGS + c.arg * 8, 0, 0, `argcheck${k}`);
-      emit(BPF_JMP_JEQ_K, c.value % 2 ** 32, 0, "notif");
-      emit(BPF_LD_W_ABS, SECCOMP_DATA_ARGS + c.arg * 8 + 4);
-      emit(BPF_JMP_JEQ_K, Math.floor(c.value / 2 ** 32), "gate0", "notif");
-    });
-    gate.ranges.forEach((r, i) => {
-      if (r.start < 0n || r.end > 0xffffffffffffffffn || r.start >= r.end) {
-        throw new FilterError("EINVAL", `bad gate range 0x${r.start.toString(16)}-0x${r.end.toString(16)}`);
-      }
-      const next = i + 1 < gate.ranges.length ? `gate${i + 1}` : "notif";
-      const sHi = Number(r.start >> 32n);
-      const sLo = Number(r.start & 0xffffffffn);
-      const last = r.end - 1n; // inclusive upper bound: ip <= last
-      const eHi = Number(last >> 32n);
-      const eLo = Number(last & 0xffffffffn);
-      // ip >= start
-      emit(BPF_LD_W_ABS, SECCOMP_DATA_IP + 4, 0, 0, `gate${i}`);
-      emit(BPF_JMP_JGT_K, sHi, `end${i}`, 0);
-      emit(BPF_JMP_JEQ_K, sHi, 0, next);
-      emit(BPF_LD_W_ABS, SECCOMP_DATA_IP);
-      emit(BPF_JMP_JGE_K, sLo, `end${i}`, next);
-      // ip <= last
-      emit(BPF_LD_W_ABS, SECCOMP_DATA_IP + 4, 0, 0, `end${i}`);
-      emit(BPF_JMP_JGT_K, eHi, next, 0);
-      emit(BPF_JMP_JEQ_K, eHi, 0, "allow");
-      emit(BPF_LD_W_ABS, SECCOMP_DATA_IP);
-      emit(BPF_JMP_JGT_K, eLo, next, "allow");
-    });
-  }
-  if (anonOnly) {
-    emit(BPF_LD_W_ABS, SECCOMP_DATA_ARGS + 3 * 8, 0, 0, "mmap"); // low word of args[3] (flags)
-    emit(BPF_JMP_JSET_K, MAP_ANONYMOUS, "allow", "notif");
+  for (const nr of conditional) {
+    const c = conditions.get(nr)!;
+    emit(BPF_LD_W_ABS, SECCOMP_DATA_ARGS + c.arg * 8, 0, 0, `cond${nr}`); // the low word (little-endian)
+    if (c.mask >>> 0 !== 0xffffffff) emit(BPF_ALU | BPF_AND | BPF_K, c.mask);
+    const values = [...new Set(c.values.map((v) => (v & c.mask) >>> 0))];
+    values.forEach((v, i) => emit(BPF_JMP_JEQ_K, v, "allow", i + 1 < values.length ? 0 : "notif"));
   }
   emit(BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0, "allow");
   emit(BPF_RET_K, SECCOMP_RET_USER_NOTIF, 0, 0, "notif");
   emit(BPF_RET_K, SECCOMP_RET_KILL_PROCESS, 0, 0, "kill");
 
+  if (prog.length > 4096) throw new FilterError("E2BIG", `filter of ${prog.length} instructions exceeds BPF_MAXINSNS`);
   const labels = new Map<string, number>();
   prog.forEach((insn, pc) => {
     if (insn.label !== undefined) labels.set(insn.label, pc);
@@ -160,6 +134,5 @@ export function gatedUserNotifFilter(options: GatedUserNotifFilterOptions): Uint
     dv.setUint8(pc * 8 + 3, rel(insn.jf));
     dv.setUint32(pc * 8 + 4, insn.k, true);
   });
-  if (prog.length > 4096) throw new FilterError("E2BIG", `filter of ${prog.length} instructions exceeds BPF_MAXINSNS`);
   return out;
 }

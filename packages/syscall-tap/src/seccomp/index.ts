@@ -16,10 +16,13 @@ export {
   SECCOMP_RET_USER_NOTIF,
   SECCOMP_USER_NOTIF_FLAG_CONTINUE,
 } from "./abi.js";
-export { FilterError, type GatedUserNotifFilterOptions, gatedUserNotifFilter, type IpRange } from "./bpf.js";
+export { type ArgCondition, FilterError, type NotifyFilterOptions, notifyFilter } from "./bpf.js";
 export { ProcessMemory } from "./memory.js";
 export {
   DEFAULT_NATIVE_SYSCALLS,
+  NATIVE_ARG_CONDITIONS,
+  NATIVE_FUTEX_OPS,
+  NATIVE_MADVISE_ADVICE,
   recvWakesOnExit,
   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
   type SeccompExit,
@@ -32,7 +35,5 @@ export {
   SeccompSyscallEvent,
   SeccompTask,
   type SeccompWaitMode,
-  SPAWN_GATE_SYSCALLS,
   seccompPlatformFilter,
-  spawnGateRanges,
 } from "./platform.js";

@@ -7,7 +7,6 @@
  * DEFAULT_NATIVE_SYSCALLS), so signals and faults are the host kernel's job:
  * a task here has `nativeSignals: true` and `nativeMemory: true`.
  */
-import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import {
   CLOCK_MONOTONIC,
@@ -34,6 +33,8 @@ import {
   EAGAIN,
   EINTR,
   ENOENT,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
   NOTIF_DATA,
   NOTIF_ID,
   NOTIF_PID,
@@ -53,19 +54,24 @@ import {
   SYS_kill,
   SYS_poll,
 } from "./abi.js";
-import { gatedUserNotifFilter, type IpRange } from "./bpf.js";
+import { notifyFilter } from "./bpf.js";
 import { ProcessMemory } from "./memory.js";
 
 /**
  * System calls that run natively by default, without a notification:
- * - memory-only: brk, mmap (anonymous only: a file-backed mmap is notified),
- *   munmap, mprotect, madvise, mremap;
+ * - memory-only: brk, mmap (anonymous and not MAP_HUGETLB: a file-backed or
+ *   huge-page mmap is notified), munmap, mprotect, madvise (the advice values
+ *   of NATIVE_MADVISE_ADVICE only), mremap;
  * - the program's own kernel context, which a server in another process
  *   cannot change: rt_sigaction, rt_sigprocmask, rt_sigreturn, sigaltstack,
- *   arch_prctl, set_tid_address, set_robust_list, rseq, futex,
- *   restart_syscall, exit, exit_group.
- * Everything else (files, identity, time, kill/tgkill, clone, execve ...) is
- * notified; a server may answer Continue to run it natively.
+ *   arch_prctl, set_tid_address, set_robust_list, rseq, futex (the ops of
+ *   NATIVE_FUTEX_OPS only: the PI ops look owner tids up in the host's pid
+ *   namespace), restart_syscall, exit_group.
+ * Everything else (files, identity, time, kill/tgkill, clone, execve, a
+ * thread's `exit`, which a server counts ...) is notified; a server may answer
+ * Continue to run it natively, but only for a call whose decision read no
+ * program memory (the kernel reads that memory again, after the program's
+ * other threads could change it).
  */
 export const DEFAULT_NATIVE_SYSCALLS: readonly string[] = [
   "brk",
@@ -84,19 +90,52 @@ export const DEFAULT_NATIVE_SYSCALLS: readonly string[] = [
   "rseq",
   "futex",
   "restart_syscall",
-  "exit",
   "exit_group",
 ];
 
 /**
- * The system calls sys-util's spawn makes in the child after installing the
- * filter and before execve (send the listener fd, close it, execve; on
- * failure write the error and _exit). They would wait forever for a
- * supervisor that does not yet hold the listener, so the filter lets them run
- * natively when they come from the spawning process's libc text (see
- * `spawnGateRanges`).
+ * The futex commands (op & FUTEX_CMD_MASK, with or without FUTEX_PRIVATE_FLAG
+ * and FUTEX_CLOCK_REALTIME) that run natively: WAIT 0, WAKE 1, REQUEUE 3,
+ * CMP_REQUEUE 4, WAKE_OP 5, WAIT_BITSET 9, WAKE_BITSET 10. They act on the
+ * program's own memory. The PI commands (LOCK_PI 6, UNLOCK_PI 7, TRYLOCK_PI 8,
+ * WAIT_REQUEUE_PI 11, CMP_REQUEUE_PI 12, LOCK_PI2 13) find the lock owner by
+ * tid in the host's pid namespace (their errors tell which host tasks exist),
+ * and unknown commands are notified.
  */
-export const SPAWN_GATE_SYSCALLS: readonly string[] = ["write", "close", "sendmsg", "execve", "exit", "exit_group"];
+export const NATIVE_FUTEX_OPS: readonly number[] = [0, 1, 3, 4, 5, 9, 10];
+/** FUTEX_CMD_MASK: ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME). */
+const FUTEX_CMD_MASK = ~(128 | 256) >>> 0;
+
+/**
+ * The madvise advice values that run natively: they act on the program's own
+ * pages only. NORMAL 0, RANDOM 1, SEQUENTIAL 2, WILLNEED 3, DONTNEED 4, FREE 8,
+ * REMOVE 9, DONTFORK 10, DOFORK 11, HUGEPAGE 14, NOHUGEPAGE 15, DONTDUMP 16,
+ * DODUMP 17, WIPEONFORK 18, KEEPONFORK 19, COLD 20, PAGEOUT 21, POPULATE_READ 22,
+ * POPULATE_WRITE 23, DONTNEED_LOCKED 24, COLLAPSE 25. Notified: MERGEABLE 12 and
+ * UNMERGEABLE 13 (KSM merges pages across processes: a side channel to the
+ * host's memory), HWPOISON 100 and SOFT_OFFLINE 101 (they take a host physical
+ * page out of service), and anything unknown.
+ */
+export const NATIVE_MADVISE_ADVICE: readonly number[] = [
+  0, 1, 2, 3, 4, 8, 9, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+];
+
+/**
+ * The argument conditions of the native calls (register tests in the filter):
+ * futex's op (args[1]), madvise's advice (args[2]), mmap's flags (args[3]):
+ * MAP_ANONYMOUS without MAP_HUGETLB (a huge-page mapping draws on the host's
+ * shared huge-page pool; a file mapping names an fd the server virtualizes).
+ */
+export const NATIVE_ARG_CONDITIONS: ReadonlyArray<{
+  name: string;
+  arg: number;
+  mask: number;
+  values: readonly number[];
+}> = [
+  { name: "futex", arg: 1, mask: FUTEX_CMD_MASK, values: NATIVE_FUTEX_OPS },
+  { name: "madvise", arg: 2, mask: 0xffffffff, values: NATIVE_MADVISE_ADVICE },
+  { name: "mmap", arg: 3, mask: MAP_ANONYMOUS | MAP_HUGETLB, values: [MAP_ANONYMOUS] },
+];
 
 /** Errors of the seccomp platform. */
 export class SeccompPlatformError extends Error {
@@ -109,33 +148,6 @@ export class SeccompPlatformError extends Error {
   }
 }
 
-let gateCache: IpRange[] | undefined;
-
-/**
- * The executable mappings of this process's libc (glibc's libc.so.6 or musl's
- * ld-musl), else of the node executable: where spawn's post-filter system
- * calls come from. After execve none of these mappings exist in the child.
- */
-export function spawnGateRanges(): IpRange[] {
-  if (gateCache) return gateCache;
-  const maps = readFileSync("/proc/self/maps", "utf8").split("\n");
-  const exec = (re: (path: string) => boolean): IpRange[] => {
-    const out: IpRange[] = [];
-    for (const line of maps) {
-      const f = line.split(/\s+/);
-      if (f.length < 6 || f[1] !== "r-xp" || !re(f.slice(5).join(" "))) continue;
-      const [s, e] = f[0]!.split("-");
-      out.push({ start: BigInt(`0x${s}`), end: BigInt(`0x${e}`) });
-    }
-    return out;
-  };
-  let ranges = exec((p) => /\/(libc[.-][^/]*so[^/]*|ld-musl-[^/]*)$/.test(p));
-  if (ranges.length === 0) ranges = exec((p) => p === process.execPath || p.endsWith("/node"));
-  if (ranges.length === 0) throw new SeccompPlatformError("ENOENT", "no libc or node text mapping in /proc/self/maps");
-  gateCache = ranges;
-  return ranges;
-}
-
 function numbersOf(names: readonly string[]): number[] {
   return names.map((n) => {
     const nr = syscallNumber(n);
@@ -145,14 +157,15 @@ function numbersOf(names: readonly string[]): number[] {
 }
 
 /**
- * The filter the platform installs: notify all but `allowNative`. No spawn
- * gate: sys-util's spawn takes the listener with pidfd_getfd and answers the
- * child's own execve (and its failure report) itself, so nothing the program
- * could imitate runs natively. (`spawnGateRanges` stays for callers that
- * still build gated filters.)
+ * The filter the platform installs: the calls of `allowNative` run natively
+ * (futex, madvise and mmap only when their NATIVE_ARG_CONDITIONS hold), all
+ * others are notified, wherever they come from: sys-util's spawn takes the
+ * listener with pidfd_getfd and answers the child's own execve itself, so no
+ * call the program could imitate needs to run natively before it starts.
  */
 export function seccompPlatformFilter(allowNative: readonly string[] = DEFAULT_NATIVE_SYSCALLS): Uint8Array {
-  return gatedUserNotifFilter({ allow: numbersOf(allowNative) });
+  const conditions = NATIVE_ARG_CONDITIONS.map((c) => ({ ...c, nr: numbersOf([c.name])[0]! }));
+  return notifyFilter({ allow: numbersOf(allowNative), conditions });
 }
 
 export interface SeccompSpawnOptions {
