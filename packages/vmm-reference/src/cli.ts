@@ -4,10 +4,13 @@
  *   kindling run [options] PROGRAM [ARGS...]   run a static Linux program in the sandbox
  *   kindling demo                              run the bundled demo program
  */
-import { closeSync, existsSync, openSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, writeSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vfs } from "@kindling/libos";
+import { O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_TRUNC, O_WRONLY } from "@kindling/sys-util";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { MAX_PIDS } from "./options.js";
 import { kvmAvailable, Sandbox, SandboxError, type SandboxOptions } from "./sandbox.js";
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -18,6 +21,7 @@ export function parseSize(text: string): number {
   if (!m) throw new InvalidArgumentError(`"${text}" is not a size (examples: 256M, 1G, 1048576)`);
   const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
   const bytes = Math.round(Number(m[1]) * mult);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError(`${text} is too large`);
   const aligned = Math.ceil(bytes / (2 * 1024 * 1024)) * 2 * 1024 * 1024;
   if (aligned < 16 * 1024 * 1024) throw new InvalidArgumentError(`${text} is less than the 16M minimum`);
   return aligned;
@@ -25,35 +29,70 @@ export function parseSize(text: string): number {
 
 function parseSeconds(text: string): number {
   const n = Number(text);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`"${text}" is not a positive number of seconds`);
+  if (text.trim() === "" || !(n > 0) || !Number.isFinite(n)) {
+    throw new InvalidArgumentError(`"${text}" is not a positive number of seconds`);
+  }
   return n;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function parsePids(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1 || n > MAX_PIDS) {
+    throw new InvalidArgumentError(`"${text}" is not a number of tasks from 1 to ${MAX_PIDS}`);
+  }
+  return n;
 }
 
-function parseMount(spec: string): { host: string; path: string; writable: boolean } {
+interface MountFlag {
+  host: string;
+  path: string;
+  writable: boolean;
+}
+
+/** HOST:GUEST[:rw|:ro]; HOST relative to the current directory, GUEST absolute. */
+export function parseMount(spec: string): MountFlag {
   const parts = spec.split(":");
   if (
     parts.length < 2 ||
     parts.length > 3 ||
     !parts[0] ||
     !parts[1] ||
-    (parts[2] && parts[2] !== "rw" && parts[2] !== "ro")
+    (parts.length === 3 && parts[2] !== "rw" && parts[2] !== "ro")
   ) {
-    throw new InvalidArgumentError(`"${spec}" is not HOST:GUEST[:rw]`);
+    throw new InvalidArgumentError(`"${spec}" is not HOST:GUEST, HOST:GUEST:rw or HOST:GUEST:ro`);
   }
-  if (!parts[1].startsWith("/")) throw new InvalidArgumentError(`mount point "${parts[1]}" must be absolute`);
+  if (!parts[1].startsWith("/")) {
+    throw new InvalidArgumentError(`the mount point "${parts[1]}" must be an absolute path inside the sandbox`);
+  }
   return { host: resolve(parts[0]), path: parts[1], writable: parts[2] === "rw" };
+}
+
+function collectMount(value: string, previous: MountFlag[]): MountFlag[] {
+  return [...previous, parseMount(value)];
+}
+
+function collectTmpfs(value: string, previous: string[]): string[] {
+  if (!value.startsWith("/")) throw new InvalidArgumentError(`"${value}" must be an absolute path inside the sandbox`);
+  return [...previous, value];
+}
+
+/** KEY=VALUE, or KEY alone (its value taken from kindling's environment, when set there). */
+function collectEnv(value: string, previous: string[]): string[] {
+  const i = value.indexOf("=");
+  const key = i < 0 ? value : value.slice(0, i);
+  if (key === "" || /[\0\s]/.test(key)) throw new InvalidArgumentError(`"${value}" is not KEY=VALUE or KEY`);
+  return [...previous, value];
 }
 
 interface RunFlags {
   root?: string;
-  mount: string[];
+  mount: MountFlag[];
   tmpfs: string[];
   env: string[];
+  inheritEnv?: boolean;
+  /** Accepted for old scripts: the environment starts empty anyway. */
   clearEnv?: boolean;
+  pids?: number;
   cwd?: string;
   memory?: number;
   timeout?: number;
@@ -63,15 +102,50 @@ interface RunFlags {
   stats?: boolean;
 }
 
-function environment(flags: RunFlags): string[] {
+/**
+ * The program's environment: empty (as the library's), plus --inherit-env
+ * (all of kindling's), plus each --env KEY=VALUE or --env KEY (kindling's value).
+ */
+export function environment(flags: Pick<RunFlags, "env" | "inheritEnv">, host = process.env): string[] {
   const env = new Map<string, string>();
-  if (!flags.clearEnv) for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env.set(k, v);
+  if (flags.inheritEnv) for (const [k, v] of Object.entries(host)) if (v !== undefined) env.set(k, v);
   for (const kv of flags.env) {
     const i = kv.indexOf("=");
-    if (i <= 0) throw new InvalidArgumentError(`--env "${kv}" is not K=V`);
-    env.set(kv.slice(0, i), kv.slice(i + 1));
+    if (i < 0) {
+      const v = host[kv];
+      if (v !== undefined) env.set(kv, v);
+    } else env.set(kv.slice(0, i), kv.slice(i + 1));
   }
   return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/**
+ * Opens the --strace file: no symbolic link in any component (a sandbox could
+ * have planted one), created 0600 or truncated, and only a regular file or a
+ * character device (not a directory, and not a FIFO, which would block).
+ */
+export function openTraceFile(path: string): number {
+  let fd: number;
+  try {
+    fd = vfs.openOperatorPath(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o600);
+  } catch (e) {
+    if (!(e instanceof vfs.FsError)) throw e;
+    const why =
+      e.code === "EISDIR"
+        ? "is a directory"
+        : e.code === "ENOENT"
+          ? "its directory does not exist"
+          : e.code === "ELOOP"
+            ? e.message.replace(/^ELOOP: /, "")
+            : `cannot be opened (${e.code})`;
+    throw new SandboxError(e.code, `--strace=${path}: ${why}`, 125);
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile() && !st.isCharacterDevice()) {
+    closeSync(fd);
+    throw new SandboxError("EINVAL", `--strace=${path}: not a regular file`, 125);
+  }
+  return fd;
 }
 
 /** Runs a program in the sandbox as the CLI does; returns the exit status. */
@@ -83,7 +157,7 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
   }
   let traceFd = -1;
   const options: SandboxOptions = {
-    mounts: flags.mount.map(parseMount),
+    mounts: flags.mount,
     tmpfs: flags.tmpfs,
     env: environment(flags),
     stdio: "inherit",
@@ -95,13 +169,11 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
   if (flags.memory !== undefined) options.memory = flags.memory;
   if (flags.timeout !== undefined) options.timeout = flags.timeout;
   if (flags.cpuLimit !== undefined) options.cpuLimit = flags.cpuLimit;
+  if (flags.pids !== undefined) options.pids = flags.pids;
+  const traceFile = typeof flags.strace === "string" && flags.strace !== "" ? flags.strace : undefined;
   if (flags.strace !== undefined && flags.strace !== false) {
-    if (typeof flags.strace === "string" && flags.strace !== "") {
-      traceFd = openSync(flags.strace, "w");
-      options.strace = (line) => writeSync(traceFd, `${line}\n`);
-    } else {
-      options.strace = (line) => err(`${line}\n`);
-    }
+    if (traceFile !== undefined) options.strace = (line) => writeSync(traceFd, `${line}\n`);
+    else options.strace = (line) => err(`${line}\n`);
   }
   // Unimplemented calls return ENOSYS (as rseq does in gVisor); --stats names them once each.
   const unsupported: string[] = [];
@@ -110,6 +182,8 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
   };
   try {
     const sb = Sandbox.createSync(options);
+    // Opened once the configuration is known to be good, so a refused run leaves the file alone.
+    if (traceFile !== undefined) traceFd = openTraceFile(traceFile);
     const r = sb.runSync([program, ...args]);
     if (r.stopped) err(`kindling: the program was stopped: ${r.stopped}\n`);
     if (flags.stats && r.stats) {
@@ -119,14 +193,29 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
     }
     return r.status;
   } catch (e) {
-    if (e instanceof SandboxError) {
-      err(`kindling: ${e.message}\n`);
-      return e.status;
-    }
-    throw e;
+    return reportError(e, err);
   } finally {
     if (traceFd >= 0) closeSync(traceFd);
   }
+}
+
+/**
+ * Prints an error as one line and returns the status: a SandboxError's own;
+ * 125 for anything else, which is a bug of kindling's (its stack only with
+ * KINDLING_DEBUG=1: a user should see what went wrong, not where).
+ */
+function reportError(e: unknown, err: (s: string) => void): number {
+  if (e instanceof SandboxError) {
+    err(`kindling: ${e.message}\n`);
+    return e.status;
+  }
+  const x = e as { name?: unknown; code?: unknown; message?: unknown; stack?: unknown } | null;
+  const what = typeof x?.message === "string" ? x.message : String(e);
+  const code = typeof x?.code === "string" ? ` (${x.code})` : "";
+  err(`kindling: internal error: ${typeof x?.name === "string" ? `${x.name}: ` : ""}${what}${code}\n`);
+  if (process.env.KINDLING_DEBUG && typeof x?.stack === "string") err(`${x.stack}\n`);
+  else err("kindling: this is a bug in kindling; KINDLING_DEBUG=1 prints where it happened\n");
+  return 125;
 }
 
 function demoProgram(): string {
@@ -176,14 +265,26 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .argument("[args...]", "its arguments")
     .passThroughOptions()
     .option("--root <dir>", "host directory shown as / (read-only)")
-    .option("--mount <host:guest[:rw]>", "mount a host directory (read-only unless :rw); repeatable", collect, [])
-    .option("--tmpfs <path>", "mount an in-memory file system; repeatable", collect, [])
-    .option("--env <K=V>", "set an environment variable; repeatable", collect, [])
-    .option("--clear-env", "start from an empty environment instead of kindling's")
-    .option("--cwd <dir>", "working directory inside the sandbox", "/")
-    .option("--memory <size>", "memory for the program (e.g. 256M, 1G)", parseSize)
+    .option(
+      "--mount <host:guest[:rw]>",
+      "mount a host directory (read-only unless :rw); repeatable",
+      collectMount,
+      [] as MountFlag[],
+    )
+    .option("--tmpfs <path>", "mount an in-memory file system at an absolute path; repeatable", collectTmpfs, [])
+    .option(
+      "--env <K=V|K>",
+      "set a variable (K alone: kindling's value of K); repeatable. The environment starts empty",
+      collectEnv,
+      [],
+    )
+    .option("--inherit-env", "pass all of kindling's environment to the program")
+    .addOption(new Option("--clear-env", "(the default now: the environment starts empty)").hideHelp())
+    .option("--cwd <dir>", "working directory inside the sandbox (absolute; it must exist there)", "/")
+    .option("--memory <size>", "memory for the program (16M to 4G on kvm; default 256M)", parseSize)
     .option("--timeout <seconds>", "wall-time limit", parseSeconds)
     .option("--cpu-limit <seconds>", "CPU-time limit", parseSeconds)
+    .option("--pids <n>", "most tasks (threads and processes) at once (default 1024)", parsePids)
     .addOption(new Option("--platform <name>", "where the program runs").choices(["kvm", "seccomp"]))
     .option("--strace [file]", "trace every system call (to stderr; --strace=FILE: to FILE)")
     .option("--stats", "print system call counts and times at exit")
@@ -204,13 +305,11 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         status = runProgram(
           demoProgram(),
           [],
-          { mount: [`${data}:/data`], tmpfs: ["/tmp"], env: [], clearEnv: true, ...flags },
+          { mount: [parseMount(`${data}:/data`)], tmpfs: ["/tmp"], env: [], ...flags },
           err,
         );
       } catch (e) {
-        if (!(e instanceof SandboxError)) throw e;
-        err(`kindling: ${e.message}\n`);
-        status = e.status;
+        status = reportError(e, err);
       }
     });
 
@@ -219,8 +318,9 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
   try {
     await cli.parseAsync(normalizeStrace(argv, valueOptions), { from: "user" });
   } catch (e) {
+    // Commander has printed its own message (an unknown option, a bad value, --help).
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 125;
-    throw e;
+    return reportError(e, err);
   }
   return status;
 }

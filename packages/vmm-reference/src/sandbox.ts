@@ -5,11 +5,20 @@
  * system calls arrive as seccomp user notifications).
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { basename, dirname, join, posix, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Kvm } from "@kindling/kvm-ioctls";
-import { ByteBudget, hostClock, Libos, type MountSpec, SandboxFs, type StdioEndpoint, type StdioHooks } from "@kindling/libos";
+import {
+  ByteBudget,
+  hostClock,
+  Libos,
+  type MountSpec,
+  SandboxFs,
+  type StdioEndpoint,
+  type StdioHooks,
+  vfs,
+} from "@kindling/libos";
 import { LoaderError, loadStaticProgram, readStaticProgram, type StaticProgram } from "@kindling/linux-loader";
 import { MADV_REMOVE } from "@kindling/sys-util";
 import {
@@ -18,10 +27,12 @@ import {
   SeccompPlatform,
   type SyscallServer,
   SyscallStats,
+  type TaskControl,
   Tracer,
   USER_BASE,
   writeInitialStack,
 } from "@kindling/syscall-tap";
+import { checkOptions, realPath, sandboxPath } from "./options.js";
 
 export type PlatformName = "kvm" | "seccomp";
 
@@ -33,9 +44,9 @@ export interface SandboxOptions {
   mounts?: Array<{ host: string; path: string; writable?: boolean }>;
   /** tmpfs mount points. */
   tmpfs?: string[];
-  /** Environment as KEY=VALUE strings (default: none). */
+  /** Environment as KEY=VALUE strings (default: none; nothing of the host's is passed unless listed). */
   env?: string[];
-  /** Working directory inside the sandbox (default "/"). */
+  /** Working directory inside the sandbox (default "/"); it must exist there. */
   cwd?: string;
   /** Guest memory in bytes (kvm) or the address-space limit (seccomp). Default 256 MiB. */
   memory?: number;
@@ -43,6 +54,8 @@ export interface SandboxOptions {
   timeout?: number;
   /** CPU-time limit in seconds. */
   cpuLimit?: number;
+  /** Most tasks (threads and processes) the program may have at once (default 1024). */
+  pids?: number;
   /** "kvm" (default where /dev/kvm is usable) or "seccomp". */
   platform?: PlatformName;
   /** Called with each decoded system call line (strace style). */
@@ -64,7 +77,10 @@ export interface SandboxResult {
   exitCode: number | null;
   signal: number | null;
   platform: PlatformName;
-  /** Why the sandbox stopped the program, when it did (timeout, cpu-limit, error). */
+  /**
+   * Why the sandbox stopped the program, when it did: "timeout", "cpu-limit",
+   * or a reason with its detail ("deadlock: ...", "timeout: ...", "error: ...").
+   */
   stopped?: string;
   stdout?: Buffer;
   stderr?: Buffer;
@@ -88,6 +104,7 @@ export class SandboxError extends Error {
 }
 
 const DEFAULT_MEMORY = 256 * 1024 * 1024;
+const SIGXCPU = 24;
 const STACK_SIZE = 8 * 1024 * 1024;
 /** Where a static-PIE program is loaded in the guest. */
 const PIE_BASE = 0x40_0000;
@@ -151,20 +168,25 @@ export class Sandbox {
     return Sandbox.createSync(options);
   }
 
+  /**
+   * Checks every option (types, ranges, the host directories, the mount
+   * points and cwd inside the sandbox) and throws a SandboxError with a
+   * `code` for the first bad one.
+   */
   static createSync(options: SandboxOptions = {}): Sandbox {
-    let platform = options.platform;
+    const platformOption = (options as { platform?: unknown } | null)?.platform;
+    if (platformOption !== undefined && platformOption !== "kvm" && platformOption !== "seccomp") {
+      throw new SandboxError("EINVAL", `platform must be "kvm" or "seccomp", not ${String(platformOption)}`, 125);
+    }
+    let platform = platformOption as PlatformName | undefined;
     if (platform === undefined) platform = kvmAvailable() ? "kvm" : "seccomp";
     if (platform === "kvm" && !kvmAvailable()) {
       throw new SandboxError("ENOKVM", "the kvm platform needs read/write access to /dev/kvm", 125);
     }
-    const memory = options.memory ?? DEFAULT_MEMORY;
-    if (!Number.isSafeInteger(memory) || memory < 16 * 1024 * 1024) {
-      throw new SandboxError("EINVAL", `--memory ${memory}: at least 16 MiB is needed`, 125);
-    }
-    if (platform === "kvm" && memory > 4 * 1024 ** 3) {
-      throw new SandboxError("EINVAL", `--memory ${memory}: the kvm platform gives a program at most 4G`, 125);
-    }
-    return new Sandbox(options, platform);
+    checkOptions(options, platform);
+    // The mount table and cwd are checked by building it once (a later run builds its own).
+    buildFs(options).dispose();
+    return new Sandbox({ ...options }, platform);
   }
 
   /** Why `create()` without a platform would not pick kvm, or undefined when it would. */
@@ -220,7 +242,12 @@ export class Sandbox {
   }
 
   runSync(argv: readonly string[]): SandboxResult {
-    if (argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
+    if (!Array.isArray(argv) || argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
+    argv.forEach((a: unknown, i) => {
+      if (typeof a !== "string") throw new SandboxError("EINVAL", `argv[${i}] must be a string`, 125);
+      if (a.includes("\0")) throw new SandboxError("EINVAL", `argv[${i}] contains a NUL byte`, 125);
+    });
+    if (argv[0] === "") throw new SandboxError("ENOENT", "the program path is empty", 127);
     const { bytes, program } = readProgram(argv[0]);
     const o = this.options;
     const out: Buffer[] = [];
@@ -230,12 +257,7 @@ export class Sandbox {
     else if (o.stdio === undefined || o.stdio === "inherit") stdio = [0, 1, 2];
     else stdio = o.stdio;
 
-    const mounts: MountSpec[] = [];
-    for (const m of o.mounts ?? []) mounts.push({ path: m.path, host: m.host, writable: m.writable ?? false });
-    for (const t of o.tmpfs ?? []) mounts.push({ path: t, tmpfs: true });
-    // One byte budget for everything the libos holds for the sandbox (tmpfs, pipes, threads): its memory.
-    const budget = new ByteBudget(o.memory ?? DEFAULT_MEMORY);
-    const fs = new SandboxFs({ root: o.root, rootWritable: o.rootWritable, mounts, cwd: o.cwd ?? "/", budget });
+    const fs = buildFs(o);
     const stats = o.stats ? new SyscallStats() : undefined;
     const started = performance.now();
     // A system call the libos blocks in (a sleep, a pipe read) ends at the wall-time limit too.
@@ -261,12 +283,14 @@ export class Sandbox {
   ): SandboxResult {
     const o = this.options;
     const memory = o.memory ?? DEFAULT_MEMORY;
-    // /proc/self/exe and AT_EXECFN are absolute, as Linux makes them (glibc checks).
-    const exe = resolve(argv[0]);
+    const hostExe = resolve(argv[0]);
+    // The program sees its path in the sandbox, never the host's, as argv[0], /proc/self/exe and AT_EXECFN.
+    const exe = programName(hostExe, o);
+    const args = [exe, ...argv.slice(1)];
 
     if (this.platform === "seccomp") {
       const libos = new Libos({
-        argv,
+        argv: args,
         env: o.env ?? [],
         exe,
         memory: { base: 0, size: 0 },
@@ -276,24 +300,40 @@ export class Sandbox {
         deadline,
       });
       const proc = SeccompPlatform.spawn({
-        file: exe,
-        argv: [...argv],
+        file: hostExe,
+        argv: args,
         env: o.env ?? [],
         limits: {
           addressSpaceBytes: memory,
           cpuSeconds: o.cpuLimit !== undefined ? Math.ceil(o.cpuLimit) : undefined,
         },
       });
-      const server = this.#wrap(libos, stats);
+      const served = this.#wrap(libos, stats);
+      // The host kernel wrote the host path as AT_EXECFN: before serving anything, point it at argv[0] (the sandbox name).
+      let renamed = false;
+      const server: SyscallServer = {
+        onSyscall(task, ev, out) {
+          if (!renamed) {
+            renamed = true;
+            renameExecfn(proc.pid, task);
+          }
+          return served.onSyscall(task, ev, out);
+        },
+        onFault: (task, ev, out) => served.onFault(task, ev, out),
+      };
       const exit = proc.run(server, o.timeout !== undefined ? { timeoutMs: o.timeout * 1000 } : {});
       const signal = libos.termSignal || (exit.killedByServer ? null : exit.signal);
       const status = libos.exited ? libos.shellStatus : exit.signal ? 128 + exit.signal : (exit.exitCode ?? 0);
+      let stopped: string | undefined;
+      if (exit.timedOut) stopped = "timeout";
+      else if (libos.killReason) stopped = libos.killReason;
+      else if (o.cpuLimit !== undefined && signal === SIGXCPU) stopped = "cpu-limit";
       return {
         status,
         exitCode: libos.exited ? (libos.termSignal ? null : libos.exitStatus) : exit.exitCode,
         signal: signal || null,
         platform: "seccomp",
-        stopped: exit.timedOut || libos.killReason?.startsWith("timeout") ? "timeout" : undefined,
+        stopped,
         stdout: o.stdio === "pipe" ? Buffer.concat(out) : undefined,
         stderr: o.stdio === "pipe" ? Buffer.concat(err) : undefined,
         syscalls: proc.served,
@@ -310,7 +350,7 @@ export class Sandbox {
     if (Number(program.loadStart + base) < USER_BASE || imageEnd + stackSize + 4096 * 16 > memory) {
       throw new SandboxError(
         "ENOMEM",
-        `${exe}: the program (${imageSize} bytes at 0x${(program.loadStart + base).toString(16)}) does not fit in --memory ${memory}`,
+        `${hostExe}: the program (${imageSize} bytes at 0x${(program.loadStart + base).toString(16)}) does not fit in --memory ${memory}`,
         126,
       );
     }
@@ -321,7 +361,7 @@ export class Sandbox {
       const arenaBase = Math.ceil(Number(loaded.brkStart) / 4096) * 4096;
       const stackBottom = memory - stackSize;
       const libos = new Libos({
-        argv,
+        argv: args,
         env: o.env ?? [],
         exe,
         memory: { base: arenaBase, size: stackBottom - arenaBase, brk: arenaBase },
@@ -339,7 +379,7 @@ export class Sandbox {
       const random = new Uint8Array(16);
       crypto.getRandomValues(random);
       const sp = writeInitialStack(platform.memory, memory - 64, {
-        argv,
+        argv: args,
         envp: o.env ?? [],
         auxv: [
           [AT.PHDR, Number(loaded.phdrAddr)],
@@ -367,15 +407,15 @@ export class Sandbox {
         wallMs: o.timeout !== undefined ? o.timeout * 1000 : undefined,
         cpuMs: o.cpuLimit !== undefined ? o.cpuLimit * 1000 : undefined,
       });
-      let stopped: string | undefined = libos.killReason?.startsWith("timeout") ? "timeout" : undefined;
+      let stopped: string | undefined = libos.killReason;
       let status = libos.shellStatus;
       let signal: number | null = libos.termSignal || null;
       if (r.kind === "stop") {
         stopped = r.reason;
-        signal = r.reason === "cpu-limit" ? 24 /* SIGXCPU */ : 9;
+        signal = r.reason === "cpu-limit" ? SIGXCPU : 9;
         status = 128 + signal;
       } else if (r.kind === "error") {
-        stopped = `${r.code}: ${r.message}`;
+        stopped = `error: ${r.code}: ${r.message}`;
         signal = 9;
         status = 128 + 9;
       }
@@ -402,4 +442,180 @@ export class Sandbox {
     else if (stats) server = stats.wrap(server);
     return server;
   }
+}
+
+/**
+ * On seccomp, points the program's AT_EXECFN at its argv[0] string (its
+ * sandbox name) and clears the string the host kernel put there (the host
+ * path). The initial stack is found from /proc/PID/stat's startstack; a stack
+ * the program already changed is left alone (every step is bounded and checked).
+ */
+function renameExecfn(pid: number, task: TaskControl): void {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // Fields after "(comm) ": state is field 3; startstack is field 28.
+    const sp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[28 - 3]);
+    const mem = task.memory;
+    if (!Number.isSafeInteger(sp) || sp <= 0 || !mem.contains(sp, 8)) return;
+    const argc = mem.readU64(sp);
+    if (argc < 1 || argc > 1 << 20) return;
+    const argv0 = mem.readU64(sp + 8);
+    let p = sp + 8 * (argc + 2);
+    for (let n = 0; mem.readU64(p) !== 0; n++, p += 8) if (n > 1 << 20) return;
+    p += 8;
+    for (let n = 0; n < 64; n++, p += 16) {
+      const type = mem.readU64(p);
+      if (type === AT.NULL) return;
+      if (type !== AT.EXECFN) continue;
+      const old = mem.readU64(p + 8);
+      if (old !== argv0) {
+        const name = mem.readCString(old, 4096);
+        if (name) mem.fill(old, name.length, 0);
+        mem.writeU64(p + 8, argv0);
+      }
+      return;
+    }
+  } catch {
+    // A program that already rewrote its stack keeps what it made.
+  }
+}
+
+function depth(p: string): number {
+  return p === "/" ? 0 : p.split("/").length - 1;
+}
+
+/** An FsError from building the mount table, as the operator's error. */
+function fsProblem(e: unknown, what: string): SandboxError {
+  if (e instanceof vfs.FsError) {
+    const detail = e.message.replace(/^E[A-Z0-9]+(: )?/, "");
+    return new SandboxError(e.code, `${what}: ${detail || e.code}`, 125);
+  }
+  if (e instanceof SandboxError) return e;
+  const err = e as Error;
+  return new SandboxError("EINVAL", `${what}: ${err?.message ?? String(e)}`, 125);
+}
+
+/**
+ * The sandbox's mount table: the root, then every mount, parents before
+ * children whatever the order given (as container runtimes sort them). A
+ * missing mount point's parent is created when it lies in a tmpfs (the
+ * default root is one); elsewhere it is an error, as is a cwd that does not exist.
+ */
+function buildFs(o: SandboxOptions): SandboxFs {
+  const specs: Array<{ spec: MountSpec; what: string }> = [];
+  for (const m of o.mounts ?? []) {
+    const path = sandboxPath(m.path, "mount point");
+    specs.push({
+      spec: { path, host: resolve(m.host), writable: m.writable ?? false },
+      what: `mount ${resolve(m.host)} at ${path}`,
+    });
+  }
+  for (const t of o.tmpfs ?? []) {
+    const path = sandboxPath(t, "tmpfs");
+    specs.push({ spec: { path, tmpfs: true }, what: `tmpfs at ${path}` });
+  }
+  specs.sort((a, b) => depth(a.spec.path) - depth(b.spec.path));
+  let fs: SandboxFs;
+  try {
+    // One byte budget for everything the libos holds for the sandbox (tmpfs, pipes, threads): its memory.
+    const budget = new ByteBudget(o.memory ?? DEFAULT_MEMORY);
+    fs = new SandboxFs({
+      root: o.root === undefined ? undefined : resolve(o.root),
+      rootWritable: o.rootWritable,
+      budget,
+    });
+  } catch (e) {
+    throw fsProblem(e, `root ${o.root}`);
+  }
+  try {
+    for (const { spec, what } of specs) {
+      makeParents(fs, spec.path, what);
+      try {
+        fs.mount(spec);
+      } catch (e) {
+        throw fsProblem(e, what);
+      }
+    }
+    const cwd = o.cwd ?? "/";
+    try {
+      fs.ns.chdir(fs.ctx, fs.ctx.root, cwd);
+    } catch (e) {
+      const code = e instanceof vfs.FsError ? e.code : "ENOENT";
+      const why =
+        code === "ENOTDIR" ? "is not a directory" : code === "EACCES" ? "cannot be entered" : "does not exist";
+      throw new SandboxError(code, `cwd ${cwd} ${why} in the sandbox`, 125);
+    }
+    return fs;
+  } catch (e) {
+    fs.dispose();
+    throw e;
+  }
+}
+
+/** Creates the missing directories above mount point `path` where they would lie in a tmpfs. */
+function makeParents(fs: SandboxFs, path: string, what: string): void {
+  const parts = path.split("/").filter((x) => x !== "");
+  let at = "";
+  for (const part of parts.slice(0, -1)) {
+    const parent = at === "" ? "/" : at;
+    at = `${at}/${part}`;
+    let loc: ReturnType<typeof fs.ns.resolve> | null = null;
+    try {
+      loc = fs.ns.resolve(fs.ctx, fs.ctx.root, at, true);
+    } catch (e) {
+      if (!(e instanceof vfs.FsError) || e.code !== "ENOENT") throw fsProblem(e, `${what}: ${at}`);
+    }
+    if (loc) {
+      if (!loc.inode.isDir) throw new SandboxError("ENOTDIR", `${what}: ${at} is not a directory in the sandbox`, 125);
+      continue;
+    }
+    const dir = fs.ns.resolve(fs.ctx, fs.ctx.root, parent, true);
+    if (dir.mount.fs.type !== "tmpfs") {
+      throw new SandboxError(
+        "ENOENT",
+        `${what}: ${at} does not exist in the sandbox (create it, or mount a tmpfs at ${parent === "/" ? at : parent} first)`,
+        125,
+      );
+    }
+    try {
+      fs.ns.mkdir(fs.ctx, fs.ctx.root, at, 0o755);
+    } catch (e) {
+      throw fsProblem(e, `${what}: creating ${at}`);
+    }
+  }
+}
+
+/**
+ * The program's name inside the sandbox: its path there when its directory
+ * lies under the root or a mount (and no deeper mount hides it), else
+ * /.kindling/NAME. The last component is kept as given (a multi-call program
+ * such as busybox runs the applet its name says).
+ */
+export function programName(hostExe: string, o: SandboxOptions): string {
+  const name = basename(hostExe);
+  const dir = realPath(dirname(hostExe));
+  const places: Array<{ host: string; path: string }> = [];
+  const points: string[] = [];
+  if (o.root !== undefined) {
+    const host = realPath(resolve(o.root));
+    if (host) places.push({ host, path: "/" });
+  }
+  for (const m of o.mounts ?? []) {
+    const path = sandboxPath(m.path, "mount point");
+    points.push(path);
+    const host = realPath(resolve(m.host));
+    if (host) places.push({ host, path });
+  }
+  for (const t of o.tmpfs ?? []) points.push(sandboxPath(t, "tmpfs"));
+  places.sort((a, b) => depth(b.path) - depth(a.path));
+  if (dir) {
+    for (const place of places) {
+      const rel = relative(place.host, dir);
+      if (rel.startsWith("..") || rel.startsWith("/")) continue;
+      const inside = posix.join(place.path, rel, name);
+      const hidden = points.some((p) => depth(p) > depth(place.path) && (inside === p || inside.startsWith(`${p}/`)));
+      if (!hidden) return inside;
+    }
+  }
+  return join("/.kindling", name);
 }

@@ -7,11 +7,13 @@
 // namespace, never by the host kernel, so no name the program supplies can
 // reach outside the directory (gVisor's gofer works the same way).
 
-import { closeSync } from "node:fs";
-import { native, syscallRaw } from "@kindling/sys-util";
-import { EACCES, EBADF, EINVAL, EIO, ENOENT, EPERM, EROFS } from "../errno.js";
+import { closeSync, lstatSync, readlinkSync } from "node:fs";
+import { isAbsolute, resolve as resolvePath } from "node:path";
+import { RESOLVE_NO_MAGICLINKS as NO_MAGICLINKS, native, RESOLVE_NO_SYMLINKS, syscallRaw } from "@kindling/sys-util";
+import { EACCES, EBADF, EINVAL, EIO, ELOOP, ENOENT, ENOTDIR, EPERM, EROFS } from "../errno.js";
 import {
   AT_EMPTY_PATH,
+  AT_FDCWD,
   AT_REMOVEDIR,
   AT_SYMLINK_NOFOLLOW,
   O_ACCMODE,
@@ -93,6 +95,48 @@ export function hostOpenat2(dirfd: number, name: string, flags: number, mode = 0
   return syscallRaw(SYS_openat2, dirfd, cstr(name), howBuf, 24);
 }
 
+/**
+ * The first component of absolute `path` that is a symbolic link, with its
+ * target, or null (for messages: the open itself refuses symlinks).
+ */
+export function symlinkComponent(path: string): { at: string; target: string } | null {
+  let at = "";
+  for (const part of path.split("/")) {
+    if (part === "") continue;
+    at = `${at}/${part}`;
+    try {
+      if (lstatSync(at).isSymbolicLink()) return { at, target: readlinkSync(at) };
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/**
+ * Opens a path an operator gave (a mount source, the root, a trace file)
+ * without following a symbolic link in any component: a sandbox with a
+ * writable mount could have planted one (openat2 RESOLVE_NO_SYMLINKS from
+ * the process's root; a relative path is taken from the current directory,
+ * whose path getcwd reports with no links in it). Throws FsError with a
+ * message naming the offending component.
+ */
+export function openOperatorPath(path: string, flags: number, mode = 0): number {
+  const abs = isAbsolute(path) ? path : resolvePath(path);
+  howBuf[0] = BigInt((flags | O_CLOEXEC) >>> 0);
+  howBuf[1] = BigInt(flags & O_CREAT ? mode & 0o7777 : 0);
+  howBuf[2] = BigInt(RESOLVE_NO_SYMLINKS | NO_MAGICLINKS);
+  const fd = syscallRaw(SYS_openat2, AT_FDCWD, cstr(abs), howBuf, 24);
+  if (fd >= 0) return fd;
+  if (-fd === ELOOP) {
+    const link = symlinkComponent(abs);
+    if (link) {
+      throw new FsError(ELOOP, `${link.at} is a symbolic link (to ${link.target}); give the real path`);
+    }
+  }
+  throw new FsError(-fd, abs);
+}
+
 function check(r: number): number {
   if (r < 0) throw new FsError(-r);
   return r;
@@ -160,6 +204,8 @@ export class Hostfs implements FileSystem {
   readonly dev = allocDev();
   readonly root: HostInode;
   readonly writable: boolean;
+  /** The host directory as given (for naming host paths in the sandbox's terms, e.g. /proc/self/maps). */
+  readonly hostPath: string;
   readonly #held = new Set<Held>();
   readonly #dirLru = new Map<HostInode, Held>();
   readonly maxDirFds: number;
@@ -168,11 +214,15 @@ export class Hostfs implements FileSystem {
   /** Opens `hostPath` (a directory, trusted: it comes from the sandbox's configuration). */
   constructor(hostPath: string, options: HostfsOptions = {}) {
     this.writable = options.writable ?? false;
+    this.hostPath = isAbsolute(hostPath) ? hostPath : resolvePath(hostPath);
     this.maxDirFds = Math.max(4, Math.floor(options.maxDirFds ?? 1024));
-    const fd = native().open(hostPath, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd < 0) throw new FsError(-fd, `hostfs root ${hostPath}`);
+    // No symlink in any component: one a sandbox planted in an earlier run's writable mount must not redirect this one.
+    const fd = openOperatorPath(hostPath, O_PATH | O_DIRECTORY);
     const st = hostStatx(fd, "");
-    if (st === null || (st.mode & S_IFMT) !== S_IFDIR) fail(EINVAL, "hostfs root is not a directory");
+    if (st === null || (st.mode & S_IFMT) !== S_IFDIR) {
+      closeSync(fd);
+      fail(ENOTDIR, `${hostPath} is not a directory`);
+    }
     this.#held.add({ fd, closed: false, owner: this.#held });
     this.root = new HostInode(this, st, null, "", fd);
   }

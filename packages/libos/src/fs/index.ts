@@ -2,7 +2,15 @@
 export * from "./constants.js";
 export { createDevfs, type DevfsOptions } from "./devfs.js";
 export { FdTable, NR_OPEN } from "./fdtable.js";
-export { HostFileDescription, Hostfs, type HostfsOptions, HostInode, hostOpenat2 } from "./hostfs.js";
+export {
+  HostFileDescription,
+  Hostfs,
+  type HostfsOptions,
+  HostInode,
+  hostOpenat2,
+  openOperatorPath,
+  symlinkComponent,
+} from "./hostfs.js";
 export * from "./layout.js";
 export { createPipe, Pipe, PipeEnd, type PipeWaiter } from "./pipe.js";
 export { cpuinfo, createProcfs, meminfo, type ProcessView } from "./procfs.js";

@@ -193,3 +193,39 @@ export function createProcfs(p: ProcessView): SynthFs {
   };
   return new SynthFs("proc", root);
 }
+
+/**
+ * A host process's /proc/<pid>/maps (the seccomp platform) as the sandbox may
+ * see it: the program's host path becomes its sandbox name, a file under a
+ * host-directory mount its path in the sandbox, the kernel's bracketed names
+ * stay, and every other name (a host file, a memfd) is dropped with its device
+ * and inode, so no host path or host inode shows.
+ */
+export function sandboxMaps(
+  text: string,
+  names: { hostExe?: string; exe: string; mounts: ReadonlyArray<{ host: string; path: string }> },
+): string {
+  const rename = (name: string): string | null => {
+    if (name.startsWith("[")) return name;
+    const deleted = name.endsWith(" (deleted)");
+    const path = deleted ? name.slice(0, -" (deleted)".length) : name;
+    const tail = deleted ? " (deleted)" : "";
+    if (names.hostExe !== undefined && path === names.hostExe) return names.exe + tail;
+    for (const m of names.mounts) {
+      if (path === m.host) return m.path + tail;
+      if (path.startsWith(`${m.host}/`)) return (m.path === "/" ? "" : m.path) + path.slice(m.host.length) + tail;
+    }
+    return null;
+  };
+  let out = "";
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    // start-end perms offset dev inode [padding name]
+    const m = /^(\S+ \S+ \S+) (\S+) (\S+)(?: +(.*))?$/.exec(line);
+    if (!m) continue;
+    const name = m[4] ? rename(m[4]) : null;
+    const head = name === null ? `${m[1]} 00:00 0` : `${m[1]} ${m[2]} ${m[3]}`;
+    out += name ? `${head.padEnd(73)}${name}\n` : `${head} \n`;
+  }
+  return out;
+}

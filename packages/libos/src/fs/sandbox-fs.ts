@@ -1,7 +1,7 @@
 // The file side of the libos: the mount namespace, the process's fs context
 // (root, cwd, umask, credentials) and fd table, and the file system calls.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import type { TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
 import { ByteBudget, DEFAULT_BUDGET_BYTES, sandboxMemory } from "../budget.js";
@@ -14,7 +14,7 @@ import { createDevfs } from "./devfs.js";
 import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";
 import type { PipeWaiter } from "./pipe.js";
-import { createProcfs, type ProcessView } from "./procfs.js";
+import { createProcfs, type ProcessView, sandboxMaps } from "./procfs.js";
 import { type HostWaiter, pollHostFd, stdioDescription } from "./stdio.js";
 import { DescInode } from "./synth.js";
 import { Tmpfs, type TmpfsOptions } from "./tmpfs.js";
@@ -242,7 +242,7 @@ export class SandboxFs implements VfsContract {
       },
       cwdLoc: () => this.ctx.cwd,
       rootLoc: () => this.ctx.root,
-      maps: () => mapsText(k()),
+      maps: () => mapsText(k(), this.ns),
       // The sandbox's memory, never the host's: its budget and what its program maps.
       memory: () => sandboxMemory(this.budget, k()),
       cpus: () => k()?.cpus ?? 1,
@@ -266,12 +266,21 @@ function hex(n: number, width: number): string {
 }
 
 /** /proc/self/maps lines from the core's address space. */
-export function mapsText(k: Libos | undefined): string {
+export function mapsText(k: Libos | undefined, ns?: MountNamespace): string {
   if (!k) return "";
-  // A host process (seccomp): its memory is the host kernel's, and so is the truth about it.
+  // A host process (seccomp): its memory is the host kernel's, and so is the truth about it (in sandbox names).
   if (k.hostPid > 0 && k.mm.mappings().length === 0) {
     try {
-      return readFileSync(`/proc/${k.hostPid}/maps`, "latin1");
+      const text = readFileSync(`/proc/${k.hostPid}/maps`, "latin1");
+      let hostExe: string | undefined;
+      try {
+        hostExe = readlinkSync(`/proc/${k.hostPid}/exe`);
+      } catch {}
+      const mounts = (ns?.mounts() ?? [])
+        .filter((m) => m.fs instanceof Hostfs)
+        .map((m) => ({ host: (m.fs as Hostfs).hostPath, path: m.path }))
+        .reverse(); // the deepest mount first
+      return sandboxMaps(text, { hostExe, exe: k.options.exe ?? "", mounts });
     } catch {
       return "";
     }

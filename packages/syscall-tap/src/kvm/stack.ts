@@ -56,7 +56,7 @@ export function writeInitialStack(mem: ProgramMemory, top: number, s: InitialSta
   };
   const execfn = cstr(s.execfn);
   const platform = cstr(s.platform ?? "x86_64");
-  p &= ~15;
+  p -= p % 16; // not p &= ~15: addresses above 2 GiB do not fit in 32-bit bitwise arithmetic
   const random = put(s.random.subarray(0, 16));
   const envp = s.envp.map(cstr);
   const argv = s.argv.map(cstr);
@@ -68,7 +68,8 @@ export function writeInitialStack(mem: ProgramMemory, top: number, s: InitialSta
     [AT.NULL, 0],
   ];
   const words = 1 + argv.length + 1 + envp.length + 1 + auxv.length * 2;
-  p = (p - words * 8) & ~15;
+  p -= words * 8;
+  p -= p % 16;
   const rsp = p;
   let w = rsp;
   const word = (v: number) => {
