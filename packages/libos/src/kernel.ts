@@ -21,7 +21,16 @@ import { createTable, type Handler, type Outcome, type SyscallTable } from "./di
 import { EFAULT, ENOSYS, ERESTARTSYS } from "./errno.js";
 import { LibosError } from "./errors.js";
 import { AddressSpace, type MappingKind } from "./mm.js";
-import { hostTid, restartSyscall, SI_KERNEL, SIGALRM, SIGKILL, SignalState } from "./signals.js";
+import {
+  hostTid,
+  programTgid,
+  programTid,
+  restartSyscall,
+  SI_KERNEL,
+  SIGALRM,
+  SIGKILL,
+  SignalState,
+} from "./signals.js";
 import { CORE_MODULES } from "./syscalls/index.js";
 import { SYSCALL_TABLE_SIZE, syscallName } from "./sysno.js";
 import type { SavedContext, Scheduler, ThreadState } from "./threads.js";
@@ -377,7 +386,10 @@ export class Libos implements SyscallServer {
     // The first call may come from any thread: the process id is its thread group's.
     if (host > 0 && this.tasks.size === 0) this.hostPid = hostTgid(host);
     if (this.options.identity?.pid !== undefined || this.tasks.size > 0) return;
-    const pid = this.hostPid;
+    // In its own pid namespace (a jailed seccomp child) the program knows itself by that
+    // namespace's ids; `hostPid` stays the host's, for what the host side reads and sets.
+    const ns = programTgid(t);
+    const pid = ns > 0 ? ns : this.hostPid;
     if (pid <= 0) return;
     this.pid = this.pgid = this.sid = pid;
     this.nextTid = pid + 1;
@@ -393,8 +405,8 @@ export class Libos implements SyscallServer {
     if (t === this.lastControl) return this.lastTask!;
     let task = this.tasks.get(t);
     if (task === undefined) {
-      const host = this.hostTids ? hostTid(t) : -1;
-      task = new Task(host > 0 ? host : this.tasks.size === 0 ? this.pid : this.nextTid++);
+      const own = this.hostTids ? programTid(t) : -1;
+      task = new Task(own > 0 ? own : this.tasks.size === 0 ? this.pid : this.nextTid++);
       this.tasks.set(t, task);
     }
     this.lastControl = t;

@@ -349,6 +349,26 @@ export function hostTid(t: TaskControl): number {
 }
 
 /**
+ * The same task's thread id as the program knows it (the numbers it passes to
+ * kill/tgkill and gets from set_tid_address): its id in its own pid namespace
+ * (`nsTid`; a jailed seccomp child is pid 2), else the host's; -1 where the
+ * host kernel does not own the task.
+ */
+export function programTid(t: TaskControl): number {
+  const host = hostTid(t);
+  if (host < 0) return -1;
+  const ns = (t as TaskControl & { nsTid?: number }).nsTid;
+  return typeof ns === "number" && ns > 0 ? ns : host;
+}
+
+/** The process id the program knows for itself (`nsTgid`), or -1 when the platform does not say. */
+export function programTgid(t: TaskControl): number {
+  if (hostTid(t) < 0) return -1;
+  const ns = (t as TaskControl & { nsTgid?: number }).nsTgid;
+  return typeof ns === "number" && ns > 0 ? ns : -1;
+}
+
+/**
  * -ERESTARTSYS with no handler to run (Linux's arch_do_signal_or_restart): the
  * program executes the interrupted `syscall` again.
  */

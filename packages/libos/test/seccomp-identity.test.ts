@@ -38,6 +38,23 @@ describe("seccomp-like tasks: one pid for the libos and the host", () => {
     expect(h.call("tkill", 1, SIGUSR1)).toBe(ESRCH);
     expect(h.call("kill", 1, SIGUSR1)).toBe(ESRCH);
   });
+  it("in its own pid namespace (jailed) the program's ids are the namespace's, the host tid stays the platform's", () => {
+    const mem = new FakeMemory(0x10000, 0x400000);
+    const k = new Libos({ memory: { base: 0, size: 0 } });
+    const h = new Harness(k, mem, true);
+    Object.assign(h.task, { nativeSignals: true, pid: process.pid, nsTid: 2, nsTgid: 2 });
+    expect(h.call("getpid")).toBe(2);
+    expect(h.call("gettid")).toBe(2);
+    expect(k.hostPid).toBe(process.pid); // what the host side reads (/proc/<pid>/maps) and limits
+    // kill/tgkill/tkill name the program's own numbers; the host kernel runs them in its namespace.
+    expect(h.call("kill", 2, SIGUSR1)).toBe(0);
+    expect(h.resume).toBe(Resume.Continue);
+    expect(h.call("tgkill", 2, 2, SIGUSR1)).toBe(0);
+    expect(h.resume).toBe(Resume.Continue);
+    expect(h.call("tkill", 2, SIGUSR1)).toBe(0);
+    expect(h.resume).toBe(Resume.Continue);
+    expect(h.call("kill", process.pid, SIGUSR1)).toBe(ESRCH); // the host pid means nothing to it
+  });
   it("an explicit identity is kept", () => {
     const { h } = seccompLike({ pid: 7 });
     expect(h.call("getpid")).toBe(7);

@@ -136,8 +136,14 @@ export interface TaskControl {
    * (the seccomp platform): the server must not build signal frames.
    */
   readonly nativeSignals?: boolean;
-  /** The host process id when the program is a host process (seccomp), for kill-to-self. */
+  /** The host thread id when the program is a host process (seccomp): what the host side signals. */
   readonly pid?: number;
+  /**
+   * The thread id and thread group id as the program itself sees them, in its
+   * own pid namespace (a jailed seccomp child is pid 2); absent: the host's.
+   */
+  readonly nsTid?: number;
+  readonly nsTgid?: number;
   /**
    * Installs a host fd into the program's own fd table (seccomp: SECCOMP_IOCTL_NOTIF_ADDFD);
    * returns the fd number it got there.

@@ -23,6 +23,12 @@ import { CaptureServer, compile, dir, hasCompiler } from "./seccomp-helpers.js";
 const cc = hasCompiler("cc");
 if (!cc) console.warn("seccomp platform tests skipped: no C compiler `cc` to build the test programs");
 
+/**
+ * For servers that let path calls (open, execve) run natively on host paths:
+ * the jail without its empty root (still unprivileged, in its own namespaces).
+ */
+const HOST_ROOT = { emptyRoot: false } as const;
+
 describe.skipIf(!cc)("seccomp ABI", () => {
   it("ioctl numbers and struct sizes match <linux/seccomp.h>", () => {
     const bin = join(dir, "abi");
@@ -131,7 +137,8 @@ int main(int argc, char **argv) {
       if (ev.nr === 9) mmaps.push(ev.argI32(4));
       return undefined;
     };
-    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [] }).run(server);
+    // This server lets open run natively on a host path in a 0700 test directory: a plain child (no jail).
+    const exit = SeccompPlatform.spawn({ file: prog, argv: [prog], env: [], jail: false }).run(server);
     expect(exit.exitCode).toBe(0);
     expect(mmaps.length).toBe(1);
     expect(mmaps[0]).toBeGreaterThanOrEqual(3);
@@ -352,7 +359,12 @@ int main(void) { printf("musl ppid=%d\\n", (int)getppid()); return 3; }
       for (const args of cases) {
         const native = spawnSync(busybox!, args, { encoding: "utf8" });
         const server = new CaptureServer();
-        const exit = SeccompPlatform.spawn({ file: busybox!, argv: ["busybox", ...args], env: [] }).run(server);
+        const exit = SeccompPlatform.spawn({
+          file: busybox!,
+          argv: ["busybox", ...args],
+          env: [],
+          jail: HOST_ROOT,
+        }).run(server);
         expect(server.stdout).toBe(native.stdout);
         expect(exit.exitCode).toBe(native.status);
       }
@@ -445,9 +457,13 @@ int main(int argc, char **argv) {
     const out = openSync(outFile, "w");
     const script = `${busybox} echo piped | ${busybox} tr a-z A-Z; echo "ppid=$PPID"`;
     try {
-      const exit = SeccompPlatform.spawn({ file: busybox!, argv: ["sh", "-c", script], env: [], fds: [0, out, 2] }).run(
-        server,
-      );
+      const exit = SeccompPlatform.spawn({
+        file: busybox!,
+        argv: ["sh", "-c", script],
+        env: [],
+        fds: [0, out, 2],
+        jail: HOST_ROOT,
+      }).run(server);
       expect(exit.exitCode).toBe(0);
     } finally {
       closeSync(out);

@@ -7,6 +7,7 @@ import type { Libos, Task } from "../kernel.js";
 import {
   altStackFlags,
   hostTid,
+  programTid,
   MINSIGSTKSZ,
   NSIG,
   restoreFrame,
@@ -252,7 +253,7 @@ export function register(table: SyscallTable): void {
     const self = pid === k.pid || pid === 0 || (pid < -1 && -pid === k.pgid);
     if (!self) return -ESRCH; // -1 reaches every process but the caller: none here
     // The host pid itself (seccomp): the program's own kernel sends it, with Linux's siginfo.
-    if (pid === k.pid && pid === hostTid(t) && native(t, out)) return 0;
+    if (pid === k.pid && pid === programTid(t) && native(t, out)) return 0;
     return sendToSelf(k, t, k.task(t), sig, SI_USER);
   });
   define(table, "tgkill", (k, t, ev, out) => {
@@ -262,7 +263,7 @@ export function register(table: SyscallTable): void {
     if (tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
     if (tgid !== k.pid || !isThread(k, task, tid)) return -ESRCH;
-    if (tgid === hostTid(t) && tid === tgid && native(t, out)) return 0;
+    if (tgid === programTid(t) && tid === tgid && native(t, out)) return 0;
     return sendToSelf(k, t, task, sig, SI_TKILL);
   });
   define(table, "tkill", (k, t, ev, out) => {
@@ -271,7 +272,7 @@ export function register(table: SyscallTable): void {
     if (tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
     if (!isThread(k, task, tid)) return -ESRCH;
-    if (tid === hostTid(t) && native(t, out)) return 0;
+    if (tid === programTid(t) && native(t, out)) return 0;
     return sendToSelf(k, t, task, sig, SI_TKILL);
   });
   for (const name of [

@@ -12,9 +12,12 @@ import {
   CLOCK_MONOTONIC,
   close,
   ioctlRaw,
+  type JailOptions,
+  type JailReport,
   native,
   pidfdOpen,
   SECCOMP_FILTER_FLAG_NEW_LISTENER,
+  type SpawnedProcess,
   SysError,
   spawn,
   ThreadTimer,
@@ -55,6 +58,7 @@ import {
   SYS_poll,
 } from "./abi.js";
 import { notifyFilter } from "./bpf.js";
+import { namespaceIds, reapJailed } from "./jailed.js";
 import { ProcessMemory } from "./memory.js";
 
 /**
@@ -172,9 +176,23 @@ export interface SeccompSpawnOptions {
   file: string;
   argv: string[];
   env?: string[];
+  /** The child's host working directory (not when jailed: its root is empty; the server serves paths). */
   cwd?: string;
   /** fds[i] becomes the child's fd i (default [0, 1, 2]). */
   fds?: number[];
+  /**
+   * The child's jail (default true: sys-util's `spawn({ jail })` defaults): an
+   * init of its own runs it as pid 2 in new namespaces, as an unprivileged
+   * per-sandbox uid without capabilities, in an empty root; when the process
+   * ends, is killed or closed, every host process it started ends too. false:
+   * a plain child (the caller's uid and namespaces).
+   */
+  jail?: boolean | Omit<JailOptions, "maxTasks">;
+  /**
+   * Most host tasks (processes and threads) of the sandbox (jailed only;
+   * default 1024): one more clone fails with EAGAIN.
+   */
+  maxTasks?: number;
   /** System call names run natively (default DEFAULT_NATIVE_SYSCALLS). */
   allowNative?: readonly string[];
   /** Ask for synchronous wake-ups (Linux 6.6+; ignored where unsupported). Default true. */
@@ -328,6 +346,21 @@ export class SeccompTask implements TaskControl {
     this.memory = new ProcessMemory(pid, validate ? () => this.#mustBeValid() : undefined);
   }
 
+  #ns: { tid: number; tgid: number } | undefined;
+  /**
+   * The thread id as the program itself sees it (its pid namespace: a jailed
+   * program is pid 2); `pid` is the host's, for what this process does to it.
+   */
+  get nsTid(): number {
+    this.#ns ??= namespaceIds(this.pid);
+    return this.#ns.tid;
+  }
+  /** The thread group (process) id as the program sees it. */
+  get nsTgid(): number {
+    this.#ns ??= namespaceIds(this.pid);
+    return this.#ns.tgid;
+  }
+
   #mustBeValid(): void {
     if (!this.#owner.notificationValid()) {
       throw new MemoryFault(0, 0); // the task died (its tid may be reused): the bytes are not its
@@ -418,8 +451,21 @@ export class SeccompProcess {
   /** Notifications served. */
   served = 0;
 
-  constructor(pid: number, listenerFd: number, syncWakeUp: boolean, waitMode: SeccompWaitMode = "auto") {
+  /** The jailed child (its init and pids cgroup), when jailed. */
+  readonly #jailed: SpawnedProcess | undefined;
+  /** What the jail applied (undefined: not jailed). */
+  readonly jail: JailReport | undefined;
+
+  constructor(
+    pid: number,
+    listenerFd: number,
+    syncWakeUp: boolean,
+    waitMode: SeccompWaitMode = "auto",
+    jailed?: SpawnedProcess,
+  ) {
     this.pid = pid;
+    this.#jailed = jailed?.initPid !== undefined ? jailed : undefined;
+    this.jail = this.#jailed?.jail;
     this.#recvMode = waitMode === "recv" || (waitMode === "auto" && recvWakesOnExit());
     this.waitMode = this.#recvMode ? "recv" : "poll";
     this.#listener = listenerFd;
@@ -621,7 +667,8 @@ export class SeccompProcess {
 
   #reap(): void {
     if (this.#exit) return;
-    const w = waitpid(this.pid, 0);
+    // Jailed: init reports the program's status, then exits, and the namespace goes with it.
+    const w = this.#jailed ? reapJailed(this.#jailed) : waitpid(this.pid, 0);
     this.#exit = {
       pid: this.pid,
       status: w.status,
@@ -677,10 +724,11 @@ export class SeccompProcess {
     this.#deadline = performance.now() + ms;
   }
 
-  /** Sends a signal to the process (default SIGKILL). */
+  /** Sends a signal to the process (default SIGKILL; jailed, SIGKILL ends the whole sandbox). */
   kill(signal = 9): void {
     if (this.#exit) return;
     native().syscall(SYS_kill, this.pid, signal);
+    if (signal === 9 && this.#jailed) native().syscall(SYS_kill, this.#jailed.initPid!, 9);
   }
 
   /** Kills the process if it still runs, reaps it and closes the listener. */
@@ -733,6 +781,10 @@ export const SeccompPlatform = {
     if (options.env !== undefined) spawnOpts.env = options.env;
     if (options.cwd !== undefined) spawnOpts.cwd = options.cwd;
     if (options.fds !== undefined) spawnOpts.fds = options.fds;
+    if (options.jail !== false) {
+      spawnOpts.jail = { ...(options.jail === true || options.jail === undefined ? {} : options.jail) };
+      if (options.maxTasks !== undefined) spawnOpts.jail.maxTasks = options.maxTasks;
+    }
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(spawnOpts);
@@ -744,14 +796,22 @@ export const SeccompPlatform = {
       child = spawn(spawnOpts);
     }
     if (child.listenerFd < 0) {
+      native().syscall(SYS_kill, child.initPid ?? child.pid, 9);
+      if (child.initPid !== undefined) reapJailed(child);
+      else waitpid(child.pid, 0);
       throw new SeccompPlatformError("EINVAL", "spawn returned no seccomp listener");
     }
     let proc: SeccompProcess;
     try {
-      proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode);
+      proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode, child);
     } catch (e) {
       native().syscall(SYS_kill, child.pid, 9);
-      waitpid(child.pid, 0);
+      if (child.initPid !== undefined) {
+        native().syscall(SYS_kill, child.initPid, 9);
+        reapJailed(child);
+      } else {
+        waitpid(child.pid, 0);
+      }
       close(child.listenerFd);
       throw e;
     }

@@ -1,0 +1,242 @@
+// Findings 8, 6 (host side) and 9 (host pid) on seccomp: the child the
+// seccomp platform starts was real root with every capability in the host's
+// namespaces, its threads were host threads without a limit, and a process it
+// forked outlived the sandbox. Now an init of its own runs it as pid 2 in new
+// user/pid/mount/ipc/uts/net namespaces, as a per-sandbox host uid without
+// capabilities, under no_new_privs, in an empty root, with a task limit, and
+// the namespace dies with the sandbox.
+//
+// The program's own view of itself is the libos's (getuid, /proc/self/status
+// are served), so most checks here run the probe under a server that lets
+// every call run natively: the best case of an attacker who got a call past
+// the libos (finding 1 was such a case). What the host kernel allows it then is
+// what the jail is worth. The host side is checked from /proc.
+import { execFileSync } from "node:child_process";
+import * as nfs from "node:fs";
+import { Resume, SeccompPlatform, type SyscallServer } from "@kindling/syscall-tap";
+import { describe, expect, it } from "vitest";
+import { build, compilers, makeTree, runSandbox } from "../conformance/harness.js";
+
+const cc = compilers.find((c) => c.cc === "cc")!;
+const musl = compilers.find((c) => c.cc === "musl-gcc")!;
+
+/** Lets every system call run natively (and records what it saw). */
+class PassThrough implements SyscallServer {
+  out = "";
+  hook: ((pid: number) => void) | undefined;
+  onSyscall(task: { pid?: number }, ev: { nr: number }, outcome: { resume: Resume }): number {
+    if (ev.nr === 110 /* getppid */) this.hook?.(task.pid!);
+    outcome.resume = Resume.Continue;
+    return 0;
+  }
+  onFault(): void {}
+}
+
+/** Host pids of live processes (zombies too) whose real uid is `uid`. */
+function processesOf(uid: number): number[] {
+  const out: number[] = [];
+  for (const e of nfs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const m = /\nUid:\t(\d+)/.exec(nfs.readFileSync(`/proc/${e}/status`, "latin1"));
+      if (m && Number(m[1]) === uid) out.push(Number(e));
+    } catch {
+      // it ended meanwhile
+    }
+  }
+  return out;
+}
+
+function fdCount(): number {
+  return nfs.readdirSync("/proc/self/fd").length;
+}
+
+function statusOf(pid: number): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const line of nfs.readFileSync(`/proc/${pid}/status`, "latin1").split("\n")) {
+    const i = line.indexOf(":");
+    if (i > 0) o[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return o;
+}
+
+/** Runs `argv` under the pass-through server with its output in a pipe; returns exit, output, jail. */
+function runNative(exe: string, args: string[], opts: { maxTasks?: number; timeoutMs?: number } = {}) {
+  const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
+  const outPath = `${dir}/out`;
+  const out = nfs.openSync(outPath, "w");
+  const before = fdCount();
+  const server = new PassThrough();
+  let proc: ReturnType<typeof SeccompPlatform.spawn>;
+  try {
+    proc = SeccompPlatform.spawn({
+      file: exe,
+      argv: [exe, ...args],
+      env: [],
+      fds: [-1, out, out],
+      ...(opts.maxTasks !== undefined ? { maxTasks: opts.maxTasks } : {}),
+    });
+  } finally {
+    nfs.closeSync(out);
+  }
+  const jail = proc.jail!;
+  const exit = proc.run(server, opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+  const stdout = nfs.readFileSync(outPath, "latin1");
+  nfs.rmSync(dir, { recursive: true, force: true });
+  return { exit, stdout, jail, server, fdsBefore: before, pid: proc.pid };
+}
+
+/** After a sandbox ended: nothing of its uid runs, its cgroup is gone, no fd of it stayed open here. */
+function expectGone(r: { jail: { uid: number; cgroup?: string }; fdsBefore: number }) {
+  expect(processesOf(r.jail.uid), `host processes of the sandbox's uid ${r.jail.uid}`).toEqual([]);
+  if (r.jail.cgroup) expect(nfs.existsSync(r.jail.cgroup), r.jail.cgroup).toBe(false);
+  expect(fdCount()).toBe(r.fdsBefore - 1); // less the output file, closed after the spawn
+}
+
+describe.skipIf(cc.missing !== null)("the seccomp child's jail", () => {
+  it("is applied here, and says what it applied", () => {
+    const r = runNative(build("confine/jail_probe", "cc"), ["ids"]);
+    expect(r.exit.exitCode).toBe(0);
+    expect(r.jail.namespaces.sort()).toEqual(["ipc", "mount", "net", "pid", "user", "uts"]);
+    expect(r.jail.root).toBe("pivot_root");
+    expect(r.jail.capabilitiesDropped).toBe(true);
+    expect(r.jail.noNewPrivs).toBe(true);
+    expect(r.jail.uid).toBeGreaterThanOrEqual(2 ** 20);
+    expect(r.jail.maxTasks).toBe(1024);
+    expect(r.jail.taskLimit).toContain("rlimit");
+    if (nfs.existsSync("/sys/fs/cgroup/pids/cgroup.procs")) expect(r.jail.taskLimit).toContain("cgroup");
+    expect(r.jail.notes).toEqual([]);
+    // Natively, the program is pid 2 under its init (pid 1): never its host pid.
+    expect(r.stdout).toBe("pid=2 tid=2 settid=2 ppid=1\n");
+    expect(r.pid).not.toBe(2);
+    expectGone(r);
+  });
+
+  it("the host kernel sees an unprivileged process: no capabilities, no_new_privs, a non-root uid, its own namespaces", () => {
+    const exe = build("confine/jail_probe", "cc");
+    const seen: Record<string, string>[] = [];
+    const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
+    const out = nfs.openSync(`${dir}/out`, "w");
+    const server = new PassThrough();
+    server.hook = (pid) => seen.push(statusOf(pid)); // while the program waits in getppid
+    const proc = SeccompPlatform.spawn({ file: exe, argv: [exe, "privs"], env: [], fds: [-1, out, out] });
+    nfs.closeSync(out);
+    const nsOf = (pid: number | string, ns: string) => nfs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+    const hostNs = ["pid", "mnt", "net", "ipc", "uts", "user"].map((n) => nsOf("self", n));
+    const childNs = ["pid", "mnt", "net", "ipc", "uts", "user"].map((n) => nsOf(proc.pid, n));
+    const exit = proc.run(server);
+    const text = nfs.readFileSync(`${dir}/out`, "latin1");
+    nfs.rmSync(dir, { recursive: true, force: true });
+    expect(exit.exitCode).toBe(0);
+    for (let i = 0; i < hostNs.length; i++) expect(childNs[i], `namespace ${i}`).not.toBe(hostNs[i]);
+    expect(seen.length).toBeGreaterThan(0);
+    const st = seen[0]!;
+    for (const k of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) expect(st[k], k).toBe("0000000000000000");
+    expect(st.NoNewPrivs).toBe("1");
+    expect(st.Seccomp).toBe("2");
+    const uid = Number(st.Uid!.split(/\s+/)[0]);
+    expect(uid).toBe(proc.jail!.uid);
+    expect(st.Uid!.split(/\s+/).map(Number)).toEqual([uid, uid, uid, uid]);
+    expect(st.NSpid!.split(/\s+/).map(Number)).toEqual([proc.pid, 2]);
+    // What the program could do with every call let through: nothing a privileged process could.
+    expect(text).toContain("capget=0 caps=0\n");
+    expect(text).toContain("nnp=1\n");
+    expect(text).toContain("bset_sys_admin=0\n");
+    expect(text).toMatch(/^setuid1=(EPERM|EINVAL)$/m); // EINVAL: no other id is even mapped in its namespace
+    expect(text).toContain("sethostname=EPERM\n");
+    expect(text).toContain("mount=EPERM\n");
+    expect(text).toContain("chroot=EPERM\n");
+    expect(text).toContain("open_etc_passwd=ENOENT\n"); // an empty root
+    expect(text).toContain("open_proc=ENOENT\n");
+    expect(text).toContain("pid=2 ppid=1\n"); // and still alive after kill(1, SIGKILL): init ignores it
+  });
+
+  for (const c of [cc, musl]) {
+    it.skipIf(c.missing !== null)(
+      `5,000 thread creations stop at the task limit with EAGAIN (${c.cc})`,
+      { timeout: 60_000 },
+      () => {
+        const exe = build("confine/jail_probe", c.cc);
+        const small = runNative(exe, ["threads", "5000"], { maxTasks: 40 });
+        expect(small.exit.exitCode).toBe(0);
+        // init and the main thread count too.
+        expect(small.stdout).toBe("threads=38 err=EAGAIN\n");
+        expectGone(small);
+        const dflt = runNative(exe, ["threads", "5000"]);
+        expect(dflt.exit.exitCode).toBe(0);
+        expect(dflt.stdout).toBe("threads=1022 err=EAGAIN\n");
+        expectGone(dflt);
+      },
+    );
+  }
+
+  it("a double-forked, setsid'd daemon does not outlive the sandbox: exit, kill, timeout", { timeout: 60_000 }, () => {
+    const exe = build("confine/jail_probe", "cc");
+    const ended = runNative(exe, ["daemon"]);
+    expect(ended.stdout).toBe("daemon=up\n");
+    expect(ended.exit.exitCode).toBe(0);
+    expectGone(ended);
+    const timedOut = runNative(exe, ["daemon", "hang"], { timeoutMs: 500 });
+    expect(timedOut.stdout).toBe("daemon=up\n");
+    expect(timedOut.exit.timedOut).toBe(true);
+    expectGone(timedOut);
+    // close() of a process that is still running (an embedder giving up on it).
+    const proc = SeccompPlatform.spawn({ file: exe, argv: [exe, "daemon", "hang"], env: [], fds: [-1, -1, -1] });
+    const server = new PassThrough();
+    let daemonUp = false;
+    for (let i = 0; i < 10_000 && !daemonUp; i++) {
+      proc.serveOne(server);
+      daemonUp = processesOf(proc.jail!.uid).length >= 3; // init, the program, the daemon
+    }
+    expect(daemonUp).toBe(true);
+    proc.close();
+    expect(processesOf(proc.jail!.uid)).toEqual([]);
+    if (proc.jail!.cgroup) expect(nfs.existsSync(proc.jail!.cgroup)).toBe(false);
+  });
+
+  it("ends with the host process that started it (the process exits without closing it)", { timeout: 30_000 }, () => {
+    const exe = build("confine/jail_probe", "cc");
+    const addon = new URL("../../../sys-util/build/Release/kindling_sys.node", import.meta.url).pathname;
+    // A Node process that starts a jailed daemon through the addon and exits at once.
+    const script = `
+      const n = require(${JSON.stringify(addon)});
+      const r = n.spawn({ file: ${JSON.stringify(exe)}, argv: ["p", "daemon", "hang"], envp: [], fds: [-1, -1, -1],
+        noNewPrivs: true, jail: { maxTasks: 64, cgroupProcsFd: -1, namespaces: true, emptyRoot: true } });
+      const t = Date.now();
+      const ps = () => require("fs").readdirSync("/proc").filter((e) => /^\\d+$/.test(e)).filter((e) => {
+        try { return require("fs").readFileSync("/proc/" + e + "/status", "latin1").includes("\\nUid:\\t" + r.jail.uid + "\\t"); } catch { return false; }
+      });
+      while (ps().length < 3 && Date.now() - t < 5000) {}
+      console.log(JSON.stringify({ uid: r.jail.uid, n: ps().length }));
+      process.exit(0);`;
+    const got = JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" })) as {
+      uid: number;
+      n: number;
+    };
+    expect(got.n).toBe(3); // init, the program, its daemon were running
+    let left = processesOf(got.uid);
+    for (let i = 0; i < 100 && left.length > 0; i++) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      left = processesOf(got.uid);
+    }
+    expect(left, "host processes of the sandbox's uid after its host process exited").toEqual([]);
+  });
+});
+
+describe.skipIf(cc.missing !== null)("a libos sandbox on seccomp, jailed", () => {
+  it("getpid, gettid and the kernel's own set_tid_address answer agree, and are not the host's", () => {
+    const exe = build("confine/jail_probe", "cc");
+    const r = runSandbox([exe, "ids"], { cwd: makeTree("jail-ids"), platform: "seccomp" });
+    expect(r.status).toBe(0);
+    // pid 2 of its namespace (init is 1); the libos's parent is pid 0 (none in the sandbox).
+    expect(r.stdout).toMatch(/^pid=2 tid=2 settid=2 ppid=\d+\n$/);
+  });
+
+  it("/proc/self/maps is still the host kernel's maps of the jailed process (read from the host side)", () => {
+    const exe = build("confine/jail_probe", "cc");
+    const r = runSandbox([exe, "maps"], { cwd: makeTree("jail-maps"), platform: "seccomp" });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("stack=1 heap_or_anon=1\n");
+    expect(r.status).toBe(0);
+  });
+});
