@@ -168,13 +168,15 @@ void NoopHandler(int) {}
   sa.sa_handler = NoopHandler;
   for (int s : forwarded) sigaction(s, &sa, nullptr);
   sigprocmask(SIG_BLOCK, &fwd, nullptr);
-  pid_t child = fork();
+  pid_t child = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr));  // no atfork handlers
   if (child < 0) Fail(errfd, 15, errno);
   if (child == 0) {
     ResetSignals();
     if (!cwd.empty() && chdir(cwd.c_str()) < 0) {
       if (chdir("/") < 0) Fail(errfd, 12, errno);
     }
+    // Node marks its stdio close-on-exec; the program inherits 0, 1 and 2.
+    for (int fd = 0; fd < 3; fd++) fcntl(fd, F_SETFD, 0);
     execve(file, argv, envp);
     Fail(errfd, 16, errno);
   }
@@ -269,7 +271,7 @@ Napi::Value JailSpawn(const Napi::CallbackInfo& info) {
     return Throw(env, "pipe2", err);
   }
   const unsigned long flags =
-      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | SIGCHLD;
+      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP | SIGCHLD;
   long pid = syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0);
   if (pid < 0) {
     int err = errno;
