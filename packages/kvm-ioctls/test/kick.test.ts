@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Kvm } from "@kindling/kvm-ioctls";
@@ -78,5 +79,59 @@ describe.skipIf(kvmUnavailable)("leaving run() from outside", () => {
     expect(Atomics.load(flags, 1)).toBe(1);
     await worker.terminate();
     g.dispose();
+  });
+});
+
+// The kick handler writes kvm_run.immediate_exit through a raw pointer. After the
+// vCPU's kvm_run is unmapped (close, the garbage collector, on this or another
+// thread) a kick must find no target: the old code segfaulted Node (rc 139). Each
+// case runs in a child process so a crash fails the test instead of the runner.
+describe.skipIf(kvmUnavailable)("a kick after the kick target is gone", () => {
+  const child = (mode: string) => {
+    const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--expose-gc",
+        "--conditions=kindling-source",
+        "--import",
+        `${fixtures}ts-hooks.mjs`,
+        `${fixtures}kick-child.ts`,
+        mode,
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it("after VcpuFd.close()", () => {
+    expect(child("close")).toEqual({
+      status: 0,
+      signal: null,
+      stdout: "mapped after close: 0\nkicked after close: alive\n",
+      stderr: "",
+    });
+  });
+
+  it("after the VcpuFd was garbage collected without close()", () => {
+    expect(child("gc")).toEqual({
+      status: 0,
+      signal: null,
+      stdout: "mapped before gc: 1\nmapped after gc: 0\nkicked after gc: alive\n",
+      stderr: "",
+    });
+  });
+
+  it("on a worker thread that closed its vCPU, and after that thread exited", () => {
+    expect(child("worker")).toEqual({
+      status: 0,
+      signal: null,
+      stdout: "worker kicked after close: alive\nmain kicked after the worker exited: alive\n",
+      stderr: "",
+    });
+  });
+
+  it("only a live mapping can be a kick target", () => {
+    expect(child("plain-buffer")).toMatchObject({ status: 0, stdout: "plain buffer refused: TypeError\n" });
   });
 });

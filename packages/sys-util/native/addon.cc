@@ -116,6 +116,8 @@ struct Mapping {
 };
 std::mutex g_maps_mu;
 std::unordered_map<void*, Mapping*> g_maps;
+// Clears every vCPU kick target inside a mapping about to be unmapped (below).
+void ClearKickTargets(const Mapping* m);
 
 // The registry holds only live mappings: an address unmapped by munmap() may
 // be reused by a later mmap before the old buffer is collected, so an entry is
@@ -123,6 +125,7 @@ std::unordered_map<void*, Mapping*> g_maps;
 void FinalizeMapping(Napi::Env, void* data, Mapping* m) {
   std::lock_guard<std::mutex> lock(g_maps_mu);
   if (!m->unmapped) {
+    ClearKickTargets(m);
     munmap(m->addr, m->len);
     auto it = g_maps.find(m->addr);
     if (it != g_maps.end() && it->second == m) g_maps.erase(it);
@@ -166,6 +169,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     m = it->second;
     m->unmapped = true;
     g_maps.erase(it);
+    ClearKickTargets(m);
   }
   int r = munmap(m->addr, m->len);
   int err = errno;
@@ -306,11 +310,62 @@ Napi::Value Gettid(const Napi::CallbackInfo& info) {
 // A vCPU thread inside KVM_RUN leaves it when a signal arrives. To close the
 // race where the signal lands just before KVM_RUN is entered, the handler
 // also sets kvm_run->immediate_exit for the thread's registered kvm_run.
-thread_local struct kvm_run* t_kick_target = nullptr;
+//
+// The handler writes through a raw pointer, so the pointer must never outlive
+// its mapping: a target is only ever a live mapping of the registry, and
+// unmapping it (munmap() or the garbage collector, from whichever thread)
+// first clears every thread's slot that points into it and waits until no
+// handler is between reading the slot and writing through it.
+struct KickSlot {
+  std::atomic<struct kvm_run*> target{nullptr};
+  std::atomic<int> busy{0};  // a handler is using `target`
+  const Mapping* mapping = nullptr;  // guarded by g_kick_mu
+};
+std::mutex g_kick_mu;
+std::vector<KickSlot*> g_kick_slots;  // guarded by g_kick_mu
+// Plain pointer (trivial TLS): the signal handler reads it.
+thread_local KickSlot* t_kick_slot = nullptr;
 int g_kick_signal = 0;
 
+// Deregisters the thread's slot when the thread ends (a worker thread's exit).
+struct KickSlotOwner {
+  bool armed = false;
+  ~KickSlotOwner() {
+    KickSlot* slot = t_kick_slot;
+    if (slot == nullptr) return;
+    t_kick_slot = nullptr;  // first: a late kick on this thread then does nothing
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    std::lock_guard<std::mutex> lock(g_kick_mu);
+    for (auto it = g_kick_slots.begin(); it != g_kick_slots.end(); ++it) {
+      if (*it == slot) {
+        g_kick_slots.erase(it);
+        break;
+      }
+    }
+    delete slot;
+  }
+};
+thread_local KickSlotOwner t_kick_owner;
+
 void KickHandler(int) {
-  if (t_kick_target != nullptr) t_kick_target->immediate_exit = 1;
+  KickSlot* s = t_kick_slot;
+  if (s == nullptr) return;
+  s->busy.store(1, std::memory_order_seq_cst);
+  struct kvm_run* r = s->target.load(std::memory_order_seq_cst);
+  if (r != nullptr) r->immediate_exit = 1;
+  s->busy.store(0, std::memory_order_seq_cst);
+}
+
+// Called with g_maps_mu held, before `m` is unmapped.
+void ClearKickTargets(const Mapping* m) {
+  std::lock_guard<std::mutex> lock(g_kick_mu);
+  for (KickSlot* s : g_kick_slots) {
+    if (s->mapping != m) continue;
+    s->target.store(nullptr, std::memory_order_seq_cst);
+    s->mapping = nullptr;
+    // A handler on another thread may have read the old pointer: let it finish.
+    while (s->busy.load(std::memory_order_seq_cst) != 0) sched_yield();
+  }
 }
 
 // kickSignal() -> the signal number used to kick vCPUs (installs the handler once).
@@ -333,16 +388,40 @@ Napi::Value KickSignal(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), g_kick_signal);
 }
 
-// setKickTarget(kvmRunArrayBuffer | null): the kvm_run this thread runs.
+// setKickTarget(kvmRunMapping | null): the kvm_run this thread runs. The buffer
+// must be a live mapping from mmap() (an ordinary ArrayBuffer could be freed
+// under the handler); null clears the target.
 Napi::Value SetKickTarget(const Napi::CallbackInfo& info) {
-  if (info[0].IsArrayBuffer()) {
-    auto ab = info[0].As<Napi::ArrayBuffer>();
-    if (ab.ByteLength() < sizeof(struct kvm_run)) return ThrowType(info.Env(), "buffer smaller than kvm_run");
-    t_kick_target = static_cast<struct kvm_run*>(ab.Data());
-  } else {
-    t_kick_target = nullptr;
+  Napi::Env env = info.Env();
+  bool clear = info.Length() == 0 || info[0].IsNull() || info[0].IsUndefined();
+  if (!clear && !info[0].IsArrayBuffer()) return ThrowType(env, "setKickTarget expects a mapped ArrayBuffer or null");
+  if (t_kick_slot == nullptr) {
+    if (clear) return env.Undefined();
+    t_kick_owner.armed = true;  // registers the owner's destructor for this thread
+    auto* slot = new KickSlot();
+    std::lock_guard<std::mutex> lock(g_kick_mu);
+    g_kick_slots.push_back(slot);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t_kick_slot = slot;
   }
-  return info.Env().Undefined();
+  if (clear) {
+    std::lock_guard<std::mutex> lock(g_kick_mu);
+    t_kick_slot->target.store(nullptr, std::memory_order_seq_cst);
+    t_kick_slot->mapping = nullptr;
+    return env.Undefined();
+  }
+  auto ab = info[0].As<Napi::ArrayBuffer>();
+  if (ab.ByteLength() < sizeof(struct kvm_run)) return ThrowType(env, "buffer smaller than kvm_run");
+  // Lock order: g_maps_mu, then g_kick_mu (as unmapping takes them).
+  std::lock_guard<std::mutex> maps(g_maps_mu);
+  auto it = g_maps.find(ab.Data());
+  if (it == g_maps.end() || it->second->unmapped || it->second->len < sizeof(struct kvm_run)) {
+    return ThrowType(env, "setKickTarget expects a live mapping from mmap()");
+  }
+  std::lock_guard<std::mutex> lock(g_kick_mu);
+  t_kick_slot->mapping = it->second;
+  t_kick_slot->target.store(static_cast<struct kvm_run*>(it->second->addr), std::memory_order_seq_cst);
+  return env.Undefined();
 }
 
 // threadTimerCreate(clockid) -> timer id that sends the kick signal to this thread.
