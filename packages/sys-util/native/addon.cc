@@ -676,11 +676,12 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
     // No root magic at exec, no capability fix-ups on uid changes, no ambient raise: all locked.
     const unsigned long bits = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7);
     if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) JailFail(c.errw, 15, errno);
-    if (!userns) {
-      if (setgroups(0, nullptr) < 0) JailFail(c.errw, 13, errno);
-      if (setresgid(ids[1], ids[1], ids[1]) < 0) JailFail(c.errw, 14, errno);
-      if (setresuid(ids[0], ids[0], ids[0]) < 0) JailFail(c.errw, 16, errno);
-    }
+    // In a user namespace the sandbox's ids are its root (mapped to them on the host); its
+    // creator (this process's parent) keeps every capability over it, e.g. to set its rlimits.
+    const unsigned uid = userns ? 0 : ids[0], gid = userns ? 0 : ids[1];
+    if (c.host_root && setgroups(0, nullptr) < 0) JailFail(c.errw, 13, errno);
+    if (setresgid(gid, gid, gid) < 0) JailFail(c.errw, 14, errno);
+    if (setresuid(uid, uid, uid) < 0) JailFail(c.errw, 16, errno);
     // Until the program's execveat: reach its file whatever its mode (cleared at exec).
     if (CapSet((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH)) < 0) JailFail(c.errw, 17, errno);
   }
@@ -709,7 +710,7 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
       ssize_t ignored = write(c.statusw, &st, sizeof st);
       (void)ignored;
       // Without a pid namespace: end every process of the sandbox's own uid.
-      if (!pidns && c.host_root && !userns) kill(-1, SIGKILL);
+      if (!pidns && c.host_root) kill(-1, SIGKILL);
       _exit(0);  // pid 1 exits: the kernel kills the rest of the namespace
     }
     if (r < 0) _exit(0);
@@ -749,8 +750,9 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
 
   unsigned long want = 0;
   if (namespaces) {
-    want = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
-    if (!host_root) want |= CLONE_NEWUSER;
+    // A user namespace even for root: its creator holds every capability over it (here root
+    // may lack CAP_SYS_RESOURCE, which prlimit on another uid's process needs).
+    want = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
   }
   unsigned long known = g_jail_ns.load();
   unsigned long flags = want & known;
@@ -830,15 +832,31 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
     if (pid > 0) break;
     int err = errno;
     if (err != EPERM && err != EINVAL && err != ENOSPC && err != EUSERS && err != EACCES) break;
-    // Drop the least important namespace still asked for and retry.
+    // Find which namespaces the kernel refuses, each alone (a child that exits at once), and
+    // go on without those; if the rest together still fail, drop the least important one.
     bool dropped = false;
     for (auto& ns : kJailNs) {
+      if (!(flags & ns.flag)) continue;
+      long probe = syscall(SYS_clone, ns.flag | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+      if (probe == 0) _exit(0);
+      if (probe > 0) {
+        while (waitpid(static_cast<pid_t>(probe), nullptr, 0) < 0 && errno == EINTR) {
+        }
+        continue;
+      }
+      int perr = errno;
+      flags &= ~ns.flag;
+      g_jail_ns.fetch_and(~ns.flag);
+      notes.push_back(std::string(ns.name) + " namespace: refused by the kernel (" + strerror(perr) + ")");
+      dropped = true;
+    }
+    for (auto& ns : kJailNs) {
+      if (dropped) break;
       if (flags & ns.flag) {
         flags &= ~ns.flag;
         g_jail_ns.fetch_and(~ns.flag);
-        notes.push_back(std::string(ns.name) + " namespace: refused by the kernel (" + strerror(err) + ")");
+        notes.push_back(std::string(ns.name) + " namespace: refused with the others (" + strerror(err) + ")");
         dropped = true;
-        break;
       }
     }
     if (!dropped) break;
@@ -858,14 +876,16 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
   unsigned long uid = uid_opt >= 0 ? static_cast<unsigned long>(uid_opt) : (1UL << 20) + static_cast<unsigned long>(pid);
   unsigned long gid = gid_opt >= 0 ? static_cast<unsigned long>(gid_opt) : uid;
   if (flags & CLONE_NEWUSER) {
-    // Unprivileged: the only mapping allowed is our own ids (to root in the namespace, whose
-    // capabilities init then drops).
-    bool ok = WriteProcFile(pid, "setgroups", "deny") &&
-              WriteProcFile(pid, "uid_map", "0 " + std::to_string(geteuid()) + " 1") &&
-              WriteProcFile(pid, "gid_map", "0 " + std::to_string(getegid()) + " 1");
+    // Root in the namespace is the sandbox's uid on the host. Unprivileged, the only mapping
+    // allowed is our own ids (and no setgroups).
+    if (!host_root) {
+      uid = geteuid();
+      gid = getegid();
+    }
+    bool ok = (host_root || WriteProcFile(pid, "setgroups", "deny")) &&
+              WriteProcFile(pid, "uid_map", "0 " + std::to_string(uid) + " 1") &&
+              WriteProcFile(pid, "gid_map", "0 " + std::to_string(gid) + " 1");
     if (!ok) notes.push_back(std::string("user namespace id maps: ") + strerror(errno));
-    uid = geteuid();
-    gid = getegid();
   } else if (!host_root) {
     uid = geteuid();
     gid = getegid();

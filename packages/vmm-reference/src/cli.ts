@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { vfs } from "@kindling/libos";
 import { O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_TRUNC, O_WRONLY } from "@kindling/sys-util";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { jailedArgv, runJailed } from "./jail.js";
 import { MAX_PIDS } from "./options.js";
 import { kvmAvailable, Sandbox, SandboxError, type SandboxOptions } from "./sandbox.js";
 
@@ -100,6 +101,9 @@ interface RunFlags {
   platform?: "kvm" | "seccomp";
   strace?: string | boolean;
   stats?: boolean;
+  jail?: boolean;
+  /** Set by `--jail` for the copy of the CLI inside the jail. */
+  jailed?: boolean;
 }
 
 /**
@@ -149,7 +153,13 @@ export function openTraceFile(path: string): number {
 }
 
 /** Runs a program in the sandbox as the CLI does; returns the exit status. */
-export function runProgram(program: string, args: string[], flags: RunFlags, err: (s: string) => void): number {
+export function runProgram(
+  program: string,
+  args: string[],
+  flags: RunFlags,
+  err: (s: string) => void,
+  jailArgv?: string[],
+): number {
   let platform = flags.platform;
   if (platform === undefined && !kvmAvailable()) {
     err("kindling: /dev/kvm is not usable here (no access or no KVM); falling back to --platform=seccomp\n");
@@ -170,6 +180,7 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
   if (flags.timeout !== undefined) options.timeout = flags.timeout;
   if (flags.cpuLimit !== undefined) options.cpuLimit = flags.cpuLimit;
   if (flags.pids !== undefined) options.pids = flags.pids;
+  if (flags.jailed) options.jail = true;
   const traceFile = typeof flags.strace === "string" && flags.strace !== "" ? flags.strace : undefined;
   if (flags.strace !== undefined && flags.strace !== false) {
     if (traceFile !== undefined) options.strace = (line) => writeSync(traceFd, `${line}\n`);
@@ -182,6 +193,16 @@ export function runProgram(program: string, args: string[], flags: RunFlags, err
   };
   try {
     const sb = Sandbox.createSync(options);
+    if (flags.jail && !flags.jailed && jailArgv) {
+      const needs = {
+        program,
+        root: flags.root,
+        mounts: flags.mount,
+        straceFile: traceFile,
+        timeoutSeconds: flags.timeout,
+      };
+      return runJailed(jailArgv, needs, err);
+    }
     // Opened once the configuration is known to be good, so a refused run leaves the file alone.
     if (traceFile !== undefined) traceFd = openTraceFile(traceFile);
     const r = sb.runSync([program, ...args]);
@@ -288,8 +309,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .addOption(new Option("--platform <name>", "where the program runs").choices(["kvm", "seccomp"]))
     .option("--strace [file]", "trace every system call (to stderr; --strace=FILE: to FILE)")
     .option("--stats", "print system call counts and times at exit")
+    .option("--jail", "jail kindling itself: new namespaces with only what it needs, and a seccomp filter")
+    .addOption(new Option("--jailed").hideHelp())
     .action((program: string, args: string[], flags: RunFlags) => {
-      status = runProgram(program, args, flags, err);
+      status = runProgram(program, args, flags, err, jailedArgv(normalizeStrace(argv, valueOptions), valueOptions));
     });
 
   cli

@@ -216,6 +216,7 @@ export const OPTION_CHECKS: Record<keyof SandboxOptions, Check> = {
   },
   strace: (o) => callback(o, "strace"),
   stats: (o) => boolean(o, "stats"),
+  jail: (o) => boolean(o, "jail"),
   stdio: (o) => stdio(o.stdio),
   onUnsupported: (o) => callback(o, "onUnsupported"),
 };

@@ -32,6 +32,7 @@ import {
   USER_BASE,
   writeInitialStack,
 } from "@kindling/syscall-tap";
+import { installSupervisorJail } from "./jail.js";
 import { checkOptions, realPath, sandboxPath } from "./options.js";
 
 export type PlatformName = "kvm" | "seccomp";
@@ -69,6 +70,12 @@ export interface SandboxOptions {
   stdio?: "inherit" | "pipe" | readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
   /** Called once per system call name the libos does not implement. */
   onUnsupported?: (name: string) => void;
+  /**
+   * Jail this process before serving the program: the seccomp filter of
+   * policy/supervisor-x86_64.json on every thread, irrevocably (see jail.ts;
+   * `kindling run --jail` adds new namespaces around it).
+   */
+  jail?: boolean;
 }
 
 export interface SandboxResult {
@@ -321,6 +328,7 @@ export class Sandbox {
         },
         onFault: (task, ev, out) => served.onFault(task, ev, out),
       };
+      if (o.jail) installSupervisorJail("seccomp");
       const exit = proc.run(server, o.timeout !== undefined ? { timeoutMs: o.timeout * 1000 } : {});
       const signal = libos.termSignal || (exit.killedByServer ? null : exit.signal);
       const status = libos.exited ? libos.shellStatus : exit.signal ? 128 + exit.signal : (exit.exitCode ?? 0);
@@ -403,6 +411,7 @@ export class Sandbox {
       });
       platform.start(Number(loaded.entry), sp);
       const server = this.#wrap(libos, stats);
+      if (o.jail) installSupervisorJail("kvm");
       const r = platform.run(server, {
         wallMs: o.timeout !== undefined ? o.timeout * 1000 : undefined,
         cpuMs: o.cpuLimit !== undefined ? o.cpuLimit * 1000 : undefined,
