@@ -117,6 +117,24 @@ function plan(n: number): Array<{ platform: PlatformName; kind: Kind; cc: string
   return out;
 }
 
+/**
+ * The counts once this process is quiet: run() resolves on the worker's result
+ * message, before the worker thread has exited, so threads (and their memory)
+ * may still be going away. Waits until two counts 50 ms apart agree, at most 3 s;
+ * a leaked thread or fd never goes away, so the wait cannot hide one.
+ */
+async function settled(): Promise<HostCounts> {
+  let last = hostCounts();
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = hostCounts();
+    if (now.threads === last.threads && now.fds === last.fds && now.descendants.length === last.descendants.length)
+      return now;
+    last = now;
+  }
+  return last;
+}
+
 describe.skipIf(skip)("soak: sandboxes started and stopped in one process leak nothing", () => {
   it(`${N} sandboxes (${usable.join(" + ")}): fds, memfds, threads, mappings, memory and host processes come back`, async () => {
     const root = makeTree("soak");
@@ -135,7 +153,7 @@ describe.skipIf(skip)("soak: sandboxes started and stopped in one process leak n
     let before: HostCounts | undefined;
     const t0 = performance.now();
     for (let i = 0; i < jobs.length; i++) {
-      if (i === Math.min(WARMUP, jobs.length - 1)) before = hostCounts();
+      if (i === Math.min(WARMUP, jobs.length - 1)) before = await settled();
       const j = jobs[i];
       const options = {
         platform: j.platform,
@@ -161,7 +179,7 @@ describe.skipIf(skip)("soak: sandboxes started and stopped in one process leak n
         );
       }
     }
-    const after = hostCounts();
+    const after = await settled();
     const total = performance.now() - t0;
     const rows = Object.entries(cost)
       .sort()
