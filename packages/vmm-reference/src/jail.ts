@@ -33,7 +33,8 @@ import { constants, tmpdir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyFilterAllThreads, compileJson, syscallNumber, syscallTable } from "@kindling/seccompiler";
-import { type JailOp, jailReportSigsys, jailSpawn, jailWait, SysError, syscall } from "@kindling/sys-util";
+import { type JailOp, jailReportSigsys, jailSpawn, jailWait, SysError } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -107,8 +108,8 @@ function probe(): void {
   const say = (s: string) => process.stderr.write(`kindling-jail-probe: ${s}\n`);
   for (const p of what.split(",")) {
     if (p === "ls") say(`/ = ${JSON.stringify(readdirSync("/").sort())}`);
-    else if (p === "socket") say(`socket = ${syscall(syscallNumber("socket", "x86_64") as number, 2, 1, 0)}`);
-    else if (p === "ptrace") say(`ptrace = ${syscall(syscallNumber("ptrace", "x86_64") as number, 16, 1, 0, 0)}`);
+    else if (p === "socket") say(`socket = ${syscallRaw(syscallNumber("socket", "x86_64") as number, 2, 1, 0)}`);
+    else if (p === "ptrace") say(`ptrace = ${syscallRaw(syscallNumber("ptrace", "x86_64") as number, 16, 1, 0, 0)}`);
     else if (p === "spawn") say(`spawn = ${spawnSync("/bin/true").status}`);
   }
 }
