@@ -4,11 +4,13 @@
  * real threads its own kernel makes. At most `maxTasks` tasks live at once.
  */
 
+import { readFileSync } from "node:fs";
 import { Resume, type TaskControl } from "@kindling/syscall-tap";
 import { TASK_SIZE } from "../abi.js";
 import { define, type Outcome, type SyscallTable } from "../dispatch.js";
 import { E2BIG, EAGAIN, EINVAL, ENOSYS, EPERM } from "../errno.js";
 import { type Libos, Task } from "../kernel.js";
+import { hostTid } from "../signals.js";
 import { SYS } from "../sysno.js";
 import { contextCost, Scheduler } from "../threads.js";
 
@@ -37,6 +39,33 @@ const ALLOWED =
   CLONE_DETACHED |
   CLONE_CHILD_SETTID;
 
+/**
+ * Host threads (seccomp) whose clone the libos let the kernel run and that have
+ * made no call since: their clone may still be in flight. Per process, by host tid.
+ */
+const cloning = new WeakMap<Libos, Set<number>>();
+
+/**
+ * An upper bound of a host process's live threads: `hostThreads` counts every
+ * clone let through and every exit seen, so it only errs high (a clone the
+ * host kernel refused). At the limit it is checked against the host's own
+ * count plus the clones in flight, which is an upper bound too.
+ */
+function hostTaskBound(k: Libos): number {
+  if (k.hostThreads < k.maxTasks) return k.hostThreads;
+  let threads: number;
+  try {
+    const m = /\nThreads:\t(\d+)/.exec(readFileSync(`/proc/${k.hostPid}/status`, "latin1"));
+    if (m === null) return k.hostThreads;
+    threads = Number(m[1]);
+  } catch {
+    return k.hostThreads;
+  }
+  const bound = threads + (cloning.get(k)?.size ?? 0);
+  if (bound < k.hostThreads) k.hostThreads = bound;
+  return k.hostThreads;
+}
+
 /** Creates a thread (the common part of clone and clone3); returns its tid or -errno. */
 function spawnThread(
   k: Libos,
@@ -57,14 +86,22 @@ function spawnThread(
   if ((f & (CLONE_NEWNS | CLONE_FS)) === (CLONE_NEWNS | CLONE_FS)) return -EINVAL;
   // Only threads are served; a new process (fork, vfork, posix_spawn) is not yet.
   if ((f & THREAD) !== THREAD || (f & ~ALLOWED) !== 0 || exitSignal !== 0) return k.unsupported(nr);
+  const host = t.nativeMemory ? hostTid(t) : -1;
+  // This thread's previous clone has returned (it makes another call): no longer in flight.
+  if (host > 0) cloning.get(k)?.delete(host);
   // The task limit (Linux's pids.max / RLIMIT_NPROC answer), then copy_thread's TLS check.
-  if ((t.nativeMemory ? k.hostThreads : (k.sched?.tasks.length ?? 1)) >= k.maxTasks) return -EAGAIN;
+  if ((t.nativeMemory ? hostTaskBound(k) : (k.sched?.tasks.length ?? 1)) >= k.maxTasks) return -EAGAIN;
   if ((f & CLONE_SETTLS) !== 0 && tls >= BigInt(TASK_SIZE)) return -EPERM;
   if (t.nativeMemory) {
     // A host process (seccomp): its own kernel makes a real thread, which the platform serves as
     // a task. Only clone comes here: every value decided on is a register (the kernel uses the
     // same ones), never program memory that another thread could change before the kernel reads it.
     k.hostThreads++;
+    if (host > 0) {
+      const set = cloning.get(k) ?? new Set<number>();
+      cloning.set(k, set);
+      set.add(host);
+    }
     out.resume = Resume.Continue;
     return 0;
   }
@@ -139,6 +176,7 @@ export function register(table: SyscallTable): void {
   const exit = table[SYS.exit];
   table[SYS.exit] = (k, t, ev, out) => {
     if (!t.nativeMemory) return exit(k, t, ev, out);
+    cloning.get(k)?.delete(hostTid(t));
     if (k.hostThreads > 1) k.hostThreads--;
     out.resume = Resume.Continue;
     return 0;
