@@ -1,4 +1,5 @@
-import { ioctlRaw, SysError, close as sysClose, UsageError } from "@kindling/sys-util";
+import { IOC_NONE, iocDir, iocSize, SysError, close as sysClose, UsageError } from "@kindling/sys-util";
+import { ioctlRaw } from "@kindling/sys-util/unsafe";
 
 /**
  * An owned file descriptor of the KVM API. Calls after close() are a
@@ -29,6 +30,14 @@ export class KvmFdBase {
 
   /** ioctl on this fd; a failure is a SysError naming the request. */
   protected ioctl(name: string, request: number, arg?: number | bigint | ArrayBufferView | ArrayBuffer): number {
+    // The unchecked ioctl, for the variable-length KVM structs (cpuid2, msrs, irq routing:
+    // a header of _IOC_SIZE bytes and entries after it); never shorter than the header.
+    if (iocDir(request) !== IOC_NONE) {
+      const len = arg instanceof ArrayBuffer || ArrayBuffer.isView(arg) ? arg.byteLength : -1;
+      if (len < iocSize(request)) {
+        throw new UsageError("EINVAL", `${name} takes a buffer of at least ${iocSize(request)} bytes`);
+      }
+    }
     const r = ioctlRaw(this.fd, request, arg ?? 0);
     if (r < 0) throw new SysError(name, -r);
     return r;

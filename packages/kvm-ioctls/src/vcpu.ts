@@ -1,4 +1,5 @@
-import { gettid, kick, type MmapRegion, native, SysError } from "@kindling/sys-util";
+import { gettid, kick, type MmapRegion, SysError } from "@kindling/sys-util";
+import { native } from "@kindling/sys-util/unsafe";
 import {
   ExitReason,
   Ioctl,

@@ -1,4 +1,5 @@
-import { addressOf, type EventFd, MAP_SHARED, MmapRegion, PROT_READ, PROT_WRITE, UsageError } from "@kindling/sys-util";
+import { type EventFd, MAP_SHARED, MmapRegion, PROT_READ, PROT_WRITE, UsageError } from "@kindling/sys-util";
+import { addressOf } from "@kindling/sys-util/unsafe";
 import {
   type Cap,
   Ioctl,

@@ -1,5 +1,5 @@
 /** Values taken from the host, for embedders that want the sandbox to look like it. */
-import { syscallRaw } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 import { RLIM_NLIMITS } from "./abi.js";
 
 const SYS_prlimit64 = 302;

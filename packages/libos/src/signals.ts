@@ -11,7 +11,7 @@
  *   440  end; the FPU/extended state lies above, 64-byte aligned, pointed to by
  *        uc_mcontext.fpstate.
  */
-import { syscallRaw } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 import { type FaultEvent, type Registers, Resume, type TaskControl } from "@kindling/syscall-tap";
 import type { Outcome } from "./dispatch.js";
 import { EINTR, ERESTARTSYS } from "./errno.js";

@@ -1,5 +1,5 @@
 import * as nfs from "node:fs";
-import { syscall } from "@kindling/sys-util";
+import { syscall } from "@kindling/sys-util/unsafe";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./core-setup.js";
 import { E, FsHarness, MEM_BASE, O } from "./fs-harness.js";

@@ -4,7 +4,7 @@
 import * as nfs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { syscallRaw } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { Tmpfs } from "../src/fs/index.js";

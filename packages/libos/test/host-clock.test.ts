@@ -3,7 +3,7 @@
 // CLOCK_MONOTONIC natively (vDSO) and passes it back to clock_nanosleep
 // with TIMER_ABSTIME; a different origin made such a sleep last for hours.
 import { hostClock } from "@kindling/libos";
-import { syscall } from "@kindling/sys-util";
+import { syscall } from "@kindling/sys-util/unsafe";
 import { describe, expect, it } from "vitest";
 
 const SYS_clock_gettime = 228;

@@ -13,11 +13,20 @@ import { closeProcsFd, makePidsCgroup, removeCgroup } from "./pids-cgroup.js";
 export * from "./constants.js";
 export { check, errnoName, errnoValue, SysError, UsageError } from "./errors.js";
 export * from "./ioctl-numbers.js";
-export type { NativeBinding, NativeSpawnOptions } from "./native.js";
-export { native } from "./native.js";
+// The raw hatches (native(), syscall, unchecked ioctl, addressOf, prctl) are in "@kindling/sys-util/unsafe".
+export type { NativeSpawnOptions } from "./native.js";
 export * from "./supervisor-jail.js";
 
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "./constants.js";
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+} from "./constants.js";
+import { IOC_NONE, iocDir, iocSize, LEGACY_POINTER_IOCTLS } from "./ioctl-numbers.js";
 
 // ------------------------------------------------------------------ fds
 
@@ -32,24 +41,56 @@ export function close(fd: number): void {
 }
 
 /**
- * ioctl(2). `arg` is passed by value (number/bigint) or by pointer (a buffer).
- * Returns the ioctl's non-negative result.
+ * ioctl(2), checked against the request: a request that encodes a direction
+ * takes a buffer (passed by pointer) of exactly `_IOC_SIZE(request)` bytes, as
+ * does a pre-_IOC request known to take a pointer (`LEGACY_POINTER_IOCTLS`);
+ * any other request takes a number (passed by value), never a buffer. A
+ * mismatch is a UsageError (EINVAL) and nothing reaches the kernel: a short
+ * buffer would let the kernel write past it, a number in place of a pointer
+ * would be a raw address. Returns the ioctl's non-negative result; a failure is a SysError.
+ * (Structs that themselves hold pointers, and variable-length structs, are
+ * for `ioctlUnchecked` in "@kindling/sys-util/unsafe".)
  */
 export function ioctl(
   fd: number,
   request: number | bigint,
   arg?: number | bigint | ArrayBufferView | ArrayBuffer,
 ): number {
-  return check(native().ioctl(fd, request, arg ?? 0), "ioctl", `0x${request.toString(16)}`);
+  const req = ioctlRequest(request);
+  const size = ioctlPointerSize(req);
+  const name = `0x${req.toString(16)}`;
+  const isBuffer = arg instanceof ArrayBuffer || ArrayBuffer.isView(arg);
+  if (size !== undefined) {
+    if (!isBuffer) {
+      throw new UsageError("EINVAL", `ioctl ${name} takes a pointer to ${size} bytes: pass a buffer, not a number`);
+    }
+    if (arg.byteLength !== size) {
+      throw new UsageError("EINVAL", `ioctl ${name} takes ${size} bytes; the buffer has ${arg.byteLength}`);
+    }
+  } else if (isBuffer) {
+    throw new UsageError("EINVAL", `ioctl ${name} encodes no argument size: it takes a number, not a buffer`);
+  } else if (arg !== undefined && typeof arg !== "number" && typeof arg !== "bigint") {
+    throw new UsageError("EINVAL", `ioctl ${name}: the argument must be a number, a bigint or a buffer`);
+  }
+  return check(native().ioctl(fd, req, arg ?? 0), "ioctl", name);
 }
 
-/** ioctl(2) returning -errno instead of throwing: for hot paths and expected failures. */
-export function ioctlRaw(
-  fd: number,
-  request: number | bigint,
-  arg?: number | bigint | ArrayBufferView | ArrayBuffer,
-): number {
-  return native().ioctl(fd, request, arg ?? 0);
+/** The kernel takes the request as an unsigned int: a value outside 32 bits is refused, not truncated. */
+function ioctlRequest(request: number | bigint): number {
+  const r = typeof request === "bigint" ? request : Number.isSafeInteger(request) ? BigInt(request) : -1n;
+  if (r < -(2n ** 31n) || r >= 2n ** 32n) {
+    throw new UsageError("EINVAL", `ioctl request ${String(request)} is not a 32-bit number`);
+  }
+  return Number(BigInt.asUintN(32, r));
+}
+
+/**
+ * The size of what `request`'s argument points to, or undefined when it takes
+ * its argument by value.
+ */
+export function ioctlPointerSize(request: number): number | undefined {
+  if (iocDir(request) !== IOC_NONE) return iocSize(request);
+  return LEGACY_POINTER_IOCTLS.get(request);
 }
 
 /** memfd_create(2). */
@@ -162,6 +203,10 @@ export class MmapRegion {
     if (!Number.isSafeInteger(length) || length <= 0) {
       throw new SysError("mmap", 22, `length ${length}`);
     }
+    // There is no address argument: a fixed mapping would land at 0 over whatever is there.
+    if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0) {
+      throw new UsageError("EINVAL", "MmapRegion.map takes no address: MAP_FIXED is refused");
+    }
     if (length > MAX_MAPPING_LENGTH) {
       throw new UsageError(
         "ERANGE",
@@ -224,37 +269,16 @@ export class MmapRegion {
   }
 }
 
-/** The host address of a buffer's first byte (for ioctl structs that hold pointers). */
-export function addressOf(buf: ArrayBufferLike | ArrayBufferView): bigint {
-  return native().addressOf(buf);
-}
-
-// ------------------------------------------------------------------ raw syscalls
-
-/** syscall(2): the escape hatch. Buffers are passed by address. Returns the result or throws SysError. */
-export function syscall(nr: number, ...args: Array<number | bigint | ArrayBufferView | ArrayBuffer>): number {
-  return check(native().syscall(nr, ...args), `syscall ${nr}`);
-}
-
-/** syscall(2) returning -errno instead of throwing. */
-export function syscallRaw(nr: number, ...args: Array<number | bigint | ArrayBufferView | ArrayBuffer>): number {
-  return native().syscall(nr, ...args);
-}
+// ------------------------------------------------------------------ system calls
 
 /** The kernel thread id of the calling thread. */
 export function gettid(): number {
   return native().gettid();
 }
 
-const SYS_prctl = 157;
 const SYS_tgkill = 234;
 const SYS_openat2 = 437;
 const SYS_pidfd_open = 434;
-
-/** prctl(2). */
-export function prctl(option: number, a2: number | bigint = 0, a3: number | bigint = 0, a4 = 0, a5 = 0): number {
-  return check(native().syscall(SYS_prctl, option, a2, a3, a4, a5), "prctl");
-}
 
 /** tgkill(2): a signal to one thread. */
 export function tgkill(tgid: number, tid: number, sig: number): void {

@@ -9,7 +9,8 @@
 
 import { closeSync, lstatSync, readlinkSync } from "node:fs";
 import { isAbsolute, resolve as resolvePath } from "node:path";
-import { RESOLVE_NO_MAGICLINKS as NO_MAGICLINKS, native, RESOLVE_NO_SYMLINKS, syscallRaw } from "@kindling/sys-util";
+import { RESOLVE_NO_MAGICLINKS as NO_MAGICLINKS, RESOLVE_NO_SYMLINKS } from "@kindling/sys-util";
+import { native, syscallRaw } from "@kindling/sys-util/unsafe";
 import { EACCES, EBADF, EINVAL, EIO, ELOOP, ENOENT, ENOTDIR, EPERM, EROFS } from "../errno.js";
 import {
   AT_EMPTY_PATH,

@@ -2,7 +2,7 @@
 // for tests and embedders, Node.js streams, or /dev/null.
 
 import { isatty } from "node:tty";
-import { ioctlRaw, native, syscallRaw } from "@kindling/sys-util";
+import { ioctlRaw, native, syscallRaw } from "@kindling/sys-util/unsafe";
 import { EAGAIN, EBADF, EINTR, ENOTTY, ERESTARTSYS, ESPIPE } from "../errno.js";
 import { SYS } from "../sysno.js";
 import type { StdioEndpoint, StdioHooks } from "../vfs-contract.js";

@@ -4,7 +4,7 @@
 // change while a task waits. So a wait either involves host fds (stdio), and
 // then blocks in the host's poll(2), or it only sleeps for the timeout.
 
-import { syscallRaw } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 import type { ProgramMemory, TaskControl } from "@kindling/syscall-tap";
 import { RLIMIT_NOFILE } from "../abi.js";
 import { define, type Handler, type Outcome, type SyscallModule, type SyscallTable } from "../dispatch.js";

@@ -1,5 +1,5 @@
 /** Identity and process syscalls: exit, ids, uname, TLS, limits, randomness, scheduling, usage. */
-import { syscallRaw } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 import type { ProgramMemory } from "@kindling/syscall-tap";
 import {
   ARCH_GET_CPUID,

@@ -1,5 +1,5 @@
 /** Signal syscalls: rt_sigaction, rt_sigprocmask, rt_sigpending, rt_sigsuspend, sigaltstack, rt_sigreturn, kill, tkill, tgkill, pause. */
-import { syscallRaw } from "@kindling/sys-util";
+import { syscallRaw } from "@kindling/sys-util/unsafe";
 import { Resume, type TaskControl } from "@kindling/syscall-tap";
 import { define, type Handler, type Outcome, type SyscallTable } from "../dispatch.js";
 import { EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH } from "../errno.js";

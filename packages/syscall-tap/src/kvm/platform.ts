@@ -33,7 +33,8 @@ import {
   X86_CR4_OSXMMEXCPT,
   X86_CR4_PAE,
 } from "@kindling/kvm-ioctls";
-import { CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, kick, native, ThreadTimer } from "@kindling/sys-util";
+import { CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, kick, ThreadTimer } from "@kindling/sys-util";
+import { native } from "@kindling/sys-util/unsafe";
 import { GuestMemoryMmap, registerWithVm } from "@kindling/vm-memory";
 import {
   type FaultEvent,

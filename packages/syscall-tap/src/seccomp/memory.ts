@@ -4,7 +4,7 @@
  * protections like the kernel's own copy_to/from_user: no FOLL_FORCE).
  */
 import { readFileSync } from "node:fs";
-import { addressOf, native } from "@kindling/sys-util";
+import { addressOf, native } from "@kindling/sys-util/unsafe";
 import { MemoryFault, type ProgramMemory } from "../types.js";
 import { SYS_process_vm_readv, SYS_process_vm_writev } from "./abi.js";
 

@@ -11,10 +11,8 @@ import { release } from "node:os";
 import {
   CLOCK_MONOTONIC,
   close,
-  ioctlRaw,
   type JailOptions,
   type JailReport,
-  native,
   pidfdOpen,
   SECCOMP_FILTER_FLAG_NEW_LISTENER,
   type SpawnedProcess,
@@ -23,6 +21,7 @@ import {
   ThreadTimer,
   waitpid,
 } from "@kindling/sys-util";
+import { ioctlRaw, native } from "@kindling/sys-util/unsafe";
 import { syscallNumber } from "../strace/names.js";
 import {
   MemoryFault,
