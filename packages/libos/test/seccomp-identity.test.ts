@@ -95,7 +95,7 @@ describe("/proc/self/maps of a host process", () => {
 describe("limits a host process sets on itself", () => {
   it("RLIMIT_AS reaches the host process, never above its hard limit", async () => {
     const { spawn } = await import("node:child_process");
-    const { syscall } = await import("@kindling/sys-util");
+    const { syscall } = await import("@kindling/sys-util/unsafe");
     const child = spawn("sleep", ["30"], { stdio: "ignore" });
     try {
       const pid = child.pid as number;

@@ -557,6 +557,7 @@ struct JailChild {
   unsigned long nsflags;
   bool empty_root, want_listener, has_filter, no_new_privs, host_root;
   long max_tasks;
+  const std::vector<int64_t>* rlimits;  // [resource, soft, hard]...: set in init, inherited by the program
   unsigned seccomp_flags;
   struct sock_fprog* prog;
   int* handoff;
@@ -668,6 +669,13 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
     struct rlimit rl = {static_cast<rlim_t>(c.max_tasks), static_cast<rlim_t>(c.max_tasks)};
     if (setrlimit(RLIMIT_NPROC, &rl) < 0) JailFail(c.errw, 12, errno);
   }
+  // The caller's limits, in place before the program's first instruction.
+  for (size_t i = 0; i + 2 < c.rlimits->size(); i += 3) {
+    const std::vector<int64_t>& l = *c.rlimits;
+    struct rlimit rl = {l[i + 1] < 0 ? RLIM_INFINITY : static_cast<rlim_t>(l[i + 1]),
+                        l[i + 2] < 0 ? RLIM_INFINITY : static_cast<rlim_t>(l[i + 2])};
+    if (setrlimit(static_cast<int>(l[i]), &rl) < 0) JailFail(c.errw, 24, errno);
+  }
   if (c.host_root || userns) {
     for (int cap = 0; cap < 64; cap++) {
       if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) JailFail(c.errw, 18, errno);
@@ -746,6 +754,11 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
   int cgroup_fd = jail.Has("cgroupProcsFd") ? static_cast<int>(ToI64(jail.Get("cgroupProcsFd"))) : -1;
   bool namespaces = !jail.Has("namespaces") || jail.Get("namespaces").ToBoolean().Value();
   bool empty_root = !jail.Has("emptyRoot") || jail.Get("emptyRoot").ToBoolean().Value();
+  std::vector<int64_t> rlimits;
+  if (jail.Has("rlimits") && jail.Get("rlimits").IsArray()) {
+    Napi::Array a = jail.Get("rlimits").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) rlimits.push_back(ToI64(a.Get(i)));
+  }
   std::vector<std::string> notes;
 
   unsigned long want = 0;
@@ -820,6 +833,7 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
   c.no_new_privs = no_new_privs;
   c.host_root = host_root;
   c.max_tasks = max_tasks;
+  c.rlimits = &rlimits;
   c.seccomp_flags = seccomp_flags;
   c.prog = prog;
   c.handoff = handoff;
@@ -939,9 +953,9 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
                                   "mount(MS_PRIVATE)", "open(program)", "mount(tmpfs)", "pivot_root",
                                   "setrlimit(RLIMIT_NPROC)", "setgroups", "setresgid", "prctl(SECUREBITS)",
                                   "setresuid", "capset", "prctl(CAPBSET_DROP)", "clone(program)",
-                                  "", "readlink(/proc/self)", "", "prctl(PDEATHSIG)"};
+                                  "", "readlink(/proc/self)", "", "prctl(PDEATHSIG)", "setrlimit"};
     if (!failed) return ThrowErrno(env, hostpid < 0 ? "spawn(init)" : "pidfd_getfd", hostpid < 0 ? ECHILD : EBADF);
-    int step = msg.step >= 0 && msg.step < 24 ? msg.step : 0;
+    int step = msg.step >= 0 && msg.step < 25 ? msg.step : 0;
     return ThrowErrno(env, steps[step][0] ? steps[step] : "spawn", msg.a);
   }
   Napi::Object out = Napi::Object::New(env);

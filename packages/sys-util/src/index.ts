@@ -352,11 +352,17 @@ export interface JailOptions {
   /** Host gid (default the uid). */
   gid?: number;
   /**
-   * Most host tasks (processes and threads, the sandbox's init included): a
-   * pids cgroup with this pids.max where one can be made, and RLIMIT_NPROC of
-   * the sandbox's own uid. Creating one more fails with EAGAIN. Default 1024; 0: no limit.
+   * Most host tasks (processes and threads) of the program: a pids cgroup
+   * where one can be made, and RLIMIT_NPROC of the sandbox's own uid (both
+   * one more, for the sandbox's init). Creating one more fails with EAGAIN.
+   * Default 1024; 0: no limit.
    */
   maxTasks?: number;
+  /**
+   * Resource limits set in the child before the program's first instruction
+   * (setrlimit; a limit cannot be raised above this process's hard limit).
+   */
+  rlimits?: Array<{ resource: number; soft: number; hard: number }>;
   /** New pid, mount, ipc, uts and net namespaces (and user, when not root) where the kernel allows. Default true. */
   namespaces?: boolean;
   /** pivot_root into an empty read-only tmpfs (the program file is executed from an fd opened before). Default true. */
@@ -431,9 +437,19 @@ export function spawn(options: SpawnOptions): SpawnedProcess {
       throw new UsageError("EINVAL", `jail.${k} must be an integer from 1 to 4294967294, not ${v}`);
     }
   }
-  const made = maxTasks > 0 ? makePidsCgroup(maxTasks) : { cgroup: null, why: "" };
+  const rl: number[] = [];
+  for (const l of j.rlimits ?? []) {
+    for (const v of [l.resource, l.soft, l.hard]) {
+      if (!Number.isSafeInteger(v) || v < -1) throw new UsageError("EINVAL", `jail.rlimits: bad value ${v}`);
+    }
+    rl.push(l.resource, l.soft, l.hard);
+  }
+  // The host counts the sandbox's init too.
+  const hostTasks = maxTasks > 0 ? maxTasks + 1 : 0;
+  const made = hostTasks > 0 ? makePidsCgroup(hostTasks) : { cgroup: null, why: "" };
   const nj: NonNullable<NativeSpawnOptions["jail"]> = {
-    maxTasks,
+    maxTasks: hostTasks,
+    rlimits: rl,
     cgroupProcsFd: made.cgroup?.procsFd ?? -1,
     namespaces: j.namespaces ?? true,
     emptyRoot: j.emptyRoot ?? true,
@@ -451,7 +467,7 @@ export function spawn(options: SpawnOptions): SpawnedProcess {
     if (made.cgroup) closeProcsFd(made.cgroup);
   }
   const { cgroup: joined, ...applied } = r.jail!;
-  const report: JailReport = { ...applied, taskLimit: [], notes: [...applied.notes] };
+  const report: JailReport = { ...applied, maxTasks, taskLimit: [], notes: [...applied.notes] };
   if (maxTasks > 0) {
     if (joined && made.cgroup) {
       report.taskLimit.push("cgroup");

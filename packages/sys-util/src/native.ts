@@ -80,6 +80,8 @@ export interface NativeSpawnOptions {
     cgroupProcsFd: number;
     namespaces: boolean;
     emptyRoot: boolean;
+    /** [resource, soft, hard] triples (-1: unlimited), set before the program starts. */
+    rlimits?: number[];
   };
 }
 

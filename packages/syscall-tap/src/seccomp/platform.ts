@@ -188,7 +188,7 @@ export interface SeccompSpawnOptions {
    */
   jail?: boolean | Omit<JailOptions, "maxTasks">;
   /**
-   * Most host tasks (processes and threads) of the sandbox (jailed only;
+   * Most host tasks (processes and threads) of the program (jailed only;
    * default 1024): one more clone fails with EAGAIN.
    */
   maxTasks?: number;
@@ -199,8 +199,9 @@ export interface SeccompSpawnOptions {
   /** How to wait for notifications (default "auto"). */
   waitMode?: SeccompWaitMode;
   /**
-   * Resource limits set on the child with prlimit64 right after it starts
-   * (the kernel enforces them; native mmap/brk fail with ENOMEM at `addressSpaceBytes`).
+   * Resource limits of the child (the kernel enforces them; native mmap/brk
+   * fail with ENOMEM at `addressSpaceBytes`): set before its first
+   * instruction when jailed, else with prlimit64 right after it starts.
    */
   limits?: SeccompLimits;
 }
@@ -225,23 +226,30 @@ function setLimit(pid: number, resource: number, soft: number, hard: number): vo
   if (r < 0) throw new SeccompPlatformError(errnoCode(-r), `prlimit64(${pid}, ${resource}) failed (errno ${-r})`);
 }
 
-function applyLimits(pid: number, limits: SeccompLimits): void {
+/** The limits as setrlimit triples, checked (a bad value is EINVAL before anything starts). */
+function limitTriples(limits: SeccompLimits): Array<{ resource: number; soft: number; hard: number }> {
   const whole = (v: number, what: string) => {
     if (!Number.isSafeInteger(v) || v < 0) throw new SeccompPlatformError("EINVAL", `bad ${what} limit ${v}`);
     return v;
   };
+  const out: Array<{ resource: number; soft: number; hard: number }> = [];
   if (limits.cpuSeconds !== undefined) {
     const c = whole(limits.cpuSeconds, "cpuSeconds");
-    setLimit(pid, RLIMIT_CPU, c, c + 1);
+    out.push({ resource: RLIMIT_CPU, soft: c, hard: c + 1 });
   }
   if (limits.addressSpaceBytes !== undefined) {
     const a = whole(limits.addressSpaceBytes, "addressSpaceBytes");
-    setLimit(pid, RLIMIT_AS, a, a);
+    out.push({ resource: RLIMIT_AS, soft: a, hard: a });
   }
   if (limits.openFiles !== undefined) {
     const f = whole(limits.openFiles, "openFiles");
-    setLimit(pid, RLIMIT_NOFILE, f, f);
+    out.push({ resource: RLIMIT_NOFILE, soft: f, hard: f });
   }
+  return out;
+}
+
+function applyLimits(pid: number, limits: ReturnType<typeof limitTriples>): void {
+  for (const l of limits) setLimit(pid, l.resource, l.soft, l.hard);
 }
 
 export interface SeccompExit {
@@ -780,8 +788,14 @@ export const SeccompPlatform = {
     if (options.env !== undefined) spawnOpts.env = options.env;
     if (options.cwd !== undefined) spawnOpts.cwd = options.cwd;
     if (options.fds !== undefined) spawnOpts.fds = options.fds;
-    if (options.jail !== false) {
-      spawnOpts.jail = { ...(options.jail === true || options.jail === undefined ? {} : options.jail) };
+    const limits = options.limits ? limitTriples(options.limits) : [];
+    const jailed = options.jail !== false;
+    if (jailed) {
+      // Jailed, the limits are in place before the program's first instruction (set by its init).
+      spawnOpts.jail = {
+        ...(options.jail === true || options.jail === undefined ? {} : options.jail),
+        rlimits: limits,
+      };
       if (options.maxTasks !== undefined) spawnOpts.jail.maxTasks = options.maxTasks;
     }
     let child: ReturnType<typeof spawn>;
@@ -814,9 +828,9 @@ export const SeccompPlatform = {
       close(child.listenerFd);
       throw e;
     }
-    if (options.limits) {
+    if (!jailed && limits.length > 0) {
       try {
-        applyLimits(child.pid, options.limits);
+        applyLimits(child.pid, limits);
       } catch (e) {
         proc.close();
         throw e;
