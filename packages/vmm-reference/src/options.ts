@@ -23,7 +23,7 @@ function bad(code: string, message: string): never {
   throw new SandboxError(code, message, 125);
 }
 
-function describe(v: unknown): string {
+export function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}...` : v);
   if (typeof v === "number" || typeof v === "boolean" || v === null || v === undefined) return String(v);
   if (typeof v === "bigint") return `${v}n`;
@@ -116,8 +116,9 @@ function stdio(v: unknown): void {
   if (!Array.isArray(v) || v.length !== 3) {
     bad("EINVAL", `stdio must be "inherit", "pipe" or three endpoints, not ${describe(v)}`);
   }
-  v.forEach((ep: unknown, i: number) => {
-    if (ep === "null") return;
+  for (let i = 0; i < v.length; i++) {
+    const ep: unknown = v[i];
+    if (ep === "null") continue;
     if (typeof ep === "number") {
       if (!Number.isSafeInteger(ep) || ep < 0 || ep > 0x7fffffff)
         bad("EBADF", `stdio[${i}]: ${describe(ep)} is not a file descriptor`);
@@ -126,18 +127,18 @@ function stdio(v: unknown): void {
       } catch {
         bad("EBADF", `stdio[${i}]: file descriptor ${ep} is not open`);
       }
-      return;
+      continue;
     }
     if (isObject(ep)) {
       const e = ep as { on?: unknown; read?: unknown; write?: unknown; isTTY?: unknown };
-      if (typeof e.on === "function") return; // a Node.js stream
+      if (typeof e.on === "function") continue; // a Node.js stream
       for (const k of ["read", "write"] as const) {
         if (e[k] !== undefined && typeof e[k] !== "function") bad("EINVAL", `stdio[${i}].${k} must be a function`);
       }
-      if (e.read !== undefined || e.write !== undefined) return;
+      if (e.read !== undefined || e.write !== undefined) continue;
     }
     bad("EINVAL", `stdio[${i}] must be a host fd, "null", a stream or { read, write } hooks, not ${describe(ep)}`);
-  });
+  }
 }
 
 type Check = (o: Record<string, unknown>, platform: "kvm" | "seccomp") => void;
@@ -152,7 +153,8 @@ export const OPTION_CHECKS: Record<keyof SandboxOptions, Check> = {
     const v = o.mounts;
     if (v === undefined) return;
     if (!Array.isArray(v)) bad("EINVAL", `mounts must be an array of { host, path, writable? }, not ${describe(v)}`);
-    v.forEach((m: unknown, i: number) => {
+    for (let i = 0; i < v.length; i++) {
+      const m: unknown = v[i];
       if (!isObject(m)) bad("EINVAL", `mounts[${i}] must be { host, path, writable? }, not ${describe(m)}`);
       for (const k of Object.keys(m)) {
         if (k !== "host" && k !== "path" && k !== "writable")
@@ -164,26 +166,28 @@ export const OPTION_CHECKS: Record<keyof SandboxOptions, Check> = {
       const path = sandboxPath(m.path, "mount point");
       if (path === "/") bad("EINVAL", `mounts[${i}]: a mount at / replaces the root; use the root option (--root)`);
       hostDirectory(m.host, "mount source");
-    });
+    }
   },
   tmpfs: (o) => {
     const v = o.tmpfs;
     if (v === undefined) return;
     if (!Array.isArray(v)) bad("EINVAL", `tmpfs must be an array of absolute paths, not ${describe(v)}`);
-    v.forEach((p: unknown, i: number) => {
+    for (let i = 0; i < v.length; i++) {
+      const p: unknown = v[i];
       if (sandboxPath(p, `tmpfs[${i}]`) === "/") bad("EINVAL", "a tmpfs at / is the default root: leave root unset");
-    });
+    }
   },
   env: (o) => {
     const v = o.env;
     if (v === undefined) return;
     if (!Array.isArray(v)) bad("EINVAL", `env must be an array of "KEY=VALUE" strings, not ${describe(v)}`);
-    v.forEach((kv: unknown, i: number) => {
+    for (let i = 0; i < v.length; i++) {
+      const kv: unknown = v[i];
       if (typeof kv !== "string" || kv.indexOf("=") <= 0) {
         bad("EINVAL", `env[${i}] ${describe(kv)} is not KEY=VALUE`);
       }
       if (kv.includes("\0")) bad("EINVAL", `env[${i}] contains a NUL byte`);
-    });
+    }
   },
   cwd: (o) => {
     if (o.cwd !== undefined) sandboxPath(o.cwd, "cwd");

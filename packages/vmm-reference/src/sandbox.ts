@@ -33,7 +33,7 @@ import {
   writeInitialStack,
 } from "@kindling/syscall-tap";
 import { installSupervisorJail } from "./jail.js";
-import { checkOptions, realPath, sandboxPath } from "./options.js";
+import { checkOptions, describe, realPath, sandboxPath } from "./options.js";
 
 export type PlatformName = "kvm" | "seccomp";
 
@@ -183,7 +183,7 @@ export class Sandbox {
   static createSync(options: SandboxOptions = {}): Sandbox {
     const platformOption = (options as { platform?: unknown } | null)?.platform;
     if (platformOption !== undefined && platformOption !== "kvm" && platformOption !== "seccomp") {
-      throw new SandboxError("EINVAL", `platform must be "kvm" or "seccomp", not ${String(platformOption)}`, 125);
+      throw new SandboxError("EINVAL", `platform must be "kvm" or "seccomp", not ${describe(platformOption)}`, 125);
     }
     let platform = platformOption as PlatformName | undefined;
     if (platform === undefined) platform = kvmAvailable() ? "kvm" : "seccomp";
@@ -250,10 +250,11 @@ export class Sandbox {
 
   runSync(argv: readonly string[]): SandboxResult {
     if (!Array.isArray(argv) || argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
-    argv.forEach((a: unknown, i) => {
+    for (let i = 0; i < argv.length; i++) {
+      const a: unknown = argv[i];
       if (typeof a !== "string") throw new SandboxError("EINVAL", `argv[${i}] must be a string`, 125);
       if (a.includes("\0")) throw new SandboxError("EINVAL", `argv[${i}] contains a NUL byte`, 125);
-    });
+    }
     if (argv[0] === "") throw new SandboxError("ENOENT", "the program path is empty", 127);
     const { bytes, program } = readProgram(argv[0]);
     const o = this.options;
@@ -271,6 +272,18 @@ export class Sandbox {
     const deadline = o.timeout !== undefined ? hostClock.monotonicMs() + o.timeout * 1000 : undefined;
     try {
       return this.#runIn(argv, bytes, program, fs, stdio, out, err, stats, started, deadline);
+    } catch (e) {
+      // A typed error of a package below (a platform that cannot start, a host call refused): the user's to read.
+      const x = e as { code?: unknown; message?: unknown };
+      if (
+        e instanceof SandboxError ||
+        typeof x?.code !== "string" ||
+        e instanceof TypeError ||
+        e instanceof RangeError
+      ) {
+        throw e;
+      }
+      throw new SandboxError(x.code, `the sandbox failed: ${String(x.message)}`, 125);
     } finally {
       fs.dispose();
     }
@@ -305,18 +318,22 @@ export class Sandbox {
         fs,
         onUnsupported: o.onUnsupported ? (name) => o.onUnsupported?.(name) : undefined,
         deadline,
+        maxTasks: o.pids,
       });
       const proc = SeccompPlatform.spawn({
         file: hostExe,
         argv: args,
         env: o.env ?? [],
+        // The host's own task limit for the jailed child (the libos counts its tasks too).
+        ...(o.pids !== undefined ? { maxTasks: o.pids } : {}),
         limits: {
           addressSpaceBytes: memory,
           cpuSeconds: o.cpuLimit !== undefined ? Math.ceil(o.cpuLimit) : undefined,
         },
       });
       const served = this.#wrap(libos, stats);
-      // The host kernel wrote the host path as AT_EXECFN: before serving anything, point it at argv[0] (the sandbox name).
+      // The host kernel's AT_EXECFN names the executable it ran (a host path, or /dev/fd/N when jailed):
+      // before serving anything, point it at argv[0] (the sandbox name).
       let renamed = false;
       const server: SyscallServer = {
         onSyscall(task, ev, out) {
@@ -377,6 +394,7 @@ export class Sandbox {
         fs,
         onUnsupported: o.onUnsupported ? (name) => o.onUnsupported?.(name) : undefined,
         deadline,
+        maxTasks: o.pids,
         discard: (addr, len) => {
           region.mmap.madvise(addr, len, MADV_REMOVE);
           return true;

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { kvmAvailable, main, normalizeStrace, parseSize } from "@kindling/vmm-reference";
@@ -165,4 +165,217 @@ int main(int argc, char **argv) {
     expect(r.status).toBe(128 + 9);
     expect(r.err).toContain("timeout");
   });
+});
+
+/** True when a message looks like a Node stack trace rather than one line for a user. */
+function stackTrace(text: string): boolean {
+  return /\n\s+at |^\S+Error:|node:internal/m.test(text);
+}
+
+describe("kindling CLI: every bad option is one clear line and status 125", () => {
+  const d = ccMissing ? "" : scratchDir("bad-input");
+  const prog = ccMissing ? "" : compile("bad-input-prog", "int main(void){ return 0; }");
+  const file = ccMissing ? "" : join(d, "file");
+  if (!ccMissing) writeFileSync(file, "x");
+  const cases: Array<[string[], RegExp]> = [
+    [["--mount", "/nonexistent-kindling:/x"], /mount source \/nonexistent-kindling: no such directory/],
+    [["--mount", "/etc/passwd:/x"], /\/etc\/passwd is not a directory/],
+    [["--root", "/nonexistent-kindling"], /root \/nonexistent-kindling: no such directory/],
+    [["--cwd", "/nonexistent"], /cwd \/nonexistent does not exist in the sandbox/],
+    [["--cwd", "rel"], /cwd "rel" must be an absolute path/],
+    [["--strace=/tmp"], /--strace=\/tmp: is a directory/],
+    [["--strace=/nonexistent-kindling/t"], /--strace=\/nonexistent-kindling\/t: its directory does not exist/],
+    [["--mount", "bad"], /"bad" is not HOST:GUEST/],
+    [["--mount", "/tmp:relative"], /mount point "relative" must be an absolute path/],
+    [["--mount", "/tmp:/x:rx"], /is not HOST:GUEST/],
+    [["--mount", "/tmp:/x/../y"], /must not contain "\.\."/],
+    [["--mount", "/tmp:/"], /use the root option/],
+    [["--mount", "/tmp:/x", "--tmpfs", "/x"], /two mounts at \/x/],
+    [["--env", "=V"], /"=V" is not KEY=VALUE or KEY/],
+    [["--tmpfs", "rel"], /"rel" must be an absolute path/],
+    [["--memory", "1M"], /less than the 16M minimum/],
+    [["--memory", "lots"], /is not a size/],
+    [["--memory", "99999999999999999999G"], /too large/],
+    [["--timeout", "-1"], /not a positive number of seconds/],
+    [["--timeout", "abc"], /not a positive number of seconds/],
+    [["--cpu-limit", "0"], /not a positive number of seconds/],
+    [["--pids", "0"], /not a number of tasks/],
+    [["--pids", "1e9"], /not a number of tasks/],
+    [["--platform", "xen"], /Allowed choices are kvm, seccomp/],
+    [["--root", "/bin"], /\/bin is a symbolic link \(to usr\/bin\); give the real path/],
+  ];
+  if (!ccMissing) {
+    cases.push([["--root", d, "--mount", `${d}:/missing/parent`], /\/missing does not exist in the sandbox/]);
+    cases.push([["--root", d, "--cwd", "/file"], /cwd \/file is not a directory/]);
+    cases.push([["--strace=/dev/stdout"], /is a symbolic link/]);
+  }
+  for (const platform of ["kvm", "seccomp"] as const) {
+    for (const [args, message] of cases) {
+      // /bin is a symlink only on merged-/usr systems.
+      const why = args[1] === "/bin" && !lstatSync("/bin").isSymbolicLink() ? "/bin is not a symbolic link here" : null;
+      it.skipIf(ccMissing ?? (platform === "kvm" ? skip : null) ?? why)(`${args.join(" ")} (${platform})`, async () => {
+        const r = await kindling(["run", "--platform", platform, ...args, prog]);
+        expect(r.status).toBe(125);
+        expect(r.err).toMatch(message);
+        expect(stackTrace(r.err), r.err).toBe(false);
+        expect(r.err.trim().split("\n").length, r.err).toBeLessThanOrEqual(2);
+      });
+    }
+  }
+  it.skipIf(skip)("--memory above the kvm platform's 4G is refused by name", async () => {
+    const r = await kindling(["run", "--platform", "kvm", "--memory", "5G", prog]);
+    expect(r.status).toBe(125);
+    expect(r.err).toContain("memory 5G: the kvm platform gives a program at most 4G");
+  });
+  it("an internal error is one line, not a stack trace", async () => {
+    // A value no option parser produces: the check that catches it is not a SandboxError's.
+    const r = await kindling(["run", "--platform", "seccomp", "--env", "A=1", "/nonexistent-kindling/prog"]);
+    expect(r.status).toBe(127);
+    expect(stackTrace(r.err)).toBe(false);
+  });
+});
+
+describe.skipIf(ccMissing)("kindling run: what the program sees of the host", () => {
+  const show = ccMissing
+    ? ""
+    : compile(
+        "show",
+        `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/auxv.h>
+extern char **environ;
+int main(int argc, char **argv) {
+  /* The report goes to /out/report: the CLI gives the program this process's own stdout. */
+  if (!freopen("/out/report", "w", stdout)) return 98;
+  char exe[4096] = "";
+  long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) exe[n] = 0;
+  printf("exe=%s\\nargv0=%s\\nexecfn=%s\\n", exe, argv[0], (const char *)getauxval(AT_EXECFN));
+  for (char **e = environ; *e; e++) printf("env=%s\\n", *e);
+  char maps[65536];
+  int fd = open("/proc/self/maps", O_RDONLY);
+  long got = 0, r;
+  while (fd >= 0 && got < (long)sizeof maps - 1 && (r = read(fd, maps + got, sizeof maps - 1 - got)) > 0) got += r;
+  maps[got] = 0;
+  printf("maps-has-host-path=%d\\n", argc > 1 && strstr(maps, argv[1]) != NULL);
+  return 0;
+}`,
+      );
+  const hostDir = ccMissing ? "" : join(show, "..");
+  let runs = 0;
+  /** Runs `show` through the CLI with a fresh /out mounted writable; `out` is its report. */
+  async function runShow(platform: string, args: string[], extra: string[] = []) {
+    const outDir = scratchDir(`show-out-${runs++}`);
+    const r = await kindling(["run", "--platform", platform, "--mount", `${outDir}:/out:rw`, ...args, show, ...extra]);
+    let out = "";
+    try {
+      out = readFileSync(join(outDir, "report"), "utf8");
+    } catch {}
+    return { ...r, out };
+  }
+  for (const platform of ["kvm", "seccomp"] as const) {
+    it.skipIf(platform === "kvm" && skip)(
+      `the environment starts empty; --env and --inherit-env opt in (${platform})`,
+      async () => {
+        const none = await runShow(platform, []);
+        expect(none.status).toBe(0);
+        expect(none.out).not.toMatch(/^env=/m);
+        const some = await runShow(platform, [
+          "--env",
+          "A=1",
+          "--env",
+          "HOME",
+          "--env",
+          "KINDLING_SURELY_UNSET",
+          "--clear-env",
+        ]);
+        expect(some.status).toBe(0);
+        expect(some.out.match(/^env=.*$/gm)).toEqual(["env=A=1", `env=HOME=${process.env.HOME}`]);
+        const all = await runShow(platform, ["--inherit-env", "--env", "A=2"]);
+        expect(all.out).toContain(`env=PATH=${process.env.PATH}`);
+        expect(all.out).toContain("env=A=2");
+      },
+    );
+    it.skipIf(platform === "kvm" && skip)(
+      `argv[0], /proc/self/exe, AT_EXECFN and maps show sandbox paths (${platform})`,
+      async () => {
+        const outside = await runShow(platform, [], [show]);
+        expect(outside.status, outside.err).toBe(0);
+        expect(outside.out).toContain("exe=/.kindling/show\nargv0=/.kindling/show\nexecfn=/.kindling/show\n");
+        expect(outside.out).toContain("maps-has-host-path=0");
+        expect(outside.out).not.toContain(hostDir);
+        const mounted = await runShow(platform, ["--mount", `${hostDir}:/opt/bin`], [show]);
+        expect(mounted.status, mounted.err).toBe(0);
+        expect(mounted.out).toContain("exe=/opt/bin/show\nargv0=/opt/bin/show\nexecfn=/opt/bin/show\n");
+        expect(mounted.out).toContain("maps-has-host-path=0");
+      },
+    );
+    it.skipIf(platform === "kvm" && skip)(
+      `a mount under a --tmpfs or a missing parent works in any order (${platform})`,
+      async () => {
+        const r = await runShow(platform, [
+          "--mount",
+          `${hostDir}:/t/x/bin`,
+          "--tmpfs",
+          "/t",
+          "--mount",
+          `${hostDir}:/a/b/c`,
+        ]);
+        expect(r.status, r.err).toBe(0);
+        expect(r.out).toContain("exe=/t/x/bin/show\n");
+      },
+    );
+    it.skipIf(platform === "kvm" && skip)(
+      `--memory 4G gives the program memory above 2 GiB (${platform})`,
+      async () => {
+        const big = compile(
+          "above2g",
+          `#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+int main(void) {
+  size_t n = 3000ul << 20;
+  char *p = malloc(n);
+  if (!p) return 99;
+  for (size_t i = 0; i < n; i += 1 << 20) p[i] = 1;
+  /* The stack is at the top of memory on kvm; the heap reaches past 2 GiB on both platforms. */
+  return (uintptr_t)(p + n - 1) > 0x80000000u ? 0 : 3;
+}`,
+        );
+        const r = await kindling(["run", "--platform", platform, "--memory", "4G", big]);
+        expect(r.status, r.err).toBe(0);
+      },
+    );
+    it.skipIf(platform === "kvm" && skip)(`--pids limits the program's tasks (${platform})`, async () => {
+      const threads = compile(
+        "threads",
+        `#include <pthread.h>
+#include <unistd.h>
+static void *idle(void *a) { (void)a; pause(); return 0; }
+int main(void) {
+  pthread_t t;
+  int made = 0;
+  while (made < 8 && pthread_create(&t, 0, idle, 0) == 0) made++;
+  return made; /* threads made before the limit */
+}`,
+        "cc",
+        ["-static", "-O1", "-pthread"],
+      );
+      expect((await kindling(["run", "--platform", platform, "--pids", "3", threads])).status).toBe(2);
+      expect((await kindling(["run", "--platform", platform, "--pids", "1", threads])).status).toBe(0);
+      expect((await kindling(["run", "--platform", platform, threads])).status).toBe(8);
+    });
+    it.skipIf(platform === "kvm" && skip)(`why the sandbox stopped a program is printed (${platform})`, async () => {
+      const stuck = compile(
+        "stuck",
+        "#include <unistd.h>\nint main(void){ int p[2]; char c; pipe(p); return read(p[0], &c, 1); }",
+      );
+      const r = await kindling(["run", "--platform", platform, stuck]);
+      expect(r.status).toBe(128 + 9);
+      expect(r.err).toContain("kindling: the program was stopped: deadlock: a pipe wait that nothing can end");
+    });
+  }
 });
