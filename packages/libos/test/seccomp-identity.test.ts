@@ -3,8 +3,9 @@
 // runs natively; musl's raise() sends tkill to it). Without an explicit
 // identity the libos takes the host pid, and kill/tkill/tgkill naming it run
 // natively (the host kernel fills siginfo as Linux does). sysinfo reports the
-// host's memory where the libos has no arena.
-import { Libos } from "@kindling/libos";
+// sandbox's memory (its budget), never the host's, where the libos has no arena.
+import { totalmem } from "node:os";
+import { ByteBudget, Libos } from "@kindling/libos";
 import { Resume } from "@kindling/syscall-tap";
 import { describe, expect, it } from "vitest";
 import { SCRATCH } from "./core-setup.js";
@@ -66,12 +67,16 @@ describe("seccomp-like tasks: one pid for the libos and the host", () => {
     const h = new Harness(k, mem);
     expect(h.call("getpid")).toBe(1);
   });
-  it("sysinfo reports the host's memory when the host kernel manages it", () => {
-    const { h, mem } = seccompLike();
+  it("sysinfo reports the sandbox's memory, not the host's, when the host kernel manages it", () => {
+    const mem = new FakeMemory(0x10000, 0x400000);
+    const k = new Libos({ memory: { base: 0, size: 0 }, budget: new ByteBudget(64 << 20) });
+    const h = new Harness(k, mem, true);
+    Object.assign(h.task, { nativeSignals: true, pid: 4242 });
     expect(h.call("sysinfo", SCRATCH)).toBe(0);
     const total = mem.readU64(SCRATCH + 32);
     const free = mem.readU64(SCRATCH + 40);
-    expect(total).toBeGreaterThan(0);
+    expect(total).toBe(64 << 20);
+    expect(total).not.toBe(totalmem());
     expect(free).toBeLessThanOrEqual(total);
     expect(mem.readU64(SCRATCH + 104) & 0xffffffff).toBe(1);
   });
