@@ -12,11 +12,12 @@ import {
   BPF_JMP_JEQ_K,
   BPF_LD_W_ABS,
   BPF_RET_K,
+  ENOSYS,
   SECCOMP_DATA_ARCH,
   SECCOMP_DATA_ARGS,
   SECCOMP_DATA_NR,
   SECCOMP_RET_ALLOW,
-  SECCOMP_RET_KILL_PROCESS,
+  SECCOMP_RET_ERRNO,
   SECCOMP_RET_USER_NOTIF,
 } from "./abi.js";
 
@@ -65,7 +66,8 @@ const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
 /**
  * Builds the filter as an array of 8-byte `struct sock_filter`: a foreign
- * architecture is killed; `allow` runs natively (when its condition holds);
+ * architecture's call (`int 0x80`: i386) fails with ENOSYS, as on Linux for a
+ * number it lacks (no i386 ABI is served); `allow` runs natively (when its condition holds);
  * everything else (x32 numbers too) is notified.
  */
 export function notifyFilter(options: NotifyFilterOptions): Uint8Array {
@@ -97,7 +99,7 @@ export function notifyFilter(options: NotifyFilterOptions): Uint8Array {
   }
 
   emit(BPF_LD_W_ABS, SECCOMP_DATA_ARCH);
-  emit(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, "kill");
+  emit(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 0, "foreign");
   emit(BPF_LD_W_ABS, SECCOMP_DATA_NR);
   const conditional = allow.filter((nr) => conditions.has(nr));
   for (const nr of allow) emit(BPF_JMP_JEQ_K, nr, conditions.has(nr) ? `cond${nr}` : "allow", 0);
@@ -111,7 +113,7 @@ export function notifyFilter(options: NotifyFilterOptions): Uint8Array {
   }
   emit(BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0, "allow");
   emit(BPF_RET_K, SECCOMP_RET_USER_NOTIF, 0, 0, "notif");
-  emit(BPF_RET_K, SECCOMP_RET_KILL_PROCESS, 0, 0, "kill");
+  emit(BPF_RET_K, SECCOMP_RET_ERRNO | ENOSYS, 0, 0, "foreign");
 
   if (prog.length > 4096) throw new FilterError("E2BIG", `filter of ${prog.length} instructions exceeds BPF_MAXINSNS`);
   const labels = new Map<string, number>();
