@@ -80,9 +80,10 @@ export const SEL_TSS = 0x28;
  * The TSS ends with a 4-byte I/O permission bitmap that opens exactly one
  * port to ring 3: SYSCALL_PORT. On these machines' nested KVM, `syscall`
  * jumps to LSTAR without leaving CPL 3, so the entry's `out` must be allowed
- * from ring 3. That grants the program nothing: writing the port directly is
- * just another way to ask for a system call. Every other port (the exception
- * ports among them) stays closed to ring 3.
+ * from ring 3. The platform serves a system call only for the shim's own
+ * `out` (at its rip); the program's port I/O, on this port or any other, is
+ * the #GP Linux gives. Every other port (the exception ports among them)
+ * stays closed to ring 3.
  */
 const IOMAP_OFFSET = 104;
 const TSS_LIMIT = IOMAP_OFFSET + 4 - 1;
