@@ -107,8 +107,15 @@ function probe(): void {
   if (!what) return;
   const say = (s: string) => process.stderr.write(`kindling-jail-probe: ${s}\n`);
   for (const p of what.split(",")) {
-    if (p === "ls") say(`/ = ${JSON.stringify(readdirSync("/").sort())}`);
-    else if (p === "socket") say(`socket = ${syscallRaw(syscallNumber("socket", "x86_64") as number, 2, 1, 0)}`);
+    if (p === "ls") {
+      say(`/ = ${JSON.stringify(readdirSync("/").sort())}`);
+      if (existsSync("/etc")) say(`/etc = ${JSON.stringify(readdirSync("/etc").sort())}`);
+    } else if (p === "ns") {
+      const ns = Object.fromEntries(
+        ["user", "mnt", "pid", "net", "ipc", "uts"].map((k) => [k, readlinkSync(`/proc/self/ns/${k}`)]),
+      );
+      say(`ns = ${JSON.stringify(ns)}`);
+    } else if (p === "socket") say(`socket = ${syscallRaw(syscallNumber("socket", "x86_64") as number, 2, 1, 0)}`);
     else if (p === "ptrace") say(`ptrace = ${syscallRaw(syscallNumber("ptrace", "x86_64") as number, 16, 1, 0, 0)}`);
     else if (p === "spawn") say(`spawn = ${spawnSync("/bin/true").status}`);
   }
@@ -270,7 +277,10 @@ export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: st
   }
   const ops = planJailRoot(exposures);
   const inner = [process.execPath, ...process.execArgv, entry, ...argv];
-  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ""}`);
+  // NODE_EXTRA_CA_CERTS names a host file the jail does not have (and the supervisor makes no TLS connection).
+  const env = Object.entries(process.env)
+    .filter(([k]) => k !== "NODE_EXTRA_CA_CERTS")
+    .map(([k, v]) => `${k}=${v ?? ""}`);
   const stage = mkdtempSync(join(tmpdir(), "kindling-jail-"));
   let pid: number;
   try {

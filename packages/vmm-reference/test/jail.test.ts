@@ -1,0 +1,249 @@
+/**
+ * `kindling run --jail`: the supervisor runs in new namespaces with only the
+ * paths it needs, under the seccomp filter of policy/supervisor-x86_64.json.
+ * The CLI is bundled from the sources and started as its own process (the
+ * jail starts a copy of it); each run is compared with the same run without
+ * --jail.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  AUDIT_ARCH_X86_64,
+  BpfProgram,
+  compileJson,
+  parseFilters,
+  syscallNumber,
+  syscallTable,
+} from "@kindling/seccompiler";
+import { kvmAvailable } from "@kindling/vmm-reference";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error: a plain .mjs script without types
+import { bundleCli } from "../scripts/bundle-cli.mjs";
+import { build, busybox, compilers, corpusPrograms, makeTree } from "./conformance/harness.js";
+import { ccMissing, compile } from "./programs.js";
+
+const pkg = fileURLToPath(new URL("..", import.meta.url));
+const policyPath = join(pkg, "policy", "supervisor-x86_64.json");
+const policyText = readFileSync(policyPath, "utf8");
+const FILTERS = ["supervisor_kvm", "supervisor_seccomp"] as const;
+
+describe("the supervisor policy", () => {
+  it("compiles with seccompiler, one filter per platform and the clone3 ENOSYS filter", () => {
+    const filters = compileJson(policyText, { arch: "x86_64" });
+    expect([...filters.keys()].sort()).toEqual(["enosys", "supervisor_kvm", "supervisor_seccomp"]);
+    for (const f of filters.values()) expect(f.program.byteLength).toBeGreaterThan(0);
+  });
+
+  it("names only system calls of seccompiler's x86_64 table (property)", () => {
+    const json = JSON.parse(policyText) as Record<string, { filter: Array<{ syscall: string }> }>;
+    const rules = Object.values(json).flatMap((f) => f.filter);
+    const known = new Set(syscallTable("x86_64").map(([name]) => name));
+    fc.assert(
+      fc.property(fc.constantFrom(...rules), (rule) => {
+        expect(known.has(rule.syscall)).toBe(true);
+        expect(syscallNumber(rule.syscall, "x86_64")).toBeTypeOf("number");
+      }),
+    );
+  });
+
+  it("traps every call outside the policy and allows the ones in it (property, BPF interpreter)", () => {
+    for (const name of FILTERS) {
+      const filter = parseFilters(policyText, "x86_64").get(name)!;
+      const program = new BpfProgram(compileJson(policyText).get(name)!.program);
+      const table = syscallTable("x86_64");
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...table),
+          fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 6, maxLength: 6 }),
+          ([, nr], args) => {
+            const bpf = program.run({ nr, arch: AUDIT_ARCH_X86_64, args });
+            // The compiled program decides as the parsed filter does.
+            expect(bpf.action).toEqual(filter.evaluate({ nr, args }).action);
+            expect(bpf.action === "allow" || bpf.action === "trap").toBe(true);
+          },
+        ),
+      );
+    }
+  });
+
+  it("forbids what a jailed supervisor must never do, on both platforms", () => {
+    for (const name of FILTERS) {
+      const program = new BpfProgram(compileJson(policyText).get(name)!.program);
+      const decide = (call: string, args: bigint[] = []) =>
+        program.run({ nr: syscallNumber(call, "x86_64")!, arch: AUDIT_ARCH_X86_64, args }).action;
+      for (const call of [
+        "execve",
+        "execveat",
+        "fork",
+        "vfork",
+        "ptrace",
+        "socket",
+        "socketpair",
+        "connect",
+        "bind",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "unshare",
+        "setns",
+        "setuid",
+        "setresuid",
+        "capset",
+        "init_module",
+        "kexec_load",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "keyctl",
+        "chroot",
+      ]) {
+        expect([name, call, decide(call)]).toEqual([name, call, "trap"]);
+      }
+      // clone only for threads: a fork or a new namespace traps.
+      const thread = BigInt(0x3d0f00); // glibc's pthread_create flags
+      expect(decide("clone", [thread])).toBe("allow");
+      expect(decide("clone", [0x11n /* SIGCHLD */])).toBe("trap");
+      expect(decide("clone", [thread | 0x10000000n /* CLONE_NEWUSER */])).toBe("trap");
+      expect(decide("clone", [0x4111n /* vfork */])).toBe("trap");
+      // ioctl: KVM and seccomp-notification requests, never TIOCSTI.
+      expect(decide("ioctl", [3n, 0xae80n /* KVM_RUN */])).toBe("allow");
+      expect(decide("ioctl", [3n, 0x5412n /* TIOCSTI */])).toBe("trap");
+    }
+    const enosys = new BpfProgram(compileJson(policyText).get("enosys")!.program);
+    expect(enosys.run({ nr: syscallNumber("clone3", "x86_64")!, arch: AUDIT_ARCH_X86_64 }).action).toEqual({
+      errno: 38,
+    });
+  });
+});
+
+const skip = ccMissing ?? (busybox ? null : "busybox-static is not installed");
+if (skip) console.warn(`skipping jail runs: ${skip}`);
+const platforms = (["kvm", "seccomp"] as const).filter((p) => p !== "kvm" || kvmAvailable());
+if (!kvmAvailable()) console.warn("jail runs on kvm skipped: /dev/kvm is not usable here");
+
+describe.skipIf(skip)("kindling run --jail", () => {
+  let cli = "";
+  let hello = "";
+  beforeAll(async () => {
+    cli = await bundleCli();
+    hello = compile(
+      "jail-hello",
+      '#include <stdio.h>\nint main(int c, char **v){ char b[64]; if (fgets(b, sizeof b, stdin)) printf("read %s", b); printf("hi %s\\n", c > 1 ? v[1] : "?"); return 42; }',
+    );
+  });
+
+  function kindling(args: string[], opts: { env?: Record<string, string>; input?: string; timeout?: number } = {}) {
+    const r = spawnSync(process.execPath, [cli, ...args], {
+      encoding: "utf8",
+      input: opts.input ?? "",
+      env: { ...process.env, ...opts.env },
+      timeout: opts.timeout ?? 60_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  describe.each(platforms)("on %s", (platform) => {
+    const run = (args: string[], o?: Parameters<typeof kindling>[1]) =>
+      kindling(["run", "--jail", "--platform", platform, ...args], o);
+
+    it("passes stdio and the exit status through", () => {
+      const r = run([hello, "jailed"], { input: "a line\n" });
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("read a line\nhi jailed\n");
+      expect(r.status).toBe(42);
+    });
+
+    it("runs busybox and the corpus as it does without --jail", () => {
+      const tree = makeTree(`jail-${platform}`);
+      const cc = compilers.find((c) => !c.missing)!.cc;
+      const cases: string[][] = [[busybox!, "sh", "-c", "echo hi; ls /data; wc -c < /data/hello.txt; exit 3"]];
+      for (const name of corpusPrograms()) cases.push([build(name, cc)]);
+      for (const argv of cases) {
+        const base = [
+          "--platform",
+          platform,
+          "--root",
+          tree,
+          "--mount",
+          `${tree}/scratch:/scratch:rw`,
+          "--tmpfs",
+          "/tmp",
+          "--env",
+          "LANG=C",
+        ];
+        const plain = kindling(["run", ...base, ...argv]);
+        const jailed = kindling(["run", "--jail", ...base, ...argv]);
+        expect({ argv, ...jailed }).toEqual({ argv, ...plain });
+      }
+    });
+
+    it.skipIf(!existsSync(join(pkg, "build", "demo", "kindling-demo")))("runs the demo", () => {
+      const demo = [
+        "--mount",
+        `${join(pkg, "demo", "data")}:/data`,
+        "--tmpfs",
+        "/tmp",
+        join(pkg, "build", "demo", "kindling-demo"),
+      ];
+      const plain = kindling(["run", "--platform", platform, ...demo]);
+      const jailed = run(demo);
+      expect(jailed.status).toBe(0);
+      expect(jailed.status).toBe(plain.status);
+      // The demo prints timings: compare its lines without numbers.
+      const shape = (s: string) => s.replace(/[0-9.]+/g, "N");
+      expect(shape(jailed.stdout)).toBe(shape(plain.stdout));
+    });
+
+    it("holds --timeout", () => {
+      const t0 = Date.now();
+      const r = run(["--timeout", "1", busybox!, "sleep", "20"]);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(r.status).toBe(137);
+      expect(r.stderr).toContain("timeout");
+    });
+
+    it("stops the supervisor at a forbidden call: socket(AF_INET), ptrace, starting a process", () => {
+      for (const [probe, call, nr] of [
+        ["socket", "socket", 41],
+        ["ptrace", "ptrace", 101],
+      ] as const) {
+        const r = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: probe } });
+        expect(r.stderr).toContain(`the supervisor made system call ${call} (${nr}), which its policy does not allow`);
+        expect(r.status).toBe(159);
+      }
+      const spawned = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "spawn" } });
+      expect(spawned.stderr).toMatch(/the supervisor made system call (clone|clone3|vfork|execve|socketpair) \(\d+\)/);
+      expect(spawned.status).toBe(159);
+    });
+
+    it("the same probe succeeds without the filter (the test can fail)", () => {
+      const r = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "socket", KINDLING_JAIL_MEASURE: "1" } });
+      expect(r.stderr).toMatch(/kindling-jail-probe: socket = \d+\n/);
+      expect(r.status).toBe(0);
+    });
+
+    it("sees no host path beyond its mounts, in namespaces of its own", () => {
+      const r = run([hello], { env: { KINDLING_JAIL_PROBE: "ls,ns" } });
+      expect(r.status).toBe(42);
+      const top = JSON.parse(/kindling-jail-probe: \/ = (.*)\n/.exec(r.stderr)![1]) as string[];
+      // Only what the plan puts there: the tmpfs, procfs, /dev, the paths of Node, its
+      // libraries, the code and the program (usr-merge links included).
+      const repoTop = pkg.split("/")[1];
+      const programTop = hello.split("/")[1];
+      const allowed = new Set(["dev", "proc", "tmp", "usr", "lib", "lib64", "bin", "sbin", "etc", repoTop, programTop]);
+      for (const e of top) expect([e, allowed.has(e)]).toEqual([e, true]);
+      for (const hostOnly of ["root", "home", "var", "sys", "boot", "srv", "opt"]) expect(top).not.toContain(hostOnly);
+      const ns = JSON.parse(/kindling-jail-probe: ns = (.*)\n/.exec(r.stderr)![1]) as Record<string, string>;
+      for (const kind of ["user", "mnt", "pid", "net", "ipc", "uts"]) {
+        expect(ns[kind]).toMatch(/^[a-z]+:\[\d+\]$/);
+        expect([kind, ns[kind]]).not.toEqual([kind, readlinkSync(`/proc/self/ns/${kind}`)]);
+      }
+      const etc = JSON.parse(/kindling-jail-probe: \/etc = (.*)\n/.exec(r.stderr)?.[1] ?? "[]") as string[];
+      expect(etc.every((e) => e === "ld.so.cache")).toBe(true);
+    });
+  });
+});
