@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { portInsnEndingAt } from "../src/kvm/platform.js";
+import { isStringPortInsn, portInsnEndingAt } from "../src/kvm/platform.js";
 
 // The kvm platform finds the start of a program's port I/O instruction when
 // KVM reports rip just past it (an `out` on these machines): the #GP Linux
@@ -45,5 +45,19 @@ describe("portInsnEndingAt", () => {
         },
       ),
     );
+  });
+});
+
+describe("isStringPortInsn", () => {
+  it("finds ins/outs behind prefixes, nothing else", () => {
+    const at = (code: number[]) => isStringPortInsn(new Uint8Array([0x90, ...code, 0x90]), 1);
+    expect(at([0x6e])).toBe(true); // outsb
+    expect(at([0xf3, 0x6c])).toBe(true); // rep insb
+    expect(at([0x66, 0xf3, 0x6f])).toBe(true); // rep outsw
+    expect(at([0x64, 0x6e])).toBe(true); // outsb %fs:(%rsi)
+    expect(at([0xee])).toBe(false); // out %al,(%dx): no memory operand
+    expect(at([0x8b, 0x06])).toBe(false); // mov (%rsi),%eax
+    expect(isStringPortInsn(new Uint8Array([0x6e]), -1)).toBe(false);
+    expect(isStringPortInsn(new Uint8Array([0x6e]), 1)).toBe(false);
   });
 });

@@ -139,6 +139,18 @@ export function portInsnEndingAt(
 }
 const SIZE_REP_PREFIXES = new Set([0x66, 0x67, 0xf2, 0xf3]);
 
+/** Whether the instruction at `rip` is ins or outs (after legacy and REX prefixes). */
+export function isStringPortInsn(bytes: Uint8Array, rip: number): boolean {
+  if (!Number.isSafeInteger(rip) || rip < 0) return false;
+  for (let i = rip; i < bytes.length && i < rip + 15; i++) {
+    const b = bytes[i];
+    if (ANY_LEGACY_PREFIX.has(b) || (b & 0xf0) === 0x40) continue;
+    return b >= 0x6c && b <= 0x6f;
+  }
+  return false;
+}
+const ANY_LEGACY_PREFIX = new Set([0x66, 0x67, 0xf2, 0xf3, 0xf0, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65]);
+
 export class KvmPlatformError extends Error {
   override readonly name = "KvmPlatformError";
   constructor(
@@ -569,6 +581,11 @@ export class KvmPlatform implements TaskControl {
         }
         return this.#serveFault(server, 13, (n << 3) | 2, 0);
       }
+    }
+    if (vector === 14 && isStringPortInsn(this.guestMemory.regions()[0].bytes, Number(this.#w[RIP]))) {
+      // KVM emulates ins/outs on the open port and faults on the memory operand; the CPU
+      // (Linux) checks the port first: #GP.
+      return this.#serveFault(server, 13, 0, 0);
     }
     const address = vector === 14 ? Number(this.#runView.getBigUint64(SREGS + 232, true)) : 0;
     return this.#serveFault(server, vector, errorCode, address);

@@ -50,6 +50,14 @@ CASE(insl_10, "push %rdi; lea iobuf(%rip),%rdi; mov $0x10,%edx; cld", "insl; pop
 CASE(outsb_10, "push %rsi; lea iobuf(%rip),%rsi; mov $0x10,%edx; cld", "outsb; pop %rsi")
 CASE(rep_outsb_10, "push %rsi; push %rcx; lea iobuf(%rip),%rsi; mov $0x10,%edx; mov $8,%ecx; cld",
      "rep outsb; pop %rcx; pop %rsi")
+/* Bad memory operands: the port check comes first natively (#GP, not a page fault). */
+CASE(insb_null, "push %rdi; xor %edi,%edi; mov $0x10,%edx; cld", "insb; pop %rdi")
+CASE(insb_low, "push %rdi; mov $0x14000,%edi; mov $0x10,%edx; cld", "insb; pop %rdi")
+CASE(outsb_null, "push %rsi; xor %esi,%esi; mov $0x10,%edx; cld", "outsb; pop %rsi")
+CASE(rep_insb_huge, "push %rdi; push %rcx; lea iobuf(%rip),%rdi; mov $0x10,%edx; mov $-1,%rcx; cld",
+     "rep insb; pop %rcx; pop %rdi")
+CASE(std_rep_insb, "push %rdi; push %rcx; lea iobuf+32(%rip),%rdi; mov $0x10,%edx; mov $4,%ecx; std",
+     "rep insb; cld; pop %rcx; pop %rdi")
 CASE(outsw_20, "push %rsi; lea iobuf(%rip),%rsi; mov $0x20,%edx; cld", "outsw; pop %rsi")
 CASE(int3, "", "int3")
 CASE(int_3, "", "int $3")
@@ -148,9 +156,16 @@ int main(void) {
   RUN(insb_10);
   RUN(rep_insb_10);
   RUN(insl_10);
+  RUN(rep_insb_huge);
+  __asm__ volatile("cld");
+  RUN(std_rep_insb);
+  __asm__ volatile("cld");
   int untouched = 1;
   for (unsigned i = 0; i < sizeof iobuf; i++) untouched &= iobuf[i] == 0xa5;
   printf("ins left memory untouched: %s\n", untouched ? "yes" : "no");
+  RUN(insb_null);
+  RUN(insb_low);
+  RUN(outsb_null);
   RUN(outsb_10);
   RUN(rep_outsb_10);
   RUN(outsw_20);
