@@ -135,6 +135,31 @@ describe("the checked ioctl", () => {
   });
 });
 
+describe("the checked ioctl on a real fd", () => {
+  it("property: FIONREAD on a pipe runs with a 4-byte buffer and is refused with any other", () => {
+    const [r, w] = pipeFds();
+    try {
+      fc.assert(
+        fc.property(fc.nat(16), fc.nat(8), (len, pending) => {
+          const data = new Uint8Array(pending);
+          if (pending > 0) main.pwrite(w, data);
+          const buf = new Uint8Array(len);
+          if (len === 4) {
+            expect(ioctl(r, FIONREAD, buf)).toBe(0);
+            expect(new DataView(buf.buffer).getInt32(0, true)).toBe(pending);
+          } else {
+            expect(() => ioctl(r, FIONREAD, buf)).toThrowError(UsageError);
+          }
+          if (pending > 0) main.pread(r, new Uint8Array(pending));
+        }),
+      );
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+});
+
 describe("MmapRegion.map", () => {
   it("refuses MAP_FIXED: it has no address, the mapping would land at 0 over whatever is there", () => {
     for (const fixed of [MAP_FIXED, MAP_FIXED_NOREPLACE]) {
