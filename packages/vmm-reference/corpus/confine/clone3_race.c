@@ -112,12 +112,10 @@ static long clone3_gen(int gen) {
 static void *flipper(void *unused) {
   (void)unused;
   for (unsigned i = 0; !stop; i++) {
-    args.flags = THREAD_FLAGS;
+    args.flags = (i & 1) ? 0 : THREAD_FLAGS;
     for (int k = 0; k < 300; k++) __asm__ volatile("pause");
-    args.flags = 0;
-    for (int k = 0; k < 300; k++) __asm__ volatile("pause");
-    /* Cooperative threads (kvm) switch only in system calls. */
-    if ((i & 15) == 0) sched_yield();
+    /* Cooperative threads (kvm) switch only in system calls: yield in either state. */
+    if ((i & 31) < 2) sched_yield();
   }
   return NULL;
 }

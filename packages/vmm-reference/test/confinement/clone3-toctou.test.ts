@@ -31,6 +31,7 @@ describe.each(platforms)("clone3 flags changed under the libos, on $platform", (
     expect(got.status).toBe(0);
     const m = /^attempts=(\d+) created=(\d+) enosys=(\d+) other=(\d+) forks=(\d+)$/m.exec(got.stdout);
     expect(m, got.stdout + got.stderr).not.toBeNull();
+    console.info(`clone3 race on ${platform}: ${m![0]}`);
     const [attempts, created, enosys, forks] = [Number(m![1]), Number(m![2]), Number(m![3]), Number(m![5])];
     expect(forks, "children that did not share the program's memory").toBe(0);
     expect(attempts).toBeGreaterThan(100);
