@@ -1,10 +1,12 @@
 /**
  * The child process of syscall-fuzz.test.ts (run with vite-node, so a crash of
  * Node ends this process, not vitest): runs corpus/confine/syscall_fuzz on one
- * platform, seed after seed, until its time is up, and prints one JSON line per
- * event on stdout: {"dir"}, then per seed {"start"} and {"seed", ...result}.
+ * platform, seed after seed, until its time is up, and appends one JSON line
+ * per event to the job's `events` file: {"dir"}, then per seed {"start"} and
+ * {"seed", ...result}. (A file, not stdout: a write to a full stdout pipe may
+ * fail with EAGAIN, and a file keeps what was written before a crash.)
  *
- *   fuzz-runner.ts '{"platform":"kvm","exes":{...},"firstSeed":1,"seconds":20,"calls":2000}'
+ *   fuzz-runner.ts '{"platform":"kvm","exes":{...},"firstSeed":1,"seconds":20,"calls":2000,"events":"/tmp/x"}'
  */
 import * as nfs from "node:fs";
 import { join } from "node:path";
@@ -20,6 +22,8 @@ export interface FuzzJob {
   seeds?: number[];
   seconds: number;
   calls: number;
+  /** The file the events are appended to. */
+  events: string;
 }
 
 export interface SeedResult {
@@ -40,7 +44,7 @@ export interface SeedResult {
 const EXPECTED_STOP = /^(timeout|cpu-limit|memory|deadlock)/;
 
 function emit(o: object): void {
-  nfs.writeSync(1, `${JSON.stringify(o)}\n`);
+  nfs.appendFileSync(job.events, `${JSON.stringify(o)}\n`);
 }
 
 /** A digest of a file beside the tree: content, mode and times. */

