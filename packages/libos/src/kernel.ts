@@ -174,6 +174,8 @@ export class Task {
   futexBitset = 0;
   wakeAt = Number.POSITIVE_INFINITY;
   timeoutResult = 0;
+  /** A wait on a condition another thread makes true (a pipe's data or space): see Scheduler.blockUntil. */
+  waitReady: (() => boolean) | undefined;
   constructor(readonly tid: number) {}
 }
 

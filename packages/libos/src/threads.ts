@@ -104,6 +104,21 @@ export class Scheduler {
     return this.run(k, t, out);
   }
 
+  /**
+   * The running task waits until `ready()` (a pipe another thread will fill or
+   * drain): once it is, the task executes its `syscall` again (rax still holds
+   * the call's number), as Linux restarts a call. A signal ends the wait with -EINTR.
+   */
+  blockUntil(k: Libos, t: TaskControl, out: Outcome, ready: () => boolean): number {
+    const task = this.current;
+    task.ctx = Scheduler.capture(t);
+    task.state = "blocked";
+    task.futexAddr = -1;
+    task.wakeAt = Number.POSITIVE_INFINITY;
+    task.waitReady = ready;
+    return this.run(k, t, out);
+  }
+
   /** The running task lets others run (sched_yield); it resumes with `result`. */
   yield(k: Libos, t: TaskControl, out: Outcome, result: number): number {
     if (!this.tasks.some((x) => x.state === "runnable")) return result;
@@ -158,6 +173,17 @@ export class Scheduler {
     x.result = result;
     x.futexAddr = -1;
     x.wakeAt = Number.POSITIVE_INFINITY;
+    x.waitReady = undefined;
+  }
+
+  /** Readies the tasks whose blockUntil condition holds now: each runs its system call again. */
+  private readyConditions(): void {
+    for (const x of this.tasks) {
+      if (x.state !== "blocked" || x.waitReady === undefined || !x.waitReady()) continue;
+      const c = x.ctx!;
+      c.regs.rip = BigInt.asUintN(64, c.regs.rip - 2n); // back onto `syscall`
+      this.ready(x, Number(BigInt.asIntN(64, c.regs.rax))); // rax: the call's number again
+    }
   }
 
   /** Runs the next runnable task, waiting for timeouts, timers and signals when none is. */
@@ -165,6 +191,7 @@ export class Scheduler {
     for (;;) {
       const n = this.tasks.length;
       if (n === 0) return k.exitGroup(0, out);
+      this.readyConditions();
       const from = Math.max(0, this.tasks.indexOf(this.current));
       for (let i = 1; i <= n; i++) {
         const x = this.tasks[(from + i) % n];

@@ -30,7 +30,8 @@ import { FileDescription, fail, type IoctlIo, type Stat } from "./types.js";
  * to look again, "intr" when a signal ended the wait (-ERESTARTSYS: EINTR or a restart), false when
  * nothing can ever change it (the call then answers EAGAIN).
  */
-export type PipeWaiter = (ready: () => boolean) => boolean | "intr";
+/** `partial`: a write has already put some bytes (a waiter that cannot resume it in place returns false: a short write). */
+export type PipeWaiter = (ready: () => boolean, partial?: boolean) => boolean | "intr";
 
 let pipeIno = 0x10000;
 
@@ -178,7 +179,7 @@ export class PipeEnd extends FileDescription {
       } else if (this.nonblocking || !this.waiter) {
         return done > 0 ? done : -EAGAIN;
       } else {
-        const w = this.waiter(() => p.space > 0 || p.readers === 0);
+        const w = this.waiter(() => p.space > 0 || p.readers === 0, done > 0);
         if (w === "intr") return done > 0 ? done : -ERESTARTSYS;
         if (!w) return done > 0 ? done : -EAGAIN;
       }

@@ -71,12 +71,20 @@ export class SandboxFs implements VfsContract {
   runOut: Outcome | null = null;
 
   /** A blocking wait on behalf of the running file syscall (see `waiter`). */
-  wait(ready: () => boolean): boolean | "intr" {
-    if (this.waiter) return this.waiter(ready);
+  wait(ready: () => boolean, partial = false): boolean | "intr" {
+    if (this.waiter) return this.waiter(ready, partial);
     const k = this.#k;
     const t = this.runTask;
     const out = this.runOut;
     if (!k || !t || !out) return false;
+    // Another thread can make it ready (cooperative threads, kvm): this one waits in the scheduler, others run,
+    // and it runs the call again once ready. "intr": the call returns at once (its outcome is the switch).
+    // A write that already put bytes returns them (a short write): the call cannot be resumed midway.
+    if (k.sched !== undefined && k.sched.others > 0) {
+      if (partial) return false;
+      k.sched.blockUntil(k, t, out, ready);
+      return "intr";
+    }
     const r = k.block(t, Number.POSITIVE_INFINITY);
     if (r === true) return "intr";
     if (r === false) return true;

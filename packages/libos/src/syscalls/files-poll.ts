@@ -38,7 +38,7 @@ function doPipe(k: Libos, t: TaskControl, addr: number, flags: number): number {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return -EINVAL;
   if (!t.memory.contains(addr, 8)) return -EFAULT;
   const fs = fsOf(k);
-  const [r, w] = createPipe(flags, (ready) => fs.wait(ready), null, fs.budget);
+  const [r, w] = createPipe(flags, (ready, partial) => fs.wait(ready, partial), null, fs.budget);
   const cloexec = (flags & O_CLOEXEC) !== 0;
   const rfd = fs.fds.alloc(r, 0, cloexec);
   if (rfd < 0) {
@@ -154,6 +154,11 @@ function pollWait(k: Libos, t: TaskControl, out: Outcome, s: PollSet, ms: number
     }
   });
   const host = hostPollfds(descs, evs);
+  if (host === null && ms < 0 && k.sched !== undefined && k.sched.others > 0) {
+    // Another thread can make one ready (cooperative threads, kvm): wait in the scheduler; poll runs again then.
+    k.sched.blockUntil(k, t, out, () => scan(k, s) > 0);
+    return 0;
+  }
   if (host === null) {
     const r = k.block(t, ms < 0 ? Number.POSITIVE_INFINITY : ms);
     if (r === true) return -EINTR;
