@@ -416,6 +416,15 @@ export class Libos implements SyscallServer {
     return task;
   }
 
+  /** Forgets a task that ended on its own (a host thread's exit, seccomp): its TaskControl is not used again. */
+  forgetTask(t: TaskControl): void {
+    this.tasks.delete(t);
+    if (this.lastControl === t) {
+      this.lastControl = undefined;
+      this.lastTask = undefined;
+    }
+  }
+
   /** The thread scheduler, once the program has created a thread. */
   sched: Scheduler | undefined;
 

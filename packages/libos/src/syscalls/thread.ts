@@ -178,6 +178,7 @@ export function register(table: SyscallTable): void {
     if (!t.nativeMemory) return exit(k, t, ev, out);
     cloning.get(k)?.delete(hostTid(t));
     if (k.hostThreads > 1) k.hostThreads--;
+    k.forgetTask(t); // the platform forgets it too: its tid may come back as another thread
     out.resume = Resume.Continue;
     return 0;
   };

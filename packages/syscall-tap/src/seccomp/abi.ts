@@ -57,6 +57,7 @@ export const BPF_RET_K = 0x06;
 
 // x86-64 system call numbers used by the platform itself.
 export const SYS_poll = 7;
+export const SYS_exit = 60;
 export const SYS_kill = 62;
 export const SYS_process_vm_readv = 310;
 export const SYS_process_vm_writev = 311;

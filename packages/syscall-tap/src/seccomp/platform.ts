@@ -53,6 +53,7 @@ import {
   SECCOMP_NOTIF_SIZE,
   SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
   SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+  SYS_exit,
   SYS_kill,
   SYS_poll,
 } from "./abi.js";
@@ -627,6 +628,9 @@ export class SeccompProcess {
         break;
       case Resume.Continue:
         this.#send(0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+        // A thread's exit (notified so that servers can count threads): it ends, and its tid may
+        // come back as another thread; holding its task would grow with every thread ever made.
+        if (ev.nr === SYS_exit && task !== this.#main) this.#tasks.delete(tid);
         break;
       case Resume.Exit:
         this.#killedByServer = true;
