@@ -285,6 +285,14 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .argument("<program>", "host path of a static x86-64 Linux executable")
     .argument("[args...]", "its arguments")
     .passThroughOptions()
+    .addHelpText(
+      "after",
+      "\nHost paths (--root, --mount sources, --strace=FILE) must be real paths: a symbolic link in any\n" +
+        "component is refused, as a sandbox with a writable mount could have planted it (that includes\n" +
+        "links such as /bin -> usr/bin: give the real path). Relative paths start at the current directory.\n" +
+        "The program starts with an empty environment and sees its sandbox path, never its host path.\n" +
+        "A bad option prints one line and exits 125.",
+    )
     .option("--root <dir>", "host directory shown as / (read-only)")
     .option(
       "--mount <host:guest[:rw]>",

@@ -419,6 +419,10 @@ int main(void) {
       const r = await kindling(["run", "--platform", platform, stuck]);
       expect(r.status).toBe(128 + 9);
       expect(r.err).toContain("kindling: the program was stopped: deadlock: a pipe wait that nothing can end");
+      const spin = compile("cpu-spin", "int main(void){ for(;;){} }");
+      const c = await kindling(["run", "--platform", platform, "--cpu-limit", "0.5", "--timeout", "30", spin]);
+      expect(c.status).toBe(128 + 24); // SIGXCPU
+      expect(c.err).toContain("kindling: the program was stopped: cpu-limit");
     });
   }
 });
