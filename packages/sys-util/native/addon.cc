@@ -625,7 +625,70 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
     }
   }
   syscall(SYS_execveat, exefd, "", c.argv, c.envp, AT_EMPTY_PATH);
-  JailFail(c.errw, 7, errno);
+  if (!c.has_filter) JailFail(c.errw, 7, errno);
+  // Under the filter the failure is told through the shared page, with no call to notify:
+  // the parent lets exactly one call through (the execveat) and nothing after it.
+  __atomic_store_n(c.handoff + 1, errno == 0 ? EINVAL : errno, __ATOMIC_RELEASE);
+  syscall(SYS_exit_group, 127);
+  for (;;) {
+  }
+}
+
+// The jailed program's listener: taken with pidfd_getfd as TakeListener does; then exactly one
+// notification, the program's execveat, is let through (CONTINUE). Another notification is the
+// exec failure's exit (the failure is on the shared page by then) or already the program's own
+// first call, which stays pending for the platform. Returns the listener or -1.
+int JailTakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
+    return -1;
+  }
+  int listener = -1;
+  for (int tries = 0; tries < 200000 && listener < 0; tries++) {
+    listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, lfd, 0));
+    if (listener >= 0) break;
+    if (errno != EBADF) break;
+    struct pollfd p[2] = {{errfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    if (poll(p, 2, 0) > 0) break;
+    sched_yield();
+  }
+  if (listener >= 0) fcntl(listener, F_SETFD, FD_CLOEXEC);
+  __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
+  bool exec_let_through = false;
+  while (listener >= 0) {
+    struct pollfd p[3] = {{pidfd, POLLIN, 0}, {listener, POLLIN, 0}, {errfd, POLLIN, 0}};
+    int r = poll(p, 3, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (p[0].revents & POLLIN) break;  // the child died (its failure is on the page)
+    // The error pipe's EOF: the exec is done (a program that makes no call is not waited for).
+    if (exec_let_through && (p[2].revents & (POLLIN | POLLHUP))) break;
+    if (!(p[1].revents & POLLIN)) {
+      if (p[1].revents & (POLLHUP | POLLERR)) break;
+      continue;
+    }
+    bool failed = __atomic_load_n(handoff + 1, __ATOMIC_ACQUIRE) != 0;
+    if (exec_let_through && !failed) break;  // the program's first call: the platform's to serve
+    struct seccomp_notif req;
+    memset(&req, 0, sizeof req);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      break;
+    }
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    if (static_cast<pid_t>(req.pid) == pid && (failed || (!exec_let_through && req.data.nr == SYS_execveat))) {
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      exec_let_through = true;
+    } else {
+      resp.error = -EPERM;  // nothing else is the spawn code's
+    }
+    ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  }
+  close(pidfd);
+  return listener;
 }
 
 [[noreturn]] void JailInit(const JailChild& c) {
@@ -706,6 +769,7 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
   long pid = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   if (pid < 0) JailFail(c.errw, 19, errno);
   if (pid == 0) JailProgram(c, exefd, procfd);
+  close(c.errw);  // at once: the parent takes EOF on it for the program's exec
   // Init keeps nothing but the status pipe, and no capability.
   CapSet(0);
   CloseFrom(0, c.statusw - 1);
@@ -932,7 +996,7 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
       root = msg.a;
     } else if (msg.step == 0 && hostpid < 0) {
       hostpid = msg.b;
-      if (want_listener) listener = TakeListener(hostpid, msg.a, errp[0], handoff);
+      if (want_listener) listener = JailTakeListener(hostpid, msg.a, errp[0], handoff);
       else __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
     } else {
       failed = true;
@@ -940,7 +1004,13 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
     }
   }
   close(errp[0]);
+  int exec_errno = __atomic_load_n(handoff + 1, __ATOMIC_ACQUIRE);
   munmap(page, 4096);
+  if (exec_errno != 0 && !failed) {
+    failed = true;
+    msg.step = 7;
+    msg.a = exec_errno;
+  }
   if (failed || hostpid < 0 || (want_listener && listener < 0)) {
     kill(static_cast<pid_t>(pid), SIGKILL);  // init: the whole namespace goes with it
     if (listener >= 0) close(listener);

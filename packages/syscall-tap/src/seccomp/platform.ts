@@ -823,13 +823,17 @@ export const SeccompPlatform = {
       proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode, child);
     } catch (e) {
       native().syscall(SYS_kill, child.pid, 9);
+      let died: { status: number } | undefined;
       if (child.initPid !== undefined) {
         native().syscall(SYS_kill, child.initPid, 9);
-        reapJailed(child);
+        died = reapJailed(child);
       } else {
         waitpid(child.pid, 0);
       }
       close(child.listenerFd);
+      if (e instanceof SysError && e.code === "ESRCH" && died) {
+        throw new SeccompPlatformError("ESRCH", `the program ended before it was served (wait status ${died.status})`);
+      }
       throw e;
     }
     if (!jailed && limits.length > 0) {
