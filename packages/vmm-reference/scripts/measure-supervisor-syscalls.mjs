@@ -17,11 +17,14 @@
  * Needs strace (Debian package strace), a C compiler and busybox-static.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleCli } from "./bundle-cli.mjs";
+
+// seccompiler's syscall table, from its build (bundle-cli builds from sources; the table is generated data).
+const seccompiler = await import(new URL("../../seccompiler/dist/index.js", import.meta.url).href);
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
 const write = process.argv.includes("--write");
@@ -46,13 +49,24 @@ if (cc) {
     }
   }
 }
-const data = join(work, "data");
-mkdirSync(data);
-writeFileSync(join(data, "hello.txt"), "hello\n");
+// The tree the conformance corpus expects (test/conformance/harness.ts makeTree, in brief).
+const tree = join(work, "tree");
+const data = join(tree, "data");
+mkdirSync(join(data, "sub"), { recursive: true });
+mkdirSync(join(tree, "scratch"));
+mkdirSync(join(tree, "etc"));
+writeFileSync(join(tree, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+writeFileSync(join(data, "hello.txt"), "hello from the host\nsecond line\n");
+writeFileSync(join(data, "sub", "n.txt"), "3\n1\n2\n3\n");
+writeFileSync(join(data, "empty"), "");
+writeFileSync(join(data, "big.bin"), Buffer.alloc(100_000, 7));
+symlinkSync("hello.txt", join(data, "link"));
+symlinkSync("nowhere", join(data, "dangling"));
 const runs = [];
 for (const platform of kvm ? ["kvm", "seccomp"] : ["seccomp"]) {
   const base = ["run", "--jail", "--platform", platform, "--mount", `${data}:/data:rw`, "--tmpfs", "/tmp"];
-  for (const p of programs) runs.push([...base, ...p]);
+  const corpus = ["run", "--jail", "--platform", platform, "--root", tree, "--mount", `${tree}/scratch:/scratch:rw`];
+  for (const p of programs) runs.push([...corpus, "--tmpfs", "/tmp", ...p]);
   if (busybox) {
     runs.push([...base, busybox, "sh", "-c", "echo hi; ls -la /data; cat /data/hello.txt | wc -c; echo x > /data/y"]);
     runs.push([...base, "--timeout", "1", busybox, "sleep", "5"]);
@@ -79,6 +93,15 @@ for (const argv of runs) {
   console.error(
     `measure: ${platform} ${argv.slice(-1)[0].slice(0, 60)} (status ${r.status}): ${n} calls after the filter`,
   );
+}
+
+/** strace names calls it does not know syscall_0xNNN: name them from seccompiler's table. */
+function syscallNameOf(name) {
+  const m = /^syscall_0x([0-9a-f]+)$/.exec(name);
+  if (!m) return name;
+  const named = seccompiler.syscallName(Number.parseInt(m[1], 16), "x86_64");
+  if (!named) throw new Error(`strace reported ${name}, which seccompiler's table does not have`);
+  return named;
 }
 
 /** Counts the jailed supervisor's calls after its marker; returns how many. */
@@ -119,7 +142,7 @@ function collect(text, into, ioctlSet) {
       continue;
     }
     n++;
-    into.set(name, (into.get(name) ?? 0) + 1);
+    into.set(syscallNameOf(name), (into.get(syscallNameOf(name)) ?? 0) + 1);
     if (name === "ioctl") {
       const req = args.split(",")[1]?.trim();
       if (req) ioctlSet.add(Number(req));
@@ -200,16 +223,7 @@ const REVIEWED = {
     timer_create: "per-thread CPU timers",
     timer_settime: "per-thread CPU timers",
     timer_delete: "per-thread CPU timers",
-    prlimit64: "limits of the program's host process (seccomp)",
     getrusage: "CPU time",
-    wait4: "the program's host process (seccomp)",
-    waitid: "the program's host process (seccomp)",
-    kill: "ending the program's host process",
-    pidfd_open: "waiting for the program's host process",
-    pidfd_send_signal: "ending the program's host process",
-    pidfd_getfd: "fds of the program's host process (seccomp)",
-    process_vm_readv: "the program's memory (seccomp)",
-    process_vm_writev: "the program's memory (seccomp)",
     sysinfo: "os.freemem()",
     uname: "os.release()",
     getcwd: "process.cwd()",
@@ -218,17 +232,36 @@ const REVIEWED = {
     getgid: "credentials",
     getegid: "credentials",
     restart_syscall: "a restarted sleep",
+    access: "fs.existsSync",
+    faccessat: "access() of host files",
+    faccessat2: "access() of host files",
+    fchmodat2: "chmod of host files of writable mounts",
+    fchown: "host files of writable mounts",
+    statfs: "statfs of host mounts",
     sendto: "stdio that is a host socket (MSG_DONTWAIT)",
     recvfrom: "stdio that is a host socket (MSG_DONTWAIT)",
     rmdir: "removing a sandbox's pids cgroup",
     readlink: "host symlinks",
     tkill: "signals to a thread",
   },
+  // The program is a host process only on seccomp.
+  seccomp: {
+    prlimit64: "limits of the program's host process (seccomp)",
+    wait4: "the program's host process (seccomp)",
+    waitid: "the program's host process (seccomp)",
+    kill: "ending the program's host process",
+    pidfd_open: "waiting for the program's host process",
+    pidfd_send_signal: "ending the program's host process",
+    pidfd_getfd: "fds of the program's host process (seccomp)",
+    process_vm_readv: "the program's memory (seccomp)",
+    process_vm_writev: "the program's memory (seccomp)",
+  },
 };
 
 function policy() {
   const filter = (platform) => {
-    const names = new Set([...calls[platform].keys(), ...Object.keys(REVIEWED.common)]);
+    const reviewed = { ...REVIEWED.common, ...(platform === "seccomp" ? REVIEWED.seccomp : {}) };
+    const names = new Set([...calls[platform].keys(), ...Object.keys(reviewed)]);
     // Never: calls that start processes, change identity or namespaces, or open sockets.
     for (const n of [
       "execve",
@@ -251,7 +284,7 @@ function policy() {
       const measured = calls[platform].get(syscall);
       return {
         syscall,
-        comment: measured ? `measured (${measured} calls)` : `reviewed: ${REVIEWED.common[syscall]}`,
+        comment: measured ? `measured (${measured} calls)` : `reviewed: ${reviewed[syscall]}`,
       };
     });
     // Threads only: CLONE_THREAD|CLONE_VM set, no namespace flag, no CLONE_PARENT/VFORK.
