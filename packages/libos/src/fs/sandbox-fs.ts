@@ -10,6 +10,7 @@ import { hostRandom, type Libos } from "../kernel.js";
 import { SIGKILL } from "../signals.js";
 import { FILE_MODULES } from "../syscalls/files-modules.js";
 import type { StdioEndpoint, Vfs as VfsContract } from "../vfs-contract.js";
+import { POLLOUT } from "./constants.js";
 import { createDevfs } from "./devfs.js";
 import { FdTable } from "./fdtable.js";
 import { Hostfs } from "./hostfs.js";
@@ -116,7 +117,8 @@ export class SandboxFs implements VfsContract {
       const r = k.block(t, 0);
       if (r === true) return "intr";
       if (r !== false) {
-        k.killBy(SIGKILL, out, `timeout: the deadline passed during a wait for host fd ${fd}`);
+        const what = events & POLLOUT ? "a write to" : "a read of";
+        k.killBy(SIGKILL, out, `timeout: the deadline passed during ${what} the host's stdio`);
         return false;
       }
       const now = k.clock.monotonicMs();

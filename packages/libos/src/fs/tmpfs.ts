@@ -44,8 +44,13 @@ export interface TmpfsOptions {
 
 /** The largest tmpfs file size (every offset stays a safe integer); holes cost nothing. */
 const MAX_FILE = Number.MAX_SAFE_INTEGER;
-/** The most data one file stores (one ArrayBuffer). */
-const MAX_DATA = 2 ** 32;
+/**
+ * File data is stored in chunks of at most this many bytes, each allocated
+ * when first written (holes cost nothing, as tmpfs pages) and grown by
+ * doubling up to this size: a growing file never copies more than one chunk,
+ * so the host never holds much more than the charged bytes.
+ */
+export const CHUNK = 1 << 16;
 /**
  * What the host holds for one inode besides its data (the TmpInode object,
  * its times, its empty data array or its children map), charged to the
@@ -154,8 +159,9 @@ export class TmpInode extends Inode {
   mtime: Timespec;
   ctime: Timespec;
   readonly btime: Timespec;
-  // regular files
-  data: Uint8Array = new Uint8Array(0);
+  // regular files: chunk index -> its bytes (missing: a hole); `stored` bytes in all
+  readonly chunks = new Map<number, Uint8Array>();
+  stored = 0;
   size = 0;
   // directories
   children: Map<string, TmpInode> | null = null;
@@ -208,7 +214,7 @@ export class TmpInode extends Inode {
       rdev: 0,
       size,
       blksize: 4096,
-      blocks: this.isRegular ? Math.ceil(this.data.byteLength / 4096) * 8 : this.isDir ? 8 : 0,
+      blocks: this.isRegular ? Math.ceil(this.stored / 4096) * 8 : this.isDir ? 8 : 0,
       atimeSec: this.atime.sec,
       atimeNsec: this.atime.nsec,
       mtimeSec: this.mtime.sec,
@@ -339,8 +345,9 @@ export class TmpInode extends Inode {
   #die(): void {
     if (this.#dead) return;
     this.#dead = true;
-    this.fs.releaseData(this.data.byteLength);
-    this.data = new Uint8Array(0);
+    this.fs.releaseData(this.stored);
+    this.chunks.clear();
+    this.stored = 0;
     this.size = 0;
     if (this.isSymlink) this.fs.releaseMeta(targetCost(this.target));
     this.fs.freeIno();
@@ -456,49 +463,88 @@ export class TmpInode extends Inode {
     this.ctime = fsClock.now();
   }
 
-  /** Sets the file size, growing (zero-filled) or shrinking; throws ENOSPC/EFBIG. */
   /**
-   * Sets the file size. Growing is sparse: bytes past the stored data read as
-   * zeros and take no memory until written (like tmpfs holes).
+   * Sets the file size (throws EINVAL/EFBIG). Growing is sparse: bytes past the
+   * stored data read as zeros and take no memory until written (tmpfs holes);
+   * shrinking returns the chunks beyond the end.
    */
   resize(size: number): void {
     if (size < 0) fail(EINVAL);
     if (size > MAX_FILE) fail(EFBIG);
     if (size < this.size) {
-      const stored = this.data.byteLength;
-      if (size < stored) this.data.fill(0, size, Math.min(this.size, stored));
-      if (size === 0 && stored > 65536) this.#reallocate(0);
+      const keep = Math.ceil(size / CHUNK);
+      for (const [i, c] of this.chunks) {
+        if (i >= keep) {
+          this.chunks.delete(i);
+          this.stored -= c.byteLength;
+          this.fs.releaseData(c.byteLength);
+        } else if (i === keep - 1) c.fill(0, size - i * CHUNK); // the tail reads as zeros if it grows again
+      }
     }
     this.size = size;
   }
-  /** Makes room for data up to `end` (a write). */
-  ensure(end: number): void {
-    if (end > this.data.byteLength) this.#reserve(end);
-  }
-  #reserve(need: number): void {
-    if (need > MAX_DATA) fail(ENOSPC);
-    const cap = Math.min(MAX_DATA, Math.max(need, this.data.byteLength * 2, 64));
-    this.#reallocate(cap, need);
-  }
-  #reallocate(cap: number, need = cap): void {
-    const delta = cap - this.data.byteLength;
-    if (!this.fs.chargeData(delta)) {
-      // Fall back to exactly what is needed before giving up.
-      if (cap === need || !this.fs.chargeData(need - this.data.byteLength)) fail(ENOSPC);
-      cap = need;
+
+  /** Copies [pos, pos + dst.length) of the data (zeros in holes and past the stored bytes). */
+  readAt(dst: Uint8Array, pos: number): void {
+    let done = 0;
+    while (done < dst.byteLength) {
+      const at = pos + done;
+      const i = Math.floor(at / CHUNK);
+      const off = at - i * CHUNK;
+      const take = Math.min(CHUNK - off, dst.byteLength - done);
+      const c = this.chunks.get(i);
+      const have = c === undefined ? 0 : Math.max(0, Math.min(take, c.byteLength - off));
+      if (have > 0) dst.set(c!.subarray(off, off + have), done);
+      if (have < take) dst.fill(0, done + have, done + take);
+      done += take;
     }
-    let next: Uint8Array;
-    try {
-      next = new Uint8Array(cap);
-    } catch {
-      // The host could not allocate it (a RangeError): the program gets ENOSPC, the charge goes back.
-      this.fs.releaseData(cap - this.data.byteLength);
-      fail(ENOSPC);
+  }
+
+  /** Stores `src` at `pos`: all of it, or nothing and ENOSPC when its chunks do not fit. */
+  writeAt(src: Uint8Array, pos: number): void {
+    const end = pos + src.byteLength;
+    const first = Math.floor(pos / CHUNK);
+    const last = Math.floor((end - 1) / CHUNK);
+    // What each touched chunk must grow to: doubling (fewer copies) if the whole write fits so, else exactly.
+    const grow = (exact: boolean): Array<[number, number]> => {
+      const out: Array<[number, number]> = [];
+      for (let i = first; i <= last; i++) {
+        const need = Math.min(CHUNK, end - i * CHUNK);
+        const len = this.chunks.get(i)?.byteLength ?? 0;
+        if (need <= len) continue;
+        let cap = need;
+        if (!exact) {
+          cap = Math.max(64, len * 2);
+          while (cap < need) cap *= 2;
+          cap = Math.min(CHUNK, cap);
+        }
+        out.push([i, cap]);
+      }
+      return out;
+    };
+    const delta = (g: Array<[number, number]>) =>
+      g.reduce((sum, [i, cap]) => sum + cap - (this.chunks.get(i)?.byteLength ?? 0), 0);
+    let plan = grow(false);
+    if (!this.fs.chargeData(delta(plan))) {
+      plan = grow(true);
+      if (!this.fs.chargeData(delta(plan))) fail(ENOSPC);
     }
-    next.set(this.data.subarray(0, Math.min(this.size, cap, this.data.byteLength)));
-    const old = this.data.byteLength;
-    this.data = next;
-    if (cap < old) this.fs.releaseData(old - cap);
+    for (const [i, cap] of plan) {
+      const old = this.chunks.get(i);
+      const next = new Uint8Array(cap);
+      if (old) next.set(old);
+      this.stored += cap - (old?.byteLength ?? 0);
+      this.chunks.set(i, next);
+    }
+    let done = 0;
+    while (done < src.byteLength) {
+      const at = pos + done;
+      const i = Math.floor(at / CHUNK);
+      const off = at - i * CHUNK;
+      const take = Math.min(CHUNK - off, src.byteLength - done);
+      this.chunks.get(i)!.set(src.subarray(done, done + take), off);
+      done += take;
+    }
   }
 
   override open(flags: number, _ctx: OpenContext): FileDescription {
@@ -546,9 +592,7 @@ export class TmpFileDescription extends FileDescription {
     if (dst.byteLength > 0) node.accessed();
     if (pos >= node.size) return 0;
     const n = Math.min(dst.byteLength, node.size - pos);
-    const stored = Math.max(0, Math.min(n, node.data.byteLength - pos));
-    if (stored > 0) dst.set(node.data.subarray(pos, pos + stored));
-    if (stored < n) dst.fill(0, stored, n); // a hole
+    node.readAt(n === dst.byteLength ? dst : dst.subarray(0, n), pos);
     return n;
   }
   override write(src: Uint8Array): number {
@@ -572,12 +616,11 @@ export class TmpFileDescription extends FileDescription {
       return this.pwriteAt(src.subarray(0, MAX_FILE - pos), pos);
     }
     try {
-      node.ensure(end);
+      node.writeAt(src, pos);
     } catch {
       return -ENOSPC;
     }
     if (end > node.size) node.size = end;
-    node.data.set(src, pos);
     node.touch();
     return len;
   }
