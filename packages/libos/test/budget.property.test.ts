@@ -1,10 +1,11 @@
 // The sandbox's byte budget: the class against a model, and the tmpfs, pipes
 // and /dev/shm of a SandboxFs charging it (never beyond the limit, ENOSPC /
 // ENOMEM / ENFILE at it, and every byte back once everything is gone).
-import { ByteBudget, sandboxMemory } from "@kindling/libos";
+import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { INODE_COST, Tmpfs } from "../src/fs/tmpfs.js";
+import { FakeMemory, Harness } from "./fake-task.js";
 import { FsHarness, MEM_BASE } from "./fs-harness.js";
 
 const ENOSPC = -28;
@@ -285,5 +286,29 @@ describe("tmpfs charges", () => {
     const m = sandboxMemory(budget, t.k);
     expect(m.total).toBe(48 << 20);
     t.dispose();
+  });
+});
+
+/** Program memory that is copied, not aliased (as on seccomp), recording the largest single copy. */
+class CopiedMemory extends FakeMemory {
+  override readonly aliases = false;
+  largest = 0;
+  override write(addr: number, data: Uint8Array): void {
+    this.largest = Math.max(this.largest, data.byteLength);
+    super.write(addr, data);
+  }
+}
+
+describe("a call's transient host buffers are bounded", () => {
+  it("getrandom of 24 MiB into copied memory goes through a buffer of at most 1 MiB", () => {
+    const mem = new CopiedMemory(0x10000, 32 << 20);
+    const h = new Harness(new Libos({ memory: { base: 0, size: 0 } }), mem, true);
+    const len = 24 << 20;
+    expect(h.call("getrandom", 0x10000, len, 0)).toBe(len);
+    expect(mem.largest).toBeLessThanOrEqual(1 << 20);
+    // Every MiB got random bytes (not a zero page left behind).
+    for (let off = 0; off < len; off += 1 << 20) {
+      expect(mem.bytes.subarray(off, off + 4096).some((b) => b !== 0)).toBe(true);
+    }
   });
 });

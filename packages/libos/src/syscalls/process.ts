@@ -25,6 +25,8 @@ import type { Libos } from "../kernel.js";
 const NO_ID = 0xffff_ffff;
 /** Largest count getrandom serves in one call (MAX_RW_COUNT). */
 const MAX_RW_COUNT = 0x7fff_f000;
+/** The most getrandom fills at once where program memory is copied (seccomp). */
+const RANDOM_CHUNK = 1 << 20;
 /** sysctl nr_open: the highest RLIMIT_NOFILE an unprivileged process may set. */
 const NR_OPEN = 1024 * 1024;
 
@@ -331,9 +333,13 @@ export function register(table: SyscallTable): void {
     if (mem.aliases) {
       k.random(mem.view(addr, len));
     } else {
-      const b = new Uint8Array(len);
-      k.random(b);
-      mem.write(addr, b);
+      // Through a bounded buffer: one call must not make the host allocate up to 2 GiB.
+      const b = new Uint8Array(Math.min(len, RANDOM_CHUNK));
+      for (let off = 0; off < len; off += b.byteLength) {
+        const part = b.subarray(0, Math.min(b.byteLength, len - off));
+        k.random(part);
+        mem.write(addr + off, part);
+      }
     }
     return len;
   });
