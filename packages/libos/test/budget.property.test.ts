@@ -5,6 +5,7 @@ import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { INODE_COST, Tmpfs } from "../src/fs/tmpfs.js";
+import { SCRATCH, setup } from "./core-setup.js";
 import { FakeMemory, Harness } from "./fake-task.js";
 import { FsHarness, MEM_BASE } from "./fs-harness.js";
 
@@ -310,5 +311,31 @@ describe("a call's transient host buffers are bounded", () => {
     for (let off = 0; off < len; off += 1 << 20) {
       expect(mem.bytes.subarray(off, off + 4096).some((b) => b !== 0)).toBe(true);
     }
+  });
+});
+
+describe("thread contexts are charged (kvm's cooperative threads)", () => {
+  const THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000;
+  it("clone answers EAGAIN when the budget cannot hold another context; an exit gives it back", () => {
+    const budget = new ByteBudget(256 << 10);
+    const s = setup({ budget, maxTasks: 100_000 } as never);
+    s.h.task.regs = { ...s.h.task.regs, rcx: 0x400100n, r11: 0x246n, rsp: 0x1f0000n };
+    let tid = 0;
+    let made = 0;
+    for (; made < 10_000; made++) {
+      tid = s.h.call("clone", THREAD, 0x180000, 0, 0, 0);
+      if (tid < 0) break;
+    }
+    expect(tid).toBe(-11); // EAGAIN
+    expect(made).toBeGreaterThan(0);
+    expect(made).toBeLessThan((256 << 10) / 2048);
+    expect(budget.used).toBeLessThanOrEqual(256 << 10);
+    const full = budget.used;
+    // The main thread waits: a child runs and exits; its context's charge comes back.
+    s.mem.writeU32(SCRATCH + 0x100, 0);
+    s.h.call("futex", SCRATCH + 0x100, 128, 0, 0, 0, 0);
+    s.h.call("exit", 0);
+    expect(budget.used).toBeLessThan(full);
+    expect(s.h.call("clone", THREAD, 0x180000, 0, 0, 0)).toBeGreaterThan(0);
   });
 });
