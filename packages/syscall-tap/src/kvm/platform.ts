@@ -83,6 +83,7 @@ const SYS_clock_gettime = 228;
 const RAX = 0;
 const RCX = 2;
 const RDX = 3;
+const RSI = 4;
 const RDI = 5;
 const RSP = 6;
 const R11 = 11;
@@ -94,6 +95,7 @@ const ARG_REG = [5, 4, 3, 10, 8, 9];
 const USER_FLAGS_MASK = 0x254dd5;
 const RFLAGS_FIXED = 0x202; // bit 1 and IF
 const RFLAGS_DF = 0x400;
+const RFLAGS_RF = 0x10000n;
 
 /**
  * Whether an `out imm8` exit at `rip` is the shim's instruction at `at`:
@@ -138,6 +140,38 @@ export function portInsnEndingAt(
   return 0;
 }
 const SIZE_REP_PREFIXES = new Set([0x66, 0x67, 0xf2, 0xf3]);
+
+/**
+ * The port I/O instruction starting at `at` that matches the exit, with its
+ * length and whether it is a string form and has a rep prefix; else null.
+ */
+export function portInsnAt(
+  bytes: Uint8Array,
+  at: number,
+  exit: { out: boolean; size: number; port: number; dx: number },
+): { len: number; string: boolean; rep: boolean } | null {
+  if (!Number.isSafeInteger(at) || at < 0) return null;
+  let i = at;
+  let opsize = false;
+  let rep = false;
+  while (i < bytes.length && i - at < 14 && (ANY_LEGACY_PREFIX.has(bytes[i]) || (bytes[i] & 0xf0) === 0x40)) {
+    if (bytes[i] === 0x66) opsize = true;
+    if (bytes[i] === 0xf3 || bytes[i] === 0xf2) rep = true;
+    i++;
+  }
+  if (i >= bytes.length) return null;
+  const op = bytes[i];
+  const imm = op >= 0xe4 && op <= 0xe7;
+  const string = op >= 0x6c && op <= 0x6f;
+  if (!imm && !string && !(op >= 0xec && op <= 0xef)) return null;
+  const len = i + (imm ? 2 : 1) - at;
+  if (imm && i + 1 >= bytes.length) return null;
+  const out = op >= 0xe4 ? (op & 2) !== 0 : op >= 0x6e;
+  const size = (op & 1) === 0 ? 1 : opsize ? 2 : 4;
+  const port = imm ? bytes[i + 1] : exit.dx;
+  if (out !== exit.out || size !== exit.size || port !== exit.port) return null;
+  return { len, string, rep: rep && string };
+}
 
 /** Whether the instruction at `rip` is ins or outs (after legacy and REX prefixes). */
 export function isStringPortInsn(bytes: Uint8Array, rip: number): boolean {
@@ -635,6 +669,7 @@ export class KvmPlatform implements TaskControl {
     const rv = this.#runView;
     const bytes = this.guestMemory.regions()[0].bytes;
     const saved = w.slice(0, 18);
+    const exitCount = rv.getUint32(R.exit + 4, true);
     const exit = {
       out: rv.getUint8(R.exit) === KVM_EXIT_IO_OUT,
       size: rv.getUint8(R.exit + 1),
@@ -668,7 +703,23 @@ export class KvmPlatform implements TaskControl {
     // completion then moved it), else (an `out` on these machines) just past it.
     const moved = w[RIP] !== saved[RIP];
     w.set(saved);
-    if (!moved) w[RIP] -= BigInt(portInsnEndingAt(bytes, Number(saved[RIP]), exit));
+    if (!moved) {
+      // KVM finished the access before the exit (an `out` here; any `outs`, one element per
+      // exit): rip may be past the instruction, and `outs` has moved rsi (and rcx for rep).
+      const rip = Number(saved[RIP]);
+      const here = portInsnAt(bytes, rip, exit);
+      const unfinishedRep = here?.rep === true && saved[RCX] !== 0n;
+      const back = unfinishedRep ? 0 : portInsnEndingAt(bytes, rip, exit);
+      const insn = back > 0 ? portInsnAt(bytes, rip - back, exit) : here;
+      w[RIP] -= BigInt(back);
+      if (insn?.string && exit.out) {
+        const n = BigInt(exit.size * exitCount);
+        const down = (Number(saved[RFLAGS] & 0xffffffffn) & RFLAGS_DF) !== 0;
+        w[RSI] = BigInt.asUintN(64, down ? saved[RSI] + n : saved[RSI] - n);
+        if (insn.rep) w[RCX] = BigInt.asUintN(64, saved[RCX] + BigInt(exitCount));
+      }
+    }
+    w[RFLAGS] |= RFLAGS_RF; // as the CPU pushes it with a fault
     const events = this.#vcpu.getVcpuEvents();
     if (events.exception.injected || events.exception.pending) {
       // What the completion raised (a fault on the `ins` store) is not Linux's answer: #GP is.

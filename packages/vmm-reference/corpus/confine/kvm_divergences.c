@@ -90,7 +90,7 @@ static sigjmp_buf env;
 static volatile sig_atomic_t got;
 static siginfo_t info;
 static uintptr_t rip;
-static long err, trapno;
+static long err, trapno, eflags;
 
 static void handler(int sig, siginfo_t *si, void *uc) {
   ucontext_t *u = uc;
@@ -99,6 +99,7 @@ static void handler(int sig, siginfo_t *si, void *uc) {
   rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
   err = u->uc_mcontext.gregs[REG_ERR];
   trapno = u->uc_mcontext.gregs[REG_TRAPNO];
+  eflags = u->uc_mcontext.gregs[REG_EFL];
   siglongjmp(env, 1);
 }
 
@@ -122,9 +123,10 @@ static void run(const char *name, void (*fn)(void), const char *at) {
     return;
   }
   long addr = (long)((uintptr_t)info.si_addr - (uintptr_t)at);
-  printf("%-14s %s code %d addr %s%ld rip at%+ld err 0x%lx trapno %ld\n", name, signame(got), info.si_code,
-         info.si_addr == NULL ? "0 " : "at", info.si_addr == NULL ? 0L : addr, (long)(rip - (uintptr_t)at),
-         err, trapno);
+  /* RF (set in a fault's frame), DF and TF of the interrupted context. */
+  printf("%-14s %s code %d addr %s%ld rip at%+ld err 0x%lx trapno %ld flags 0x%lx\n", name, signame(got),
+         info.si_code, info.si_addr == NULL ? "0 " : "at", info.si_addr == NULL ? 0L : addr,
+         (long)(rip - (uintptr_t)at), err, trapno, eflags & 0x10500);
 }
 
 #define RUN(name) run(#name, name, at_##name)
