@@ -209,6 +209,7 @@ export class Sandbox {
    * for, is the formatted table.
    */
   async run(argv: readonly string[]): Promise<SandboxResult> {
+    checkArgv(argv);
     const workerUrl = new URL("./worker.js", import.meta.url);
     const custom = Array.isArray(this.options.stdio);
     if (custom || !import.meta.url.endsWith(".js") || !existsSync(fileURLToPath(workerUrl))) {
@@ -249,13 +250,7 @@ export class Sandbox {
   }
 
   runSync(argv: readonly string[]): SandboxResult {
-    if (!Array.isArray(argv) || argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
-    for (let i = 0; i < argv.length; i++) {
-      const a: unknown = argv[i];
-      if (typeof a !== "string") throw new SandboxError("EINVAL", `argv[${i}] must be a string`, 125);
-      if (a.includes("\0")) throw new SandboxError("EINVAL", `argv[${i}] contains a NUL byte`, 125);
-    }
-    if (argv[0] === "") throw new SandboxError("ENOENT", "the program path is empty", 127);
+    checkArgv(argv);
     const { bytes, program } = readProgram(argv[0]);
     const o = this.options;
     const out: Buffer[] = [];
@@ -507,19 +502,29 @@ function renameExecfn(pid: number, task: TaskControl): void {
   }
 }
 
+/** argv: a non-empty array of strings without NUL bytes, the first a program path. */
+function checkArgv(argv: unknown): asserts argv is readonly string[] {
+  if (!Array.isArray(argv) || argv.length === 0) throw new SandboxError("EINVAL", "no program given", 125);
+  for (let i = 0; i < argv.length; i++) {
+    const a: unknown = argv[i];
+    if (typeof a !== "string") throw new SandboxError("EINVAL", `argv[${i}] must be a string`, 125);
+    if (a.includes("\0")) throw new SandboxError("EINVAL", `argv[${i}] contains a NUL byte`, 125);
+  }
+  if (argv[0] === "") throw new SandboxError("ENOENT", "the program path is empty", 127);
+}
+
 function depth(p: string): number {
   return p === "/" ? 0 : p.split("/").length - 1;
 }
 
-/** An FsError from building the mount table, as the operator's error. */
+/** An FsError from building the mount table, as the operator's error; anything else is rethrown. */
 function fsProblem(e: unknown, what: string): SandboxError {
   if (e instanceof vfs.FsError) {
     const detail = e.message.replace(/^E[A-Z0-9]+(: )?/, "");
     return new SandboxError(e.code, `${what}: ${detail || e.code}`, 125);
   }
   if (e instanceof SandboxError) return e;
-  const err = e as Error;
-  return new SandboxError("EINVAL", `${what}: ${err?.message ?? String(e)}`, 125);
+  throw e; // not about the configuration (a missing native addon, a bug): shown as it is
 }
 
 /**

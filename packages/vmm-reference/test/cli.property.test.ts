@@ -221,3 +221,33 @@ describe("Sandbox.create(): random option objects", () => {
     expect(refused).toBeGreaterThan(100);
   }, 300_000);
 });
+
+describe("Sandbox.run(): random argv", () => {
+  it("resolves or rejects with a SandboxError, never another exception", async () => {
+    const sb = await Sandbox.create({ platform: kvmAvailable() ? "kvm" : "seccomp", stdio: "pipe" });
+    const argv = fc.oneof(
+      fc.anything({ withNullPrototype: true, withBigInt: true }),
+      fc.array(
+        fc.oneof(
+          fc.string({ maxLength: 8 }),
+          fc.constantFrom("", "\u0000", "/nonexistent-kindling", "/etc/passwd", "/"),
+        ),
+        {
+          maxLength: 4,
+        },
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(argv, async (a) => {
+        try {
+          const r = await sb.run(a as never);
+          expect(Number.isInteger(r.status)).toBe(true);
+        } catch (e) {
+          if (!(e instanceof SandboxError)) throw e;
+          expect(e.code).toMatch(/^E[A-Z0-9]+$/);
+        }
+      }),
+      { numRuns: 300, seed: Number(process.env.KINDLING_FC_SEED ?? 9) },
+    );
+  }, 120_000);
+});
