@@ -387,9 +387,14 @@ export function faultSignal(ev: FaultEvent, regs: Registers): SigInfo {
   switch (ev.vector) {
     case 0: // #DE
       return { ...base, signo: SIGFPE, code: FPE_INTDIV, addr: rip };
-    case 1: // #DB
+    case 1: // #DB: send_sigtrap reports the user rip
     case 3: // #BP
-      return { ...base, signo: SIGTRAP, code: ev.vector === 3 ? SI_KERNEL : TRAP_BRKPT, addr: 0 };
+      return {
+        ...base,
+        signo: SIGTRAP,
+        code: ev.vector === 3 ? SI_KERNEL : TRAP_BRKPT,
+        addr: ev.vector === 1 ? rip : 0,
+      };
     case 6: // #UD
       return { ...base, signo: SIGILL, code: ILL_ILLOPN, addr: rip };
     case 16: // #MF

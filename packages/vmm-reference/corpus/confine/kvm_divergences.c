@@ -78,6 +78,8 @@ CASE(int_64, "", "int $64")
 CASE(int_129, "", "int $0x81")
 CASE(int_255, "", "int $0xff")
 CASE(ud2, "", "ud2")
+CASE(into, "", ".byte 0xce") /* into: invalid in 64-bit mode */
+CASE(icebp, "", ".byte 0xf1") /* int1 */
 
 /* int 0x80 with a number no i386 table has: -ENOSYS where the 32-bit entry exists. */
 static long int80(long nr) {
@@ -190,6 +192,8 @@ int main(void) {
   RUN(int_129);
   RUN(int_255);
   RUN(ud2);
+  RUN(into);
+  RUN(icebp);
   /* No signal here: the process is still alive and its system calls still work. */
   printf("int 0x80 nr 0x7fff -> %ld\n", int80(0x7fff));
   printf("still served: getppid %s\n", getppid() >= 0 ? "ok" : "FAIL");
