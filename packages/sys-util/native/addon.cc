@@ -469,6 +469,12 @@ Napi::Value ThreadTimerDelete(const Napi::CallbackInfo& info) {
 // the CLOEXEC error pipe reports exec success (EOF) or failure (a message) is
 // the spawn code's execve or its failure report, answered with CONTINUE.
 // Returns the listener or -1.
+long MonotonicMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
@@ -476,7 +482,8 @@ int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
     return -1;
   }
   int listener = -1;
-  for (int tries = 0; tries < 200000 && listener < 0; tries++) {
+  // Until the child's filter is in place (10 s at most: a loaded machine may not run it soon).
+  for (long start = MonotonicMs(); listener < 0 && MonotonicMs() - start < 10000;) {
     listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, lfd, 0));
     if (listener >= 0) break;
     if (errno != EBADF) break;
@@ -556,6 +563,7 @@ struct JailChild {
   int errw, gor, statusw;
   unsigned long nsflags;
   bool empty_root, want_listener, has_filter, no_new_privs, host_root;
+  int highest;  // the program's fds are 0..highest-4: init's own fds go above
   long max_tasks;
   const std::vector<int64_t>* rlimits;  // [resource, soft, hard]...: set in init, inherited by the program
   unsigned seccomp_flags;
@@ -653,7 +661,8 @@ int JailTakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
     return -1;
   }
   int listener = -1;
-  for (int tries = 0; tries < 200000 && listener < 0; tries++) {
+  // Until the child's filter is in place (10 s at most: a loaded machine may not run it soon).
+  for (long start = MonotonicMs(); listener < 0 && MonotonicMs() - start < 10000;) {
     listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, lfd, 0));
     if (listener >= 0) break;
     if (errno != EBADF) break;
@@ -725,9 +734,16 @@ int JailProgramEntry(void* p) {
   const bool userns = (c.nsflags & CLONE_NEWUSER) != 0;
   const bool mountns = (c.nsflags & CLONE_NEWNS) != 0;
   if (mountns && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) JailFail(c.errw, 8, errno);
-  int exefd = open(c.file, O_PATH | O_CLOEXEC);
+  // Above the program's fd range, which its dup2s fill.
+  auto high = [&](int fd) {
+    if (fd < 0) return fd;
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, c.highest);
+    close(fd);
+    return r;
+  };
+  int exefd = high(open(c.file, O_PATH | O_CLOEXEC));
   if (exefd < 0) JailFail(c.errw, 9, errno);
-  int procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int procfd = high(open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
   int root = kRootHost;
   if (mountns && c.empty_root) {
     // An empty, read-only tmpfs mounted (in this mount namespace only) on a directory every
@@ -915,6 +931,7 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
   c.no_new_privs = no_new_privs;
   c.host_root = host_root;
   c.max_tasks = max_tasks;
+  c.highest = highest;
   c.rlimits = &rlimits;
   c.seccomp_flags = seccomp_flags;
   c.prog = prog;
