@@ -157,7 +157,7 @@ describe.skipIf(skip)("kindling run --jail", () => {
       expect(r.status).toBe(42);
     });
 
-    it("runs busybox and the corpus as it does without --jail", () => {
+    it("runs busybox and the corpus as it does without --jail", { timeout: 400_000 }, () => {
       const tree = makeTree(`jail-${platform}`);
       const cc = compilers.find((c) => !c.missing)!.cc;
       const cases: string[][] = [[busybox!, "sh", "-c", "echo hi; ls /data; wc -c < /data/hello.txt; exit 3"]];
@@ -217,7 +217,9 @@ describe.skipIf(skip)("kindling run --jail", () => {
       }
       const spawned = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "spawn" } });
       // Whichever call of child_process comes first (epoll_create1, pipe2, clone, ...) stops it.
-      expect(spawned.stderr).toMatch(/the supervisor made system call [a-z0-9_]+ \(\d+\), which its policy does not allow/);
+      expect(spawned.stderr).toMatch(
+        /the supervisor made system call [a-z0-9_]+ \(\d+\), which its policy does not allow/,
+      );
       expect(spawned.stderr).not.toContain("kindling-jail-probe: spawn =");
       expect(spawned.status).toBe(159);
     });
