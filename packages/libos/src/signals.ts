@@ -96,6 +96,7 @@ export const SEGV_MAPERR = 1;
 export const SEGV_ACCERR = 2;
 export const BUS_ADRALN = 1;
 export const TRAP_BRKPT = 1;
+export const TRAP_TRACE = 2;
 
 export const UC_FP_XSTATE = 0x1;
 export const UC_SIGCONTEXT_SS = 0x2;
@@ -387,14 +388,10 @@ export function faultSignal(ev: FaultEvent, regs: Registers): SigInfo {
   switch (ev.vector) {
     case 0: // #DE
       return { ...base, signo: SIGFPE, code: FPE_INTDIV, addr: rip };
-    case 1: // #DB: send_sigtrap reports the user rip
     case 3: // #BP
-      return {
-        ...base,
-        signo: SIGTRAP,
-        code: ev.vector === 3 ? SI_KERNEL : TRAP_BRKPT,
-        addr: ev.vector === 1 ? rip : 0,
-      };
+      return { ...base, signo: SIGTRAP, code: SI_KERNEL, addr: 0 };
+    case 1: // #DB: send_sigtrap with the user rip; a single step (TF in the frame) is TRAP_TRACE
+      return { ...base, signo: SIGTRAP, code: (regs.rflags & 0x100n) !== 0n ? TRAP_TRACE : TRAP_BRKPT, addr: rip };
     case 6: // #UD
       return { ...base, signo: SIGILL, code: ILL_ILLOPN, addr: rip };
     case 16: // #MF

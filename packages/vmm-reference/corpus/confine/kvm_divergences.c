@@ -80,6 +80,8 @@ CASE(int_255, "", "int $0xff")
 CASE(ud2, "", "ud2")
 CASE(into, "", ".byte 0xce") /* into: invalid in 64-bit mode */
 CASE(icebp, "", ".byte 0xf1") /* int1 */
+/* TF set by popf: the single-step trap comes after the next instruction (the nop at the label). */
+CASE(single_step, "pushf; orl $0x100,(%rsp); popf", "nop; pushf; andl $~0x100,(%rsp); popf")
 
 /* int 0x80 with a number no i386 table has: -ENOSYS where the 32-bit entry exists. */
 static long int80(long nr) {
@@ -194,6 +196,7 @@ int main(void) {
   RUN(ud2);
   RUN(into);
   RUN(icebp);
+  RUN(single_step);
   /* No signal here: the process is still alive and its system calls still work. */
   printf("int 0x80 nr 0x7fff -> %ld\n", int80(0x7fff));
   printf("still served: getppid %s\n", getppid() >= 0 ? "ok" : "FAIL");
