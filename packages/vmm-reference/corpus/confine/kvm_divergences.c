@@ -78,6 +78,20 @@ CASE(int_64, "", "int $64")
 CASE(int_129, "", "int $0x81")
 CASE(int_255, "", "int $0xff")
 CASE(ud2, "", "ud2")
+/* Privileged instructions from ring 3: #GP (the kvm shim runs the program in ring 3 too). */
+CASE(p_hlt, "", "hlt")
+CASE(p_cli, "", "cli")
+CASE(p_rdmsr, "xor %ecx,%ecx", "rdmsr")
+CASE(p_wrmsr, "xor %ecx,%ecx", "wrmsr")
+CASE(p_movcr3, "", "mov %cr3,%rax")
+CASE(p_movtocr0, "xor %eax,%eax", "mov %rax,%cr0")
+CASE(p_invlpg, "", "invlpg (%rsp)")
+CASE(p_lgdt, "", "lgdt (%rsp)")
+CASE(p_wbinvd, "", "wbinvd")
+CASE(p_swapgs, "", "swapgs")
+CASE(p_sysret, "", "sysretq")
+CASE(p_ltr, "xor %eax,%eax", "ltr %ax")
+CASE(p_movdr7, "", "mov %dr7,%rax")
 CASE(into, "", ".byte 0xce") /* into: invalid in 64-bit mode */
 CASE(icebp, "", ".byte 0xf1") /* int1 */
 /* TF set by popf: the single-step trap comes after the next instruction (the nop at the label). */
@@ -194,6 +208,19 @@ int main(void) {
   RUN(int_129);
   RUN(int_255);
   RUN(ud2);
+  RUN(p_hlt);
+  RUN(p_cli);
+  RUN(p_rdmsr);
+  RUN(p_wrmsr);
+  RUN(p_movcr3);
+  RUN(p_movtocr0);
+  RUN(p_invlpg);
+  RUN(p_lgdt);
+  RUN(p_wbinvd);
+  RUN(p_swapgs);
+  RUN(p_sysret);
+  RUN(p_ltr);
+  RUN(p_movdr7);
   RUN(into);
   RUN(icebp);
   RUN(single_step);
