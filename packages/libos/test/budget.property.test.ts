@@ -2,6 +2,7 @@
 // and /dev/shm of a SandboxFs charging it (never beyond the limit, ENOSPC /
 // ENOMEM / ENFILE at it, and every byte back once everything is gone).
 import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
+import { PassThrough } from "node:stream";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { INODE_COST, Tmpfs } from "../src/fs/tmpfs.js";
@@ -301,6 +302,27 @@ class CopiedMemory extends FakeMemory {
 }
 
 describe("a call's transient host buffers are bounded", () => {
+  it("output queued for a Node.js stream is charged until flushed: beyond the budget the program is stopped", async () => {
+    const budget = new ByteBudget(1 << 20);
+    const sink = new PassThrough({ highWaterMark: 1 << 30 }); // nobody reads it while the program runs
+    const t = new FsHarness({ budget }, { stdio: ["null", sink, "null"] });
+    const base = budget.used;
+    const buf = t.alloc(65536);
+    let n = 0;
+    let writes = 0;
+    for (; writes < 1000; writes++) {
+      n = t.call("write", 1, buf, 65536);
+      if (n < 0) break;
+    }
+    expect(n).toBe(-11); // EAGAIN, and the program is ended: nothing drains the stream while it runs
+    expect(writes).toBeLessThanOrEqual(16);
+    expect(t.k.killReason).toMatch(/^memory: /);
+    expect(budget.used).toBeLessThanOrEqual(1 << 20);
+    // Once the event loop runs, the stream takes the chunks and the charge comes back.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(budget.used).toBe(base);
+    t.dispose();
+  });
   it("getrandom of 24 MiB into copied memory goes through a buffer of at most 1 MiB", () => {
     const mem = new CopiedMemory(0x10000, 32 << 20);
     const h = new Harness(new Libos({ memory: { base: 0, size: 0 } }), mem, true);

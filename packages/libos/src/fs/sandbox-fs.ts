@@ -182,7 +182,10 @@ export class SandboxFs implements VfsContract {
     this.#k = k;
     const stdio: readonly StdioEndpoint[] = k.options.stdio ?? [0, 1, 2];
     for (let i = 0; i < 3; i++) {
-      const d = stdioDescription(i, stdio[i] ?? "null", this.hostWait);
+      const d = stdioDescription(i, stdio[i] ?? "null", this.hostWait, this.budget, () => {
+        // A Node.js stream drains only after the run: a backlog beyond the sandbox's memory cannot wait.
+        if (this.runOut) k.killBy(SIGKILL, this.runOut, "memory: output queued for a Node.js stream beyond the budget");
+      });
       if (d.isTty() && this.#tty === null) this.#tty = d;
       this.fds.installAt(i, d, false);
     }

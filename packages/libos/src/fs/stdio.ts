@@ -3,6 +3,7 @@
 
 import { isatty } from "node:tty";
 import { ioctlRaw, native, syscallRaw } from "@kindling/sys-util/unsafe";
+import type { ByteBudget } from "../budget.js";
 import { EAGAIN, EBADF, EINTR, ENOTTY, ERESTARTSYS, ESPIPE } from "../errno.js";
 import { SYS } from "../sysno.js";
 import type { StdioEndpoint, StdioHooks } from "../vfs-contract.js";
@@ -357,9 +358,17 @@ export class HooksDescription extends FileDescription {
 
 /** A Node.js writable stream (writes are queued) or readable (reads what is buffered). */
 export class NodeStreamDescription extends FileDescription {
+  /**
+   * `budget`: what the stream queues is charged to it until flushed (the
+   * sandbox runs synchronously, so a stream drains only after it); a write
+   * beyond it is EAGAIN, and for a blocking description `onFull` ends the
+   * program first (nothing can drain the stream while it runs).
+   */
   constructor(
     flags: number,
     readonly stream: NodeJS.ReadableStream | NodeJS.WritableStream,
+    readonly budget: ByteBudget | null = null,
+    readonly onFull: (() => void) | null = null,
   ) {
     super(flags, null);
     this.path = "pipe:[stream]";
@@ -367,8 +376,18 @@ export class NodeStreamDescription extends FileDescription {
   override write(src: Uint8Array): number {
     const s = this.stream as NodeJS.WritableStream;
     if (typeof s.write !== "function") return -EBADF;
-    s.write(Buffer.from(src));
-    return src.byteLength;
+    const n = src.byteLength;
+    const budget = this.budget;
+    if (budget === null) {
+      s.write(Buffer.from(src));
+      return n;
+    }
+    if (!budget.charge(n)) {
+      if (!this.nonblocking) this.onFull?.();
+      return -EAGAIN;
+    }
+    s.write(Buffer.from(src), () => budget.release(n));
+    return n;
   }
   override read(dst: Uint8Array): number {
     const s = this.stream as NodeJS.ReadableStream;
@@ -385,8 +404,17 @@ export class NodeStreamDescription extends FileDescription {
   }
 }
 
-/** The description for stdio slot `i` (0 reads, 1 and 2 write); a host fd waits with `waiter`. */
-export function stdioDescription(i: number, ep: StdioEndpoint, waiter?: HostWaiter): FileDescription {
+/**
+ * The description for stdio slot `i` (0 reads, 1 and 2 write); a host fd waits
+ * with `waiter`; a Node.js stream's backlog is charged to `budget` (see NodeStreamDescription).
+ */
+export function stdioDescription(
+  i: number,
+  ep: StdioEndpoint,
+  waiter?: HostWaiter,
+  budget: ByteBudget | null = null,
+  onFull: (() => void) | null = null,
+): FileDescription {
   const flags = i === 0 ? O_RDONLY : O_WRONLY;
   if (ep === "null") {
     const d = new NullDevice(O_RDWR, null);
@@ -399,7 +427,7 @@ export function stdioDescription(i: number, ep: StdioEndpoint, waiter?: HostWait
   }
   // Node streams are EventEmitters; plain objects with read/write are hooks.
   if (typeof ep === "object" && ep !== null && typeof (ep as { on?: unknown }).on === "function") {
-    return new NodeStreamDescription(flags, ep as NodeJS.ReadableStream | NodeJS.WritableStream);
+    return new NodeStreamDescription(flags, ep as NodeJS.ReadableStream | NodeJS.WritableStream, budget, onFull);
   }
   if (typeof ep === "object" && ep !== null) return new HooksDescription(flags, ep as StdioHooks);
   throw new RangeError(`stdio[${i}]: unsupported endpoint`);
