@@ -532,7 +532,11 @@ export const kick = {
   signal(): number {
     return native().kickSignal();
   },
-  /** Registers the kvm_run mapping the calling thread runs (null clears it). */
+  /**
+   * Registers the kvm_run mapping the calling thread runs (null clears it). It
+   * must be a live MmapRegion buffer (else a TypeError); unmapping or collecting
+   * it clears the target of every thread first.
+   */
   setTarget(kvmRun: ArrayBuffer | null): void {
     native().kickSignal();
     native().setKickTarget(kvmRun);
