@@ -13,7 +13,7 @@ export {
 } from "./hostfs.js";
 export * from "./layout.js";
 export { createPipe, Pipe, PipeEnd, type PipeWaiter } from "./pipe.js";
-export { cpuinfo, createProcfs, meminfo, type ProcessView } from "./procfs.js";
+export { cpuinfo, createProcfs, meminfo, type ProcessView, sandboxMaps } from "./procfs.js";
 export { type MountSpec, mapsText, SandboxFs, type SandboxFsOptions } from "./sandbox-fs.js";
 export { HooksDescription, HostStreamDescription, NodeStreamDescription, stdioDescription } from "./stdio.js";
 export {

@@ -198,8 +198,8 @@ export function createProcfs(p: ProcessView): SynthFs {
  * A host process's /proc/<pid>/maps (the seccomp platform) as the sandbox may
  * see it: the program's host path becomes its sandbox name, a file under a
  * host-directory mount its path in the sandbox, the kernel's bracketed names
- * stay, and every other name (a host file, a memfd) is dropped with its device
- * and inode, so no host path or host inode shows.
+ * stay, and every other name (a host file, a memfd) is dropped; no line shows
+ * the host's device or inode numbers, so no host path or host inode shows.
  */
 export function sandboxMaps(
   text: string,
@@ -221,10 +221,11 @@ export function sandboxMaps(
   for (const line of text.split("\n")) {
     if (line === "") continue;
     // start-end perms offset dev inode [padding name]
-    const m = /^(\S+ \S+ \S+) (\S+) (\S+)(?: +(.*))?$/.exec(line);
+    const m = /^(\S+ \S+ \S+) \S+ \S+(?: +(.*))?$/.exec(line);
     if (!m) continue;
-    const name = m[4] ? rename(m[4]) : null;
-    const head = name === null ? `${m[1]} 00:00 0` : `${m[1]} ${m[2]} ${m[3]}`;
+    const name = m[2] ? rename(m[2]) : null;
+    // The host's device and inode numbers are not the sandbox's (as on kvm, none are shown).
+    const head = `${m[1]} 00:00 0`;
     out += name ? `${head.padEnd(73)}${name}\n` : `${head} \n`;
   }
   return out;
