@@ -11,6 +11,7 @@ import { Worker } from "node:worker_threads";
 import { Kvm } from "@kindling/kvm-ioctls";
 import {
   ByteBudget,
+  errno,
   hostClock,
   Libos,
   type MountSpec,
@@ -123,9 +124,11 @@ export function kvmAvailable(): boolean {
   return kvmUsable;
 }
 
-function captureSink(chunks: Buffer[]): StdioHooks {
+/** Captured output is host memory held for the sandbox: charged to its budget (ENOSPC beyond, as a full file). */
+function captureSink(chunks: Buffer[], budget: () => ByteBudget | undefined): StdioHooks {
   return {
     write(data: Uint8Array): number {
+      if (budget()?.charge(data.length) === false) return -errno.ENOSPC;
       chunks.push(Buffer.from(data));
       return data.length;
     },
@@ -256,11 +259,13 @@ export class Sandbox {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let stdio: readonly [StdioEndpoint, StdioEndpoint, StdioEndpoint];
-    if (o.stdio === "pipe") stdio = ["null", captureSink(out), captureSink(err)];
+    let budget: ByteBudget | undefined;
+    if (o.stdio === "pipe") stdio = ["null", captureSink(out, () => budget), captureSink(err, () => budget)];
     else if (o.stdio === undefined || o.stdio === "inherit") stdio = [0, 1, 2];
     else stdio = o.stdio;
 
     const fs = buildFs(o);
+    budget = fs.budget;
     const stats = o.stats ? new SyscallStats() : undefined;
     const started = performance.now();
     // A system call the libos blocks in (a sleep, a pipe read) ends at the wall-time limit too.

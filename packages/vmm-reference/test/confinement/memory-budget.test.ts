@@ -139,6 +139,22 @@ describe.each(platforms)("one memory budget per sandbox on $platform", ({ platfo
   }
 
   it.skipIf((missing ?? cc.missing) !== null)(
+    "output captured (stdio: pipe) is charged too: a program writing forever gets ENOSPC at --memory",
+    { timeout: 60_000 },
+    () => {
+      const exe = build("confine/bigout", "cc");
+      const before = memoryNow(true);
+      const r = Sandbox.createSync({ platform, memory: 16 * MiB, stdio: "pipe", timeout: 30 }).runSync([exe]);
+      const after = memoryNow();
+      expect(r.stopped).toBeUndefined();
+      expect(r.status).toBe(1); // its write failed (ENOSPC): it gave up
+      expect(r.stdout!.length).toBeGreaterThan(8 * MiB);
+      expect(r.stdout!.length).toBeLessThanOrEqual(16 * MiB);
+      expect(Math.max(after.peak, after.rss) - before.rss).toBeLessThan(3 * 16 * MiB + 100 * MiB);
+    },
+  );
+
+  it.skipIf((missing ?? cc.missing) !== null)(
     "sysinfo and /proc/meminfo show the sandbox's --memory, not the host's RAM",
     { timeout: 60_000 },
     () => {
