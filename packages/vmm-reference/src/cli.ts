@@ -310,7 +310,11 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option("--inherit-env", "pass all of kindling's environment to the program")
     .addOption(new Option("--clear-env", "(the default now: the environment starts empty)").hideHelp())
     .option("--cwd <dir>", "working directory inside the sandbox (absolute; it must exist there)", "/")
-    .option("--memory <size>", "memory for the program (16M to 4G on kvm; default 256M)", parseSize)
+    .option(
+      "--memory <size>",
+      "memory for the program and all the sandbox holds for it (16M to 4G on kvm; default 256M)",
+      parseSize,
+    )
     .option("--timeout <seconds>", "wall-time limit", parseSeconds)
     .option("--cpu-limit <seconds>", "CPU-time limit", parseSeconds)
     .option("--pids <n>", "most tasks (threads and processes) at once (default 1024)", parsePids)

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { kvmAvailable, main, normalizeStrace, parseSize } from "@kindling/vmm-reference";
@@ -116,6 +116,7 @@ int main(int argc, char **argv) {
       const r = await kindling(["run", "--platform", platform, `--strace=${f}`, prog, "3"]);
       expect(r.status).toBe(3);
       const trace = readFileSync(f, "utf8");
+      expect(statSync(f).mode & 0o777).toBe(0o600); // created for kindling's user only
       // exit_group runs natively under seccomp (no notification), so only kvm traces it.
       if (platform === "kvm") expect(trace).toMatch(/exit_group\(3\)/);
       expect(trace).toMatch(/write\(1, "args:2\\n", 7\) = 7/);
