@@ -130,6 +130,13 @@ interface Exposure {
   device?: boolean;
   /** Only its directories (no bind): the working directory. */
   dirOnly?: boolean;
+  /**
+   * An operator path the jailed CLI opens without following symlinks (root,
+   * mount sources, the trace file): a symlink on the way is shown as the same
+   * symlink and not followed, so the CLI inside refuses it as it would outside
+   * and nothing it points to enters the jail.
+   */
+  noFollow?: boolean;
 }
 
 /** The nearest ancestor with a package.json, widened to the outermost one with node_modules. */
@@ -197,7 +204,7 @@ export function planJailRoot(exposures: readonly Exposure[]): JailOp[] {
           ops.push({ kind: "symlink", path: cur, target: readlinkSync(cur) });
           made.add(cur);
         }
-        if (hops > 40) return;
+        if (x.noFollow || hops > 40) return;
         const rest = parts.slice(i + 1).join("/");
         add(x, join(resolve(dirname(cur), readlinkSync(cur)), rest), hops + 1);
         return;
@@ -261,19 +268,20 @@ export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: st
       .filter((d) => existsSync(d))
       .map((path) => ({ path, device: true, writable: true })),
     { path: resolve(needs.program) },
-    ...(needs.root !== undefined ? [{ path: resolve(needs.root) }] : []),
-    ...needs.mounts.map((m) => ({ path: resolve(m.host), writable: m.writable })),
+    ...(needs.root !== undefined ? [{ path: resolve(needs.root), noFollow: true }] : []),
+    ...needs.mounts.map((m) => ({ path: resolve(m.host), writable: m.writable, noFollow: true })),
     { path: process.cwd(), dirOnly: true },
   ];
   if (needs.straceFile !== undefined) {
     const f = resolve(needs.straceFile);
+    // Created here if missing (O_EXCL: never through a symlink), so it can be shown; the
+    // jailed CLI opens it with its own checks and refuses a symlink as it would outside.
     try {
-      // Create it if missing (never through a symlink); the jailed CLI opens it.
-      if (!existsSync(f)) closeSync(openSync(f, "wx"));
-      if (lstatSync(f).isFile()) exposures.push({ path: f, writable: true });
+      closeSync(openSync(f, "wx", 0o600));
     } catch {
-      // Left to the jailed CLI, which reports what is wrong with it.
+      // It exists (or cannot be made): left to the jailed CLI, which reports what is wrong.
     }
+    exposures.push({ path: f, writable: true, noFollow: true });
   }
   const ops = planJailRoot(exposures);
   const inner = [process.execPath, ...process.execArgv, entry, ...argv];

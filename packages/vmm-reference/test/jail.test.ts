@@ -6,7 +6,7 @@
  * --jail.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -23,7 +23,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error: a plain .mjs script without types
 import { bundleCli } from "../scripts/bundle-cli.mjs";
 import { build, busybox, compilers, corpusPrograms, makeTree } from "./conformance/harness.js";
-import { ccMissing, compile } from "./programs.js";
+import { ccMissing, compile, scratchDir } from "./programs.js";
 
 const pkg = fileURLToPath(new URL("..", import.meta.url));
 const policyPath = join(pkg, "policy", "supervisor-x86_64.json");
@@ -228,6 +228,30 @@ describe.skipIf(skip)("kindling run --jail", () => {
       const r = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "socket", KINDLING_JAIL_MEASURE: "1" } });
       expect(r.stderr).toMatch(/kindling-jail-probe: socket = \d+\n/);
       expect(r.status).toBe(0);
+    });
+
+    it("refuses operator paths that are symlinks as it does outside, and shows nothing they point to", () => {
+      const dir = scratchDir(`jail-links-${platform}`);
+      const trace = join(dir, "trace");
+      const mount = join(dir, "mount");
+      rmSync(trace, { force: true });
+      rmSync(mount, { force: true });
+      symlinkSync("/etc/passwd", trace);
+      symlinkSync("/etc", mount);
+      const passwd = readFileSync("/etc/passwd");
+      for (const args of [[`--strace=${trace}`], ["--mount", `${mount}:/x:rw`]]) {
+        const plain = kindling(["run", "--platform", platform, ...args, hello]);
+        const jailed = run([...args, hello]);
+        expect(plain.status).toBe(125);
+        expect(jailed).toEqual(plain);
+        expect(jailed.stderr).toContain("is a symbolic link");
+      }
+      expect(readFileSync("/etc/passwd").equals(passwd)).toBe(true);
+      // A trace file that is not a symlink works and is written on the host.
+      const real = join(dir, "real-trace");
+      rmSync(real, { force: true });
+      expect(run([`--strace=${real}`, hello]).status).toBe(42);
+      expect(readFileSync(real, "utf8")).toContain("exit_group(42)");
     });
 
     it("sees no host path beyond its mounts, in namespaces of its own", () => {
