@@ -1,8 +1,9 @@
 // The sandbox's byte budget: the class against a model, and the tmpfs, pipes
 // and /dev/shm of a SandboxFs charging it (never beyond the limit, ENOSPC /
 // ENOMEM / ENFILE at it, and every byte back once everything is gone).
-import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
+
 import { PassThrough } from "node:stream";
+import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { INODE_COST, Tmpfs } from "../src/fs/tmpfs.js";
@@ -359,5 +360,37 @@ describe("thread contexts are charged (kvm's cooperative threads)", () => {
     s.h.call("exit", 0);
     expect(budget.used).toBeLessThan(full);
     expect(s.h.call("clone", THREAD, 0x180000, 0, 0, 0)).toBeGreaterThan(0);
+  });
+});
+
+describe("directory listings are charged while held", () => {
+  it("many open directory descriptions of a big directory end in ENOMEM within the budget, and close gives it back", () => {
+    const budget = new ByteBudget(8 << 20);
+    const t = new FsHarness({ budget });
+    const name = t.alloc(64);
+    for (let i = 0; i < 2000; i++) {
+      t.mem.write(name, Buffer.from(`/d/entry-with-a-long-name-${i}\0`));
+      if (i === 0) expect(t.call("mkdir", t.str("/d"), 0o755)).toBe(0);
+      const fd = t.call("openat", -100, name, O_CREAT | O_RDWR, 0o644);
+      expect(fd).toBeGreaterThanOrEqual(0);
+      t.call("close", fd);
+    }
+    const afterFiles = budget.used;
+    const buf = t.alloc(4096);
+    const dirs: number[] = [];
+    let r = 0;
+    // "/" too: its listing is made by the mount namespace (it has /dev and /proc under it).
+    for (let i = 0; i < 1000 && r >= 0; i++) {
+      const fd = t.call("openat", -100, t.str(i % 2 ? "/d" : "/"), 0o200000, 0); // O_DIRECTORY
+      expect(fd).toBeGreaterThanOrEqual(0);
+      dirs.push(fd);
+      r = t.call("getdents64", fd, buf, 4096);
+    }
+    expect(r).toBe(ENOMEM);
+    expect(dirs.length).toBeLessThan(100);
+    expect(budget.used).toBeLessThanOrEqual(8 << 20);
+    for (const fd of dirs) t.call("close", fd);
+    expect(budget.used).toBe(afterFiles);
+    t.dispose();
   });
 });

@@ -549,7 +549,7 @@ export class TmpInode extends Inode {
 
   override open(flags: number, _ctx: OpenContext): FileDescription {
     if (this.isDir) {
-      return new DirectoryDescription(flags, this, () => {
+      const d = new DirectoryDescription(flags, this, () => {
         this.accessed();
         const list: DirEntry[] = [
           { name: ".", ino: this.ino, type: S_IFDIR },
@@ -557,6 +557,8 @@ export class TmpInode extends Inode {
         ];
         return list.concat(this.readdir());
       });
+      d.budget = this.fs.budget;
+      return d;
     }
     if (this.#dead) fail(ENOENT);
     if (this.isRegular && flags & O_TRUNC && this.size > 0) {

@@ -4,7 +4,8 @@
 // Names and paths are "binary strings": one character per byte (latin1), so
 // any byte sequence a program passes survives a round trip to a host file name.
 
-import { EBADF, EINVAL, EISDIR, ENOTDIR, ENOTTY, EPERM, ESPIPE } from "../errno.js";
+import type { ByteBudget } from "../budget.js";
+import { EBADF, EINVAL, EISDIR, ENOMEM, ENOTDIR, ENOTTY, EPERM, ESPIPE } from "../errno.js";
 import {
   O_ACCMODE,
   O_APPEND,
@@ -432,9 +433,19 @@ export function seekRegular(fd: FileDescription, off: number, whence: number, si
   return pos;
 }
 
+/** What a listing snapshot holds per entry besides the name (its object, its slot), charged to a budget. */
+export const SNAPSHOT_ENTRY_COST = 64;
+
 /** A directory description: getdents64 walks a snapshot taken at the first call or after rewind. */
 export class DirectoryDescription extends FileDescription {
   #entries: DirEntry[] | null = null;
+  /**
+   * The sandbox's byte budget, when the directory's file system has one: a
+   * snapshot is charged while held (open directories times their entries
+   * would otherwise be host memory without a bound); ENOMEM when it does not fit.
+   */
+  budget: ByteBudget | null = null;
+  #charged = 0;
   constructor(
     flags: number,
     inode: Inode,
@@ -447,8 +458,29 @@ export class DirectoryDescription extends FileDescription {
     return true;
   }
   entries(): DirEntry[] {
-    if (this.#entries === null || this.offset === 0) this.#entries = this.list();
+    if (this.#entries === null || this.offset === 0) {
+      const list = this.list();
+      if (this.budget) {
+        let cost = 0;
+        for (const e of list) cost += SNAPSHOT_ENTRY_COST + 2 * e.name.length;
+        this.budget.release(this.#charged);
+        this.#charged = 0;
+        this.#entries = null;
+        if (!this.budget.charge(cost)) fail(ENOMEM);
+        this.#charged = cost;
+      }
+      this.#entries = list;
+    }
     return this.#entries;
+  }
+  /** A fresh listing, not kept (for a description that lists on behalf of another). */
+  listing(): DirEntry[] {
+    return this.list();
+  }
+  protected override release(): void {
+    this.budget?.release(this.#charged);
+    this.#charged = 0;
+    this.#entries = null;
   }
   override read(): number {
     return -EISDIR;

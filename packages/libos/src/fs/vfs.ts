@@ -409,8 +409,8 @@ export class MountNamespace {
     const byName = loc.mount.children.get(loc.inode.ino);
     if (!byName || !(inner instanceof DirectoryDescription)) return inner;
     // Mount points that do not exist in the underlying directory still show up in listings.
-    return new DirectoryDescription(flags, loc.inode, () => {
-      const list = inner.entries().slice();
+    const outer = new DirectoryDescription(flags, loc.inode, () => {
+      const list = inner.listing();
       const seen = new Set(list.map((e) => e.name));
       for (const [name, m] of byName) {
         if (!seen.has(name)) list.push({ name, ino: m.root.ino, type: S_IFDIR });
@@ -421,6 +421,8 @@ export class MountNamespace {
       }
       return list;
     });
+    outer.budget = inner.budget; // the snapshot is the outer one's (the inner one keeps none)
+    return outer;
   }
 
   /** The /proc/self/fd text of an open object: its path, with " (deleted)" once its last link is gone. */
