@@ -2,6 +2,9 @@
 // and /dev/shm of a SandboxFs charging it (never beyond the limit, ENOSPC /
 // ENOMEM / ENFILE at it, and every byte back once everything is gone).
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
 import fc from "fast-check";
@@ -392,5 +395,33 @@ describe("directory listings are charged while held", () => {
     for (const fd of dirs) t.call("close", fd);
     expect(budget.used).toBe(afterFiles);
     t.dispose();
+  });
+});
+
+describe("host directory listings are charged too", () => {
+  it("a host root with many entries: open descriptions of it end in ENOMEM within the budget", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kindling-budget-"));
+    try {
+      for (let i = 0; i < 2000; i++) writeFileSync(join(dir, `host-entry-with-a-long-name-${i}`), "");
+      const budget = new ByteBudget(4 << 20);
+      const t = new FsHarness({ root: dir, budget });
+      const base = budget.used;
+      const buf = t.alloc(4096);
+      const path = t.str("/");
+      const fds: number[] = [];
+      let r = 0;
+      for (let i = 0; i < 500 && r >= 0; i++) {
+        const fd = t.call("openat", -100, path, 0o200000, 0);
+        fds.push(fd);
+        r = t.call("getdents64", fd, buf, 4096);
+      }
+      expect(r).toBe(ENOMEM);
+      expect(fds.length).toBeLessThan(40);
+      for (const fd of fds) t.call("close", fd);
+      expect(budget.used).toBe(base);
+      t.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

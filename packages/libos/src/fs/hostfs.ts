@@ -11,6 +11,7 @@ import { closeSync, lstatSync, readlinkSync } from "node:fs";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import { RESOLVE_NO_MAGICLINKS as NO_MAGICLINKS, RESOLVE_NO_SYMLINKS } from "@kindling/sys-util";
 import { native, syscallRaw } from "@kindling/sys-util/unsafe";
+import type { ByteBudget } from "../budget.js";
 import { EACCES, EBADF, EINVAL, EIO, ELOOP, ENOENT, ENOTDIR, EPERM, EROFS } from "../errno.js";
 import {
   AT_EMPTY_PATH,
@@ -198,6 +199,8 @@ export interface HostfsOptions {
    * when next used). Default 1024, at least 4.
    */
   maxDirFds?: number;
+  /** The sandbox's byte budget: directory listings held by open descriptions are charged to it. */
+  budget?: ByteBudget;
 }
 
 export class Hostfs implements FileSystem {
@@ -210,6 +213,8 @@ export class Hostfs implements FileSystem {
   readonly #held = new Set<Held>();
   readonly #dirLru = new Map<HostInode, Held>();
   readonly maxDirFds: number;
+  /** See HostfsOptions.budget (null: listings uncharged). */
+  readonly budget: ByteBudget | null;
   #disposed = false;
 
   /** Opens `hostPath` (a directory, trusted: it comes from the sandbox's configuration). */
@@ -217,6 +222,7 @@ export class Hostfs implements FileSystem {
     this.writable = options.writable ?? false;
     this.hostPath = isAbsolute(hostPath) ? hostPath : resolvePath(hostPath);
     this.maxDirFds = Math.max(4, Math.floor(options.maxDirFds ?? 1024));
+    this.budget = options.budget ?? null;
     // No symlink in any component: one a sandbox planted in an earlier run's writable mount must not redirect this one.
     const fd = openOperatorPath(hostPath, O_PATH | O_DIRECTORY);
     const st = hostStatx(fd, "");
@@ -539,11 +545,13 @@ export class HostInode extends Inode {
   override open(flags: number, _ctx: OpenContext): FileDescription {
     const type = this.#mode & S_IFMT;
     if (type === S_IFDIR) {
-      return new DirectoryDescription(flags, this, () => [
+      const d = new DirectoryDescription(flags, this, () => [
         { name: ".", ino: this.ino, type: S_IFDIR },
         { name: "..", ino: this.parent().ino, type: S_IFDIR },
         ...this.readdir(),
       ]);
+      d.budget = this.fs.budget;
+      return d;
     }
     // A nodev mount: host device nodes, FIFOs and sockets are not opened.
     if (type === S_IFCHR || type === S_IFBLK || type === S_IFIFO || type === S_IFSOCK) fail(EACCES);

@@ -139,7 +139,7 @@ export class SandboxFs implements VfsContract {
     this.budget = options.budget ?? new ByteBudget(DEFAULT_BUDGET_BYTES);
     const root =
       typeof options.root === "string"
-        ? new Hostfs(options.root, { writable: options.rootWritable ?? false })
+        ? new Hostfs(options.root, { writable: options.rootWritable ?? false, budget: this.budget })
         : (options.root ?? new Tmpfs({ rootMode: 0o755, budget: this.budget }));
     this.ns = new MountNamespace(root, {
       readonly: typeof options.root === "string" ? !(options.rootWritable ?? false) : false,
@@ -166,7 +166,7 @@ export class SandboxFs implements VfsContract {
     if ("fs" in m) return this.ns.mount(m.path, m.fs, { readonly: m.readonly ?? false });
     if ("host" in m) {
       const writable = m.writable ?? false;
-      return this.ns.mount(m.path, new Hostfs(m.host, { writable }), { readonly: !writable });
+      return this.ns.mount(m.path, new Hostfs(m.host, { writable, budget: this.budget }), { readonly: !writable });
     }
     // Every tmpfs of the sandbox shares its budget (a size= cap of its own may sit below it).
     const o = m.tmpfs === true ? {} : m.tmpfs;
