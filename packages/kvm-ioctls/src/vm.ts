@@ -1,4 +1,4 @@
-import { type EventFd, MAP_SHARED, MmapRegion, PROT_READ, PROT_WRITE, UsageError } from "@kindling/sys-util";
+import { type EventFd, isMapped, MAP_SHARED, MmapRegion, PROT_READ, PROT_WRITE, UsageError } from "@kindling/sys-util";
 import { addressOf } from "@kindling/sys-util/unsafe";
 import {
   type Cap,
@@ -102,8 +102,19 @@ export class VmFd extends KvmFdBase {
     this.#runSize = vcpuMmapSize;
   }
 
-  /** KVM_SET_USER_MEMORY_REGION (size 0 deletes the slot). */
+  /**
+   * KVM_SET_USER_MEMORY_REGION (size 0 deletes the slot). The host range must
+   * lie inside one live MmapRegion (a UsageError otherwise): the guest reads and
+   * writes it, so it must be memory this process mapped for it, not any address.
+   * Keep the mapping until the slot is deleted or the VM closed.
+   */
   setUserMemoryRegion(region: UserMemoryRegion): void {
+    if (BigInt(region.memorySize) !== 0n && !isMapped(BigInt(region.userspaceAddr), BigInt(region.memorySize))) {
+      throw new UsageError(
+        "EFAULT",
+        `slot ${region.slot}: host range 0x${BigInt(region.userspaceAddr).toString(16)} +0x${BigInt(region.memorySize).toString(16)} is not inside a live MmapRegion`,
+      );
+    }
     const raw: KvmUserspaceMemoryRegion = {
       slot: region.slot,
       flags: region.flags ?? 0,

@@ -1,5 +1,6 @@
 import { Ioctl, Kvm } from "@kindling/kvm-ioctls";
-import { SysError, UsageError } from "@kindling/sys-util";
+import { MmapRegion, SysError, UsageError } from "@kindling/sys-util";
+import { addressOf } from "@kindling/sys-util/unsafe";
 import { describe, expect, it } from "vitest";
 import { KvmFdBase } from "../src/fd.js";
 import { kvmUnavailable } from "./helpers.js";
@@ -28,6 +29,27 @@ describe.skipIf(kvmUnavailable)("KvmFdBase ioctl", () => {
     const list = new Uint8Array(4 + 4 * n);
     new DataView(list.buffer).setUint32(0, n, true);
     expect(p.call(Ioctl.KVM_GET_MSR_INDEX_LIST, list)).toBe(0);
+    kvm.close();
+  });
+});
+
+describe.skipIf(kvmUnavailable)("VmFd.setUserMemoryRegion", () => {
+  it("takes only host memory inside a live MmapRegion", () => {
+    const kvm = Kvm.open();
+    const vm = kvm.createVm();
+    const mem = MmapRegion.anonymous(0x4000);
+    const slot = (userspaceAddr: bigint, memorySize: bigint) =>
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0n, memorySize, userspaceAddr });
+    // Node's own memory (a heap buffer's address is not a mapping of ours) and ranges past the end.
+    const heap = addressOf(new Uint8Array(0x2000));
+    expect(() => slot(0x7f00_0000_0000n, 0x1000n)).toThrowError(UsageError);
+    expect(() => slot(mem.hostAddress + 0x1000n, 0x4000n)).toThrowError(UsageError);
+    expect(() => slot(heap, 0x1000n)).toThrowError(UsageError);
+    slot(mem.hostAddress, 0x4000n);
+    slot(mem.hostAddress, 0n); // deleting needs no memory
+    mem.unmap();
+    expect(() => slot(mem.hostAddress, 0x4000n)).toThrowError(UsageError); // unmapped: refused
+    vm.close();
     kvm.close();
   });
 });

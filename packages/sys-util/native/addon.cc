@@ -177,6 +177,22 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r < 0 ? -err : 0);
 }
 
+// mappingContains(addr, len) -> whether [addr, addr + len) lies inside one live
+// mapping of the registry (so a VMM hands KVM only memory it owns).
+Napi::Value MappingContains(const Napi::CallbackInfo& info) {
+  uint64_t a = ToU64(info[0]);
+  uint64_t n = ToU64(info[1]);
+  std::lock_guard<std::mutex> lock(g_maps_mu);
+  for (const auto& entry : g_maps) {
+    const Mapping* m = entry.second;
+    uint64_t start = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(m->addr));
+    if (!m->unmapped && a >= start && n <= m->len && a - start <= m->len - n) {
+      return Napi::Boolean::New(info.Env(), true);
+    }
+  }
+  return Napi::Boolean::New(info.Env(), false);
+}
+
 // madvise/mprotect/msync(arrayBuffer, offset, len, arg)
 template <int (*Fn)(void*, size_t, int)>
 Napi::Value RangeOp(const Napi::CallbackInfo& info) {
@@ -1279,6 +1295,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mprotect", Napi::Function::New(env, RangeOp<mprotect>));
   exports.Set("msync", Napi::Function::New(env, RangeOp<msync>));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf));
+  exports.Set("mappingContains", Napi::Function::New(env, MappingContains));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ioctl", Napi::Function::New(env, Ioctl));

@@ -570,5 +570,16 @@ export class ThreadTimer {
   }
 }
 
+/**
+ * Whether the host range [hostAddress, hostAddress + length) lies inside one
+ * live MmapRegion (for code that hands host memory to the kernel by address,
+ * such as a KVM memory slot: only memory this process mapped and still maps).
+ */
+export function isMapped(hostAddress: bigint, length: bigint | number): boolean {
+  const len = BigInt(length);
+  if (hostAddress < 0n || len <= 0n || hostAddress + len > 2n ** 64n) return false;
+  return native().mappingContains(hostAddress, len);
+}
+
 /** Convenience for constants commonly passed with shared mappings. */
 export const MAP_SHARED_RW = { prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED } as const;

@@ -11,6 +11,7 @@ export interface NativeBinding {
   mprotect(buf: ArrayBuffer, offset: number, len: number, prot: number): number;
   msync(buf: ArrayBuffer, offset: number, len: number, flags: number): number;
   addressOf(buf: ArrayBufferLike | ArrayBufferView): bigint;
+  mappingContains(addr: bigint, len: bigint): boolean;
   open(path: string, flags: number, mode: number): number;
   close(fd: number): number;
   ioctl(fd: number, request: number | bigint, arg?: number | bigint | ArrayBufferView | ArrayBuffer): number;

@@ -160,6 +160,20 @@ describe("the checked ioctl on a real fd", () => {
   });
 });
 
+describe("isMapped", () => {
+  it("is true only inside one live mapping", () => {
+    const m = MmapRegion.anonymous(8192);
+    expect(main.isMapped(m.hostAddress, 8192)).toBe(true);
+    expect(main.isMapped(m.hostAddress + 4096n, 4096)).toBe(true);
+    expect(main.isMapped(m.hostAddress + 4096n, 4097)).toBe(false);
+    expect(main.isMapped(m.hostAddress - 1n, 2)).toBe(false);
+    expect(main.isMapped(m.hostAddress, 0)).toBe(false);
+    expect(main.isMapped(2n ** 64n - 1n, 2)).toBe(false);
+    m.unmap();
+    expect(main.isMapped(m.hostAddress, 4096)).toBe(false);
+  });
+});
+
 describe("MmapRegion.map", () => {
   it("refuses MAP_FIXED: it has no address, the mapping would land at 0 over whatever is there", () => {
     for (const fixed of [MAP_FIXED, MAP_FIXED_NOREPLACE]) {
