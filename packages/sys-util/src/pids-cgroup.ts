@@ -2,7 +2,16 @@
  * The host side of a jailed spawn's task limit (see `spawn({ jail })`): a pids
  * cgroup per sandbox, made before the child starts and removed once it ended.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { threadId } from "node:worker_threads";
 
 /** Where pids cgroups can be made: cgroup v1's pids hierarchy, else the v2 root. */
@@ -32,6 +41,7 @@ function cgroupParent(): string | null {
       }
       if (existsSync(`${dir}/pids.max`) || existsSync(`${dir}/cgroup.subtree_control`)) {
         parent = dir;
+        removeOrphans(dir);
         return parent;
       }
       parentWhy = `${base} has no pids controller`;
@@ -41,6 +51,27 @@ function cgroupParent(): string | null {
   }
   if (!parentWhy) parentWhy = "no pids cgroup hierarchy mounted";
   return parent;
+}
+
+/** Removes the cgroups a process that died without ending its sandboxes left (named `<pid>.…`). */
+function removeOrphans(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^(\d+)\.\d+\.\d+$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // its process still runs
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ESRCH") continue;
+    }
+    removeCgroup(`${dir}/${name}`);
+  }
 }
 
 export interface PidsCgroup {
