@@ -831,8 +831,13 @@ int JailProgramEntry(void* p) {
     if (r == pid) {
       ssize_t ignored = write(c.statusw, &st, sizeof st);
       (void)ignored;
-      // Without a pid namespace: end every process of the sandbox's own uid.
-      if (!pidns && c.host_root) kill(-1, SIGKILL);
+      // Without a pid namespace: end every process of the sandbox's own uid and, as their
+      // subreaper, reap them all before exiting.
+      if (!pidns && c.host_root) {
+        kill(-1, SIGKILL);
+        while (wait4(-1, nullptr, __WALL, nullptr) > 0 || errno == EINTR) {
+        }
+      }
       _exit(0);  // pid 1 exits: the kernel kills the rest of the namespace
     }
     if (r < 0) _exit(0);

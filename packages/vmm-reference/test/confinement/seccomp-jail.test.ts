@@ -219,6 +219,33 @@ describe.skipIf(cc.missing !== null)("the seccomp child's jail", () => {
     if (proc.jail!.cgroup) expect(nfs.existsSync(proc.jail!.cgroup)).toBe(false);
   });
 
+  it("without namespaces (as where the kernel refuses them) it says so, and still ends every process of its uid", () => {
+    const exe = build("confine/jail_probe", "cc");
+    const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
+    const out = nfs.openSync(`${dir}/out`, "w");
+    const proc = SeccompPlatform.spawn({
+      file: exe,
+      argv: [exe, "daemon"],
+      env: [],
+      fds: [-1, out, out],
+      jail: { namespaces: false },
+    });
+    nfs.closeSync(out);
+    const jail = proc.jail!;
+    expect(jail.namespaces).toEqual([]);
+    expect(jail.pidNamespace).toBe(false);
+    expect(jail.root).toBe("host");
+    expect(jail.notes.join("\n")).toMatch(/no mount namespace/);
+    expect(jail.capabilitiesDropped).toBe(true);
+    expect(jail.uid).toBeGreaterThanOrEqual(2 ** 20);
+    const exit = proc.run(new PassThrough());
+    expect(nfs.readFileSync(`${dir}/out`, "latin1")).toBe("daemon=up\n");
+    nfs.rmSync(dir, { recursive: true, force: true });
+    expect(exit.exitCode).toBe(0);
+    // No pid namespace to take the daemon along: init (a subreaper) kills its uid's processes.
+    expect(processesOf(jail.uid)).toEqual([]);
+  });
+
   it("ends with the host process that started it (the process exits without closing it)", { timeout: 30_000 }, () => {
     const exe = build("confine/jail_probe", "cc");
     const addon = new URL("../../../sys-util/build/Release/kindling_sys.node", import.meta.url).pathname;
