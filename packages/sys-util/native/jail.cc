@@ -209,7 +209,8 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return ok;
 }
 
-// jailSpawn({file, argv, envp, stage, ops: [{kind, path, source?, writable?, device?, file?}], cwd?})
+// jailSpawn({file, argv, envp, stage, ops: [{kind, path, source?, writable?, device?, file?}], cwd?,
+//            uidMap?, gidMap?, denySetgroups?})
 //   -> pid (in this process's pid namespace)
 // `stage` is an empty host directory; the jail's root is a tmpfs mounted on it
 // in the new mount namespace (the host sees nothing), then pivot_root'ed into.
@@ -224,6 +225,12 @@ Napi::Value JailSpawn(const Napi::CallbackInfo& info) {
   std::string file = Str(o.Get("file"));
   std::string stage = Str(o.Get("stage"));
   std::string cwd = Str(o.Get("cwd"));
+  std::string uid_map = Str(o.Get("uidMap"));
+  std::string gid_map = Str(o.Get("gidMap"));
+  if (uid_map.empty()) uid_map = "0 0 4294967295\n";
+  if (gid_map.empty()) gid_map = "0 0 4294967295\n";
+  // An unprivileged parent may map only its own ids, and its gid only after setgroups is denied.
+  bool deny_setgroups = o.Get("denySetgroups").ToBoolean().Value();
   if (file.empty() || stage.empty() || stage[0] != '/' || !o.Get("argv").IsArray() || !o.Get("envp").IsArray() ||
       !o.Get("ops").IsArray()) {
     Napi::TypeError::New(env, "jailSpawn: file, stage (absolute), argv, envp and ops are required")
@@ -289,10 +296,11 @@ Napi::Value JailSpawn(const Napi::CallbackInfo& info) {
   }
   close(syncp[0]);
   close(errp[1]);
-  // Ids map one to one: root in the jail is root for files it is given, with
-  // no capability over anything else of the host.
+  // Ids map one to one by default (a root parent): root in the jail is root for
+  // the files it is given, with no capability over anything else of the host.
   std::string base = "/proc/" + std::to_string(pid);
-  bool mapped = WriteFile(base + "/uid_map", "0 0 4294967295\n") && WriteFile(base + "/gid_map", "0 0 4294967295\n");
+  bool mapped = WriteFile(base + "/uid_map", uid_map) &&
+                (!deny_setgroups || WriteFile(base + "/setgroups", "deny")) && WriteFile(base + "/gid_map", gid_map);
   int map_err = errno;
   if (mapped) {
     char go = 1;

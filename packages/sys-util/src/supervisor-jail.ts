@@ -35,6 +35,14 @@ export interface JailSpawnOptions {
   ops: JailOp[];
   /** Working directory inside the jail (default "/"; "/" when it does not exist there). */
   cwd?: string;
+  /**
+   * The jail's uid_map and gid_map lines (default: every id to itself, which needs a root
+   * parent; an unprivileged one maps its own ids, e.g. "0 1000 1", with denySetgroups).
+   */
+  uidMap?: string;
+  gidMap?: string;
+  /** Write "deny" to the jail's setgroups before its gid_map (required for an unprivileged map). */
+  denySetgroups?: boolean;
 }
 
 interface JailBinding {
@@ -44,6 +52,9 @@ interface JailBinding {
     envp: string[];
     stage: string;
     cwd: string;
+    uidMap?: string;
+    gidMap?: string;
+    denySetgroups?: boolean;
     ops: Array<{ kind: number; path: string; source: string; writable: boolean; device: boolean; file: boolean }>;
   }): number;
   jailWait(pid: number, timeoutMs: number): [number, boolean];
@@ -63,7 +74,8 @@ const jailNative = (): JailBinding => native() as unknown as JailBinding;
 export function jailSpawn(options: JailSpawnOptions): number {
   if (!options.stage.startsWith("/")) throw new UsageError("EINVAL", "the jail's stage must be an absolute path");
   const ops = options.ops.map((op) => {
-    if (!op.path.startsWith("/")) throw new UsageError("EINVAL", `jail path ${JSON.stringify(op.path)} is not absolute`);
+    if (!op.path.startsWith("/"))
+      throw new UsageError("EINVAL", `jail path ${JSON.stringify(op.path)} is not absolute`);
     const source = op.kind === "bind" ? op.source : op.kind === "symlink" ? op.target : "";
     return {
       kind: KIND[op.kind],
@@ -81,6 +93,9 @@ export function jailSpawn(options: JailSpawnOptions): number {
       envp: options.env,
       stage: options.stage,
       cwd: options.cwd ?? "/",
+      uidMap: options.uidMap,
+      gidMap: options.gidMap,
+      denySetgroups: options.denySetgroups === true,
       ops,
     });
   } catch (e) {
@@ -94,7 +109,10 @@ export function jailSpawn(options: JailSpawnOptions): number {
  */
 export function jailWait(pid: number, timeoutMs?: number): WaitResult & { timedOut: boolean } {
   try {
-    const [status, timedOut] = jailNative().jailWait(pid, timeoutMs === undefined ? -1 : Math.max(0, Math.ceil(timeoutMs)));
+    const [status, timedOut] = jailNative().jailWait(
+      pid,
+      timeoutMs === undefined ? -1 : Math.max(0, Math.ceil(timeoutMs)),
+    );
     return { ...decodeWaitStatus(pid, status), timedOut };
   } catch (e) {
     rethrow(e);

@@ -292,11 +292,16 @@ export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: st
   const stage = mkdtempSync(join(tmpdir(), "kindling-jail-"));
   let pid: number;
   try {
-    pid = jailSpawn({ file: process.execPath, argv: inner, env, stage, ops, cwd: process.cwd() });
+    const root = process.getuid?.() === 0;
+    const ids = root
+      ? {}
+      : { uidMap: `0 ${process.getuid?.()} 1\n`, gidMap: `0 ${process.getgid?.()} 1\n`, denySetgroups: true };
+    pid = jailSpawn({ file: process.execPath, argv: inner, env, stage, ops, cwd: process.cwd(), ...ids });
   } catch (e) {
     rmdirSync(stage);
     if (!(e instanceof SysError)) throw e;
-    if (e.syscall === "clone" && ["EPERM", "EINVAL", "ENOSPC", "EUSERS"].includes(e.code)) {
+    const refused = e.syscall === "clone" || e.syscall.startsWith("jail: write uid_map");
+    if (refused && ["EPERM", "EACCES", "EINVAL", "ENOSPC", "EUSERS"].includes(e.code)) {
       // No namespaces here (unprivileged user namespaces disabled): the filter still applies.
       err(
         `kindling: --jail: new namespaces are not allowed here (${e.code}); the supervisor gets its seccomp filter only\n`,
