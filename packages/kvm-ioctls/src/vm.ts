@@ -97,6 +97,8 @@ export class DeviceFd extends KvmFdBase {
 /** A VM fd. */
 export class VmFd extends KvmFdBase {
   readonly #runSize: number;
+  /** The size of each memory slot set here: KVM_GET_DIRTY_LOG writes a bitmap of the slot's size. */
+  readonly #slots = new Map<number, bigint>();
   constructor(fd: number, vcpuMmapSize: number) {
     super(fd);
     this.#runSize = vcpuMmapSize;
@@ -127,6 +129,8 @@ export class VmFd extends KvmFdBase {
       Ioctl.KVM_SET_USER_MEMORY_REGION,
       kvm_userspace_memory_region.toBytes(raw),
     );
+    if (BigInt(region.memorySize) === 0n) this.#slots.delete(region.slot);
+    else this.#slots.set(region.slot, BigInt(region.memorySize));
   }
 
   /**
@@ -134,7 +138,16 @@ export class VmFd extends KvmFdBase {
    * returns the bitmap as 64-bit words and clears the log.
    */
   getDirtyLog(slot: number, memorySize: number | bigint): BigUint64Array {
-    const pages = Math.ceil(Number(memorySize) / 4096);
+    // The kernel writes a bitmap of the slot's real size: a smaller buffer would be overrun.
+    const size = this.#slots.get(slot);
+    if (size === undefined) throw new UsageError("ENOENT", `slot ${slot} was not set with setUserMemoryRegion`);
+    if (BigInt(memorySize) !== size) {
+      throw new UsageError(
+        "EINVAL",
+        `slot ${slot} has 0x${size.toString(16)} bytes, not 0x${BigInt(memorySize).toString(16)}`,
+      );
+    }
+    const pages = Math.ceil(Number(size) / 4096);
     const bitmap = new BigUint64Array(Math.ceil(pages / 64));
     const b = kvm_dirty_log.toBytes({ slot, padding1: 0, dirty_bitmap: 0n });
     // dirty_bitmap is a pointer: the host address of our bitmap.

@@ -46,7 +46,11 @@ describe.skipIf(kvmUnavailable)("VmFd.setUserMemoryRegion", () => {
     expect(() => slot(mem.hostAddress + 0x1000n, 0x4000n)).toThrowError(UsageError);
     expect(() => slot(heap, 0x1000n)).toThrowError(UsageError);
     slot(mem.hostAddress, 0x4000n);
+    // KVM writes a dirty bitmap of the slot's size: another size would overrun the buffer.
+    expect(() => vm.getDirtyLog(0, 0n)).toThrowError(UsageError);
+    expect(() => vm.getDirtyLog(1, 0x4000n)).toThrowError(UsageError);
     slot(mem.hostAddress, 0n); // deleting needs no memory
+    expect(() => vm.getDirtyLog(0, 0x4000n)).toThrowError(UsageError);
     mem.unmap();
     expect(() => slot(mem.hostAddress, 0x4000n)).toThrowError(UsageError); // unmapped: refused
     vm.close();
