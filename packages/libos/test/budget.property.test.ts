@@ -9,6 +9,7 @@ import { PassThrough } from "node:stream";
 import { ByteBudget, Libos, sandboxMemory } from "@kindling/libos";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { FD_COST } from "../src/fs/fdtable.js";
 import { INODE_COST, Tmpfs } from "../src/fs/tmpfs.js";
 import { SCRATCH, setup } from "./core-setup.js";
 import { FakeMemory, Harness } from "./fake-task.js";
@@ -324,7 +325,7 @@ describe("a call's transient host buffers are bounded", () => {
     expect(budget.used).toBeLessThanOrEqual(1 << 20);
     // Once the event loop runs, the stream takes the chunks and the charge comes back.
     await new Promise((r) => setTimeout(r, 20));
-    expect(budget.used).toBe(base);
+    expect(budget.used).toBe(base - 3 * FD_COST); // and the stopped program's fds 0-2 were closed
     t.dispose();
   });
   it("getrandom of 24 MiB into copied memory goes through a buffer of at most 1 MiB", () => {
@@ -423,5 +424,28 @@ describe("host directory listings are charged too", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("open fds are charged", () => {
+  it("with RLIMIT_NOFILE raised to a million, opens end in ENOMEM at the budget, not in host memory", () => {
+    const budget = new ByteBudget(1 << 20);
+    const t = new FsHarness({ budget });
+    const RLIMIT_NOFILE = 7;
+    t.k.setRlimit(RLIMIT_NOFILE, 1n << 20n, 1n << 20n);
+    const base = budget.used;
+    const path = t.str("/dev/null");
+    const fds: number[] = [];
+    let fd = 0;
+    for (let i = 0; i < 100_000 && fd >= 0; i++) {
+      fd = t.call("openat", -100, path, O_RDWR, 0);
+      if (fd >= 0) fds.push(fd);
+    }
+    expect(fd).toBe(ENOMEM);
+    expect(fds.length).toBeLessThan((1 << 20) / 256);
+    expect(t.call("dup", 0)).toBe(ENOMEM);
+    for (const x of fds) t.call("close", x);
+    expect(budget.used).toBe(base);
+    t.dispose();
   });
 });

@@ -1,7 +1,8 @@
 // The per-process file descriptor table (fs/file.c): lowest-free allocation,
 // FD_CLOEXEC per fd, RLIMIT_NOFILE, and descriptions shared between dups.
 
-import { EBADF, EINVAL, EMFILE } from "../errno.js";
+import type { ByteBudget } from "../budget.js";
+import { EBADF, EINVAL, EMFILE, ENOMEM } from "../errno.js";
 import type { FdTable as FdTableContract } from "../vfs-contract.js";
 import type { FileDescription } from "./types.js";
 
@@ -12,6 +13,12 @@ interface Entry {
 
 /** The hard ceiling of fds (fs.nr_open's default). */
 export const NR_OPEN = 1 << 20;
+/**
+ * What the host holds per open fd (its entry, and a description of its own
+ * unless it is a dup), charged to the budget: a root program may raise
+ * RLIMIT_NOFILE to NR_OPEN, a million fds.
+ */
+export const FD_COST = 256;
 
 export class FdTable implements FdTableContract {
   #entries: (Entry | undefined)[] = [];
@@ -19,7 +26,11 @@ export class FdTable implements FdTableContract {
   /** The current RLIMIT_NOFILE soft limit. */
   limit: () => number;
 
-  constructor(limit: () => number = () => 1024) {
+  /** `budget`: charged FD_COST per open fd (ENOMEM when it is spent). */
+  constructor(
+    limit: () => number = () => 1024,
+    readonly budget: ByteBudget | null = null,
+  ) {
     this.limit = limit;
   }
 
@@ -75,6 +86,10 @@ export class FdTable implements FdTableContract {
       desc.unref();
       return -EMFILE;
     }
+    if (this.budget && !this.budget.charge(FD_COST)) {
+      desc.unref();
+      return -ENOMEM;
+    }
     this.#entries[fd] = { file: desc, cloexec };
     if (minFd <= this.#lowestFree) this.#lowestFree = fd + 1;
     return fd;
@@ -87,6 +102,10 @@ export class FdTable implements FdTableContract {
       return -EBADF;
     }
     const old = this.#entries[fd];
+    if (!old && this.budget && !this.budget.charge(FD_COST)) {
+      desc.unref();
+      return -ENOMEM;
+    }
     this.#entries[fd] = { file: desc, cloexec };
     old?.file.unref();
     if (fd === this.#lowestFree) this.#advance();
@@ -101,6 +120,7 @@ export class FdTable implements FdTableContract {
     const e = this.#entries[fd];
     if (!e) return -EBADF;
     this.#entries[fd] = undefined;
+    this.budget?.release(FD_COST);
     if (fd < this.#lowestFree) this.#lowestFree = fd;
     while (this.#entries.length > 0 && this.#entries[this.#entries.length - 1] === undefined) this.#entries.pop();
     e.file.unref();
@@ -111,7 +131,11 @@ export class FdTable implements FdTableContract {
     const entries = this.#entries;
     this.#entries = [];
     this.#lowestFree = 0;
-    for (const e of entries) e?.file.unref();
+    for (const e of entries) {
+      if (!e) continue;
+      this.budget?.release(FD_COST);
+      e.file.unref();
+    }
   }
 
   /** execve: closes every FD_CLOEXEC fd. */
@@ -123,8 +147,12 @@ export class FdTable implements FdTableContract {
 
   /** fork: a copy sharing every description. */
   clone(): FdTable {
-    const t = new FdTable(this.limit);
-    t.#entries = this.#entries.map((e) => (e ? { file: e.file.ref(), cloexec: e.cloexec } : undefined));
+    const t = new FdTable(this.limit, this.budget);
+    t.#entries = this.#entries.map((e) => {
+      if (!e) return undefined;
+      this.budget?.charge(FD_COST); // a copy of a table that fit (a fork is charged as it can be)
+      return { file: e.file.ref(), cloexec: e.cloexec };
+    });
     t.#lowestFree = this.#lowestFree;
     return t;
   }

@@ -144,7 +144,7 @@ export class SandboxFs implements VfsContract {
     this.ns = new MountNamespace(root, {
       readonly: typeof options.root === "string" ? !(options.rootWritable ?? false) : false,
     });
-    this.fds = new FdTable(() => (this.#k ? this.#k.rlimitNumber(RLIMIT_NOFILE) : 1024));
+    this.fds = new FdTable(() => (this.#k ? this.#k.rlimitNumber(RLIMIT_NOFILE) : 1024), this.budget);
     this.ctx = this.ns.context();
     for (const m of options.mounts ?? []) this.mount(m);
     if (options.dev ?? true) {
