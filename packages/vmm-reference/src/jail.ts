@@ -251,7 +251,10 @@ export interface JailNeeds {
  * by --jailed) in a jailed copy of this CLI and returns its exit status.
  */
 export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: string) => void): number {
-  const entry = process.env.KINDLING_JAIL_ENTRY ?? process.argv[1];
+  // The jail starts this process's own script again: from the TypeScript sources (a test
+  // runner calling main()), that script is not kindling unless KINDLING_JAIL_ENTRY names it.
+  const fromSources = import.meta.url.endsWith(".ts");
+  const entry = process.env.KINDLING_JAIL_ENTRY ?? (fromSources ? undefined : process.argv[1]);
   if (!entry || !existsSync(entry)) {
     err("kindling: --jail: cannot find the kindling script to start inside the jail (set KINDLING_JAIL_ENTRY)\n");
     return 125;

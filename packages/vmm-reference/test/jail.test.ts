@@ -120,6 +120,17 @@ describe("the supervisor policy", () => {
   });
 });
 
+describe("--jail from the library's sources", () => {
+  it("refuses with a clear message instead of starting the test runner's script in a jail", async () => {
+    const { main } = await import("../src/cli.js");
+    const errs: string[] = [];
+    const io = { out: { write: () => true }, err: { write: (s: string) => errs.push(s) > 0 } };
+    const status = await main(["run", "--jail", "/bin/true"], io as never);
+    expect(status).toBe(125);
+    expect(errs.join("")).toContain("--jail: cannot find the kindling script");
+  });
+});
+
 const skip = ccMissing ?? (busybox ? null : "busybox-static is not installed");
 if (skip) console.warn(`skipping jail runs: ${skip}`);
 const platforms = (["kvm", "seccomp"] as const).filter((p) => p !== "kvm" || kvmAvailable());
