@@ -151,7 +151,16 @@ static volatile int faults, streak; /* all faults; faults since the last call th
 static void on_fault(int sig) {
   (void)sig;
   faults++;
-  streak++;
+  /*
+   * A call that broke what the loop needs (unmapped its stack or scratch, made its data
+   * read-only) faults forever: end here, on the alternate stack, not after the jump.
+   */
+  if (++streak > 20) {
+    len = 0;
+    put("stuck in faults");
+    flush();
+    raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+  }
   siglongjmp(back, 1);
 }
 static void on_alarm(int sig) { (void)sig; }
@@ -233,12 +242,6 @@ int main(int argc, char **argv) {
     put("fault");
     flush();
     ncall++;
-  }
-  /* A call that broke what the loop needs (unmapped its scratch, made its data read-only) faults forever. */
-  if (streak > 20) {
-    put("stuck in faults");
-    flush();
-    return 0;
   }
   for (; ncall < calls; ncall++) {
     if (ncall % 64 == 0) refill();

@@ -24,6 +24,8 @@ export interface FuzzJob {
   calls: number;
   /** The file the events are appended to. */
   events: string;
+  /** For triage: a file the libos's strace lines are appended to. */
+  strace?: string;
 }
 
 export interface SeedResult {
@@ -83,6 +85,8 @@ function runSeed(job: FuzzJob, seed: number): SeedResult {
     timeout: 5,
     stdio: "pipe",
   };
+  const strace = job.strace;
+  if (strace !== undefined) options.strace = (line) => nfs.appendFileSync(strace, `${line}\n`);
   const r: SeedResult = { seed, cc, layout, ms: 0, tail: [] };
   const started = performance.now();
   const failures: string[] = [];

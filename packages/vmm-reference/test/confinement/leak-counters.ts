@@ -4,6 +4,7 @@
  * processes it must not leave behind.
  */
 import * as nfs from "node:fs";
+import { basename } from "node:path";
 
 export interface HostCounts {
   /** Open fds (entries of /proc/self/fd, less the one readdir itself uses). */
@@ -65,17 +66,23 @@ export function descendantsOf(root: number = process.pid): number[] {
 }
 
 /**
- * Host processes whose executable or command line contains `pathPart` (a test program's path):
- * finds one that escaped and was reparented to init, which the PPID chain misses.
+ * Host processes running the program at host path `exe`, anywhere on the host: by their
+ * executable, command line or name (comm, the first 15 bytes of the file name: a jailed
+ * program's exe link names its path inside the jail, and a program may unmap its argv).
+ * Finds one that escaped and was reparented to init, which the PPID chain misses.
  */
-export function processesRunning(pathPart: string): number[] {
+export function processesRunning(exe: string): number[] {
+  const comm = basename(exe).slice(0, 15);
   const out: number[] = [];
   for (const e of nfs.readdirSync("/proc")) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
+      if (nfs.readFileSync(`/proc/${e}/comm`, "latin1").trimEnd() === comm) {
+        out.push(Number(e));
+        continue;
+      }
       const cmd = nfs.readFileSync(`/proc/${e}/cmdline`, "latin1");
-      const exe = nfs.readlinkSync(`/proc/${e}/exe`);
-      if (cmd.includes(pathPart) || exe.includes(pathPart)) out.push(Number(e));
+      if (cmd.split("\0")[0] === exe || nfs.readlinkSync(`/proc/${e}/exe`) === exe) out.push(Number(e));
     } catch {
       // gone, or a kernel thread (no exe)
     }

@@ -139,9 +139,10 @@ describe.skipIf(skip)("soak: sandboxes started and stopped in one process leak n
   it(`${N} sandboxes (${usable.join(" + ")}): fds, memfds, threads, mappings, memory and host processes come back`, async () => {
     const root = makeTree("soak");
     const exe = {} as Record<string, string>;
+    // Named for this process (comm is 15 bytes), so a leftover is told from another run's program.
     for (const cc of ccs)
       for (const k of KINDS)
-        exe[`${cc}/${k}`] = compile(`soak-${k}-${cc}`, PROGRAMS[k], cc, ["-static", "-O1", "-pthread"]);
+        exe[`${cc}/${k}`] = compile(`s${process.pid}${k}${cc[0]}`, PROGRAMS[k], cc, ["-static", "-O1", "-pthread"]);
     // run() uses worker threads only from the built package; from sources it runs in this thread.
     const Async: typeof Sandbox = existsSync(dist)
       ? ((await import(dist)) as { Sandbox: typeof Sandbox }).Sandbox
@@ -164,10 +165,15 @@ describe.skipIf(skip)("soak: sandboxes started and stopped in one process leak n
         stdio: "pipe" as const,
       };
       const started = performance.now();
-      const r = j.async
-        ? await (await Async.create(options)).run([exe[`${j.cc}/${j.kind}`]])
-        : Sandbox.createSync(options).runSync([exe[`${j.cc}/${j.kind}`]]);
       const key = `${j.platform} ${j.kind}${j.async ? " run" : ""}`;
+      let r: SandboxResult;
+      try {
+        r = j.async
+          ? await (await Async.create(options)).run([exe[`${j.cc}/${j.kind}`]])
+          : Sandbox.createSync(options).runSync([exe[`${j.cc}/${j.kind}`]]);
+      } catch (e) {
+        throw new Error(`sandbox ${i} (${key}, ${j.cc}) threw instead of returning a result: ${(e as Error).stack}`);
+      }
       cost[key] ??= { n: 0, ms: 0 };
       cost[key].n++;
       cost[key].ms += performance.now() - started;

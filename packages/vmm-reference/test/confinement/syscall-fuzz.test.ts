@@ -73,7 +73,12 @@ describe.skipIf(skip)("random system calls cannot break the host", () => {
       `${platform}: ${SEEDS ? `seeds ${SEEDS.join(",")}` : `${SECONDS} s of seeds from ${FIRST_SEED}`}, ${CALLS} calls each`,
       async () => {
         const exes: Record<string, string> = {};
-        for (const cc of ccs) exes[cc] = build("confine/syscall_fuzz", cc);
+        // A copy named for this process (comm is 15 bytes), so a leftover is told from another run's fuzzer.
+        for (const cc of ccs) {
+          exes[cc] = join(dirname(build("confine/syscall_fuzz", cc)), `fz${process.pid}${cc[0]}`);
+          nfs.copyFileSync(build("confine/syscall_fuzz", cc), exes[cc]);
+          nfs.chmodSync(exes[cc], 0o755);
+        }
         const eventsFile = join(nfs.mkdtempSync(join(tmpdir(), "kindling-fuzz-")), "events.jsonl");
         const job: FuzzJob = {
           platform,
