@@ -246,6 +246,43 @@ describe.skipIf(cc.missing !== null)("the seccomp child's jail", () => {
     expect(processesOf(jail.uid)).toEqual([]);
   });
 
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => nfs.existsSync(p));
+  it.skipIf(!setpriv || process.getuid?.() !== 0)(
+    "started by an unprivileged user: a user namespace of its own, the same jail (needs setpriv and root to become nobody)",
+    { timeout: 30_000 },
+    () => {
+      const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
+      nfs.chmodSync(dir, 0o777);
+      const exe = `${dir}/probe`;
+      nfs.copyFileSync(build("confine/jail_probe", "cc"), exe);
+      nfs.chmodSync(exe, 0o755);
+      const outPath = `${dir}/out`;
+      const addon = new URL("../../../sys-util/build/Release/kindling_sys.node", import.meta.url).pathname;
+      const script = `
+        const fs = require("fs");
+        const n = require(${JSON.stringify(addon)});
+        const out = fs.openSync(${JSON.stringify(outPath)}, "w");
+        const r = n.spawn({ file: ${JSON.stringify(exe)}, argv: ["p", "ids"], envp: [], fds: [-1, out, -1],
+          noNewPrivs: true, jail: { maxTasks: 64, cgroupProcsFd: -1, namespaces: true, emptyRoot: true } });
+        n.waitpid(r.initPid, 0);
+        console.log(JSON.stringify(r.jail));`;
+      const got = JSON.parse(
+        execFileSync(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], {
+          encoding: "utf8",
+        }),
+      ) as { namespaces: string[]; uid: number; root: string; capabilitiesDropped: boolean; notes: string[] };
+      const text = nfs.readFileSync(outPath, "latin1");
+      nfs.rmSync(dir, { recursive: true, force: true });
+      expect(got.namespaces).toContain("user");
+      expect(got.namespaces).toContain("pid");
+      expect(got.uid).toBe(65534); // the only id an unprivileged user can map
+      expect(got.root).toBe("pivot_root");
+      expect(got.capabilitiesDropped).toBe(true);
+      expect(got.notes).toEqual([]);
+      expect(text).toBe("pid=2 tid=2 settid=2 ppid=1\n");
+    },
+  );
+
   it("ends with the host process that started it (the process exits without closing it)", { timeout: 30_000 }, () => {
     const exe = build("confine/jail_probe", "cc");
     const addon = new URL("../../../sys-util/build/Release/kindling_sys.node", import.meta.url).pathname;
