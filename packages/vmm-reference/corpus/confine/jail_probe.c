@@ -5,6 +5,7 @@
  *   threads N      creates up to N threads (64 KiB stacks) that stay; prints how many and the errno
  *   daemon [hang]  a double-forked, setsid'd grandchild that sleeps forever; then exits (or hangs)
  *   maps           whether /proc/self/maps names this program's stack and its own file
+ *   procpid        the Pid: and PPid: lines of /proc/self/status, and where /proc/self points
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -119,6 +120,19 @@ int main(int argc, char **argv) {
     printf("daemon=up\n");
     fflush(stdout);
     if (argc > 2 && strcmp(argv[2], "hang") == 0) for (;;) pause();
+    return 0;
+  }
+  if (strcmp(mode, "procpid") == 0) {
+    static char buf[8192];
+    int fd = open("/proc/self/status", O_RDONLY);
+    if (fd < 0) { printf("status=%s\n", en(errno)); return 1; }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    char *p = strstr(buf, "\nPid:");
+    char self[32] = "";
+    ssize_t l = readlink("/proc/self", self, sizeof self - 1);
+    self[l > 0 ? l : 0] = 0;
+    printf("status_pid=%d self=%s getpid=%d\n", p ? atoi(p + 5) : -1, self, getpid());
     return 0;
   }
   if (strcmp(mode, "maps") == 0) {

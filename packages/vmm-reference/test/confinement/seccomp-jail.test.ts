@@ -324,6 +324,8 @@ describe.skipIf(cc.missing !== null)("a libos sandbox on seccomp, jailed", () =>
     expect(r.status).toBe(0);
     // pid 2 of its namespace (init is 1); the libos's parent is pid 0 (none in the sandbox).
     expect(r.stdout).toMatch(/^pid=2 tid=2 settid=2 ppid=\d+\n$/);
+    const p = runSandbox([exe, "procpid"], { cwd: makeTree("jail-procpid"), platform: "seccomp" });
+    expect(p.stdout).toBe("status_pid=2 self=2 getpid=2\n");
   });
 
   it("/proc/self/maps is still the host kernel's maps of the jailed process (read from the host side)", () => {
