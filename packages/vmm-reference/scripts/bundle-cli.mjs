@@ -8,7 +8,7 @@
  *   the addon is rebuilt in place by others), policy -> the package's policy/.
  * Usage: node scripts/bundle-cli.mjs [OUTDIR]   (prints the script's path)
  */
-import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -24,10 +24,10 @@ export async function bundleCli(out = mkdtempSync(join(tmpdir(), "kindling-cli-"
   mkdirSync(join(out, "bin"), { recursive: true });
   mkdirSync(join(out, "build", "Release"), { recursive: true });
   writeFileSync(join(out, "package.json"), '{ "name": "kindling-cli-bundle", "private": true, "type": "module" }\n');
-  copyFileSync(
-    join(repo, "packages", "sys-util", "build", "Release", "kindling_sys.node"),
-    join(out, "build", "Release", "kindling_sys.node"),
-  );
+  // The addon may be mid-rebuild (node-gyp empties build/ first): wait for it.
+  const addon = join(repo, "packages", "sys-util", "build", "Release", "kindling_sys.node");
+  for (let i = 0; i < 240 && !existsSync(addon); i++) await new Promise((r) => setTimeout(r, 500));
+  copyFileSync(addon, join(out, "build", "Release", "kindling_sys.node"));
   try {
     symlinkSync(join(pkg, "policy"), join(out, "policy"));
   } catch {}

@@ -21,6 +21,7 @@ import {
   closeSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -287,6 +288,12 @@ export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: st
     exposures.push({ path: f, writable: true, noFollow: true });
   }
   const ops = planJailRoot(exposures);
+  const pids = delegatePidsCgroup();
+  if (pids) {
+    // The seccomp platform makes a pids cgroup per sandbox: give the jail one subtree of its own.
+    for (const path of ["/sys", "/sys/fs", "/sys/fs/cgroup"]) ops.push({ kind: "dir", path });
+    ops.push({ kind: "bind", path: PIDS_V1, source: pids, writable: true });
+  }
   const inner = [process.execPath, ...process.execArgv, entry, ...argv];
   // NODE_EXTRA_CA_CERTS names a host file the jail does not have (and the supervisor makes no TLS connection).
   const env = Object.entries(process.env)
@@ -302,6 +309,7 @@ export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: st
     pid = jailSpawn({ file: process.execPath, argv: inner, env, stage, ops, cwd: process.cwd(), ...ids });
   } catch (e) {
     rmdirSync(stage);
+    if (pids) removeCgroupTree(pids);
     if (!(e instanceof SysError)) throw e;
     const refused = e.syscall === "clone" || e.syscall.startsWith("jail: write uid_map");
     if (refused && ["EPERM", "EACCES", "EINVAL", "ENOSPC", "EUSERS"].includes(e.code)) {
@@ -318,13 +326,77 @@ export function runJailed(argv: readonly string[], needs: JailNeeds, err: (s: st
   rmdirSync(stage);
   // The jailed CLI enforces --timeout itself; this only catches a supervisor that does not stop.
   const backstop = needs.timeoutSeconds !== undefined ? needs.timeoutSeconds * 1000 + 5000 : undefined;
-  const w = jailWait(pid, backstop);
+  let w: ReturnType<typeof jailWait>;
+  try {
+    w = jailWait(pid, backstop);
+  } finally {
+    if (pids) removeCgroupTree(pids);
+  }
   if (w.timedOut) {
     err("kindling: --jail: the jailed supervisor did not stop at --timeout; it was killed\n");
     return 137;
   }
   if (w.exitCode !== null) return w.exitCode;
   return 128 + (w.signal ?? 9);
+}
+
+/** cgroup v1's pids hierarchy (this machine's); on cgroup v2 nothing is delegated (see design notes). */
+const PIDS_V1 = "/sys/fs/cgroup/pids";
+
+/**
+ * A fresh pids cgroup for one jail, below PIDS_V1/kindling-jail (named
+ * `<pid>.<n>`; those of dead kindling processes are removed first), or null
+ * where there is none to make.
+ */
+function delegatePidsCgroup(): string | null {
+  if (!existsSync(join(PIDS_V1, "cgroup.procs"))) return null;
+  const dir = join(PIDS_V1, "kindling-jail");
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const name of readdirSync(dir)) {
+      const m = /^(\d+)\.\d+$/.exec(name);
+      if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) removeCgroupTree(join(dir, name));
+    }
+    const d = join(dir, `${process.pid}.${jailSeq++}`);
+    mkdirSync(d);
+    return d;
+  } catch {
+    return null;
+  }
+}
+
+let jailSeq = 0;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== "ESRCH";
+  }
+}
+
+/** Removes a cgroup and the ones below it, killing what is left in them. */
+function removeCgroupTree(d: string): void {
+  try {
+    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(d, e.name));
+    for (let i = 0; i < 100; i++) {
+      for (const p of readFileSync(join(d, "cgroup.procs"), "latin1").split("\n").filter(Boolean)) {
+        try {
+          process.kill(Number(p), "SIGKILL");
+        } catch {}
+      }
+      try {
+        rmdirSync(d);
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EBUSY") return;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  } catch {
+    // already gone
+  }
 }
 
 function resolveReal(p: string): string {

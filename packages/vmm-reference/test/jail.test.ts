@@ -5,8 +5,8 @@
  * jail starts a copy of it); each run is compared with the same run without
  * --jail.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -264,6 +264,44 @@ describe.skipIf(skip)("kindling run --jail", () => {
       expect(run([`--strace=${real}`, hello]).status).toBe(42);
       expect(readFileSync(real, "utf8")).toContain(`write(1, "hi ?\\n", 5) = 5`);
     });
+
+    it.skipIf(platform !== "seccomp" || !existsSync("/sys/fs/cgroup/pids/cgroup.procs"))(
+      "delegates a pids cgroup to the jail, so the sandbox's task limit is a cgroup there too, and removes it",
+      async () => {
+        const exe = build("confine/task_limit", compilers.find((c) => !c.missing)!.cc);
+        const child = spawn(process.execPath, [
+          cli,
+          "run",
+          "--jail",
+          "--platform",
+          platform,
+          "--pids",
+          "40",
+          exe,
+          "10",
+          "1500",
+        ]);
+        const out: Buffer[] = [];
+        child.stdout.on("data", (d) => out.push(d));
+        const done = new Promise<number>((res) => child.on("exit", (c) => res(c ?? -1)));
+        const base = "/sys/fs/cgroup/pids/kindling-jail";
+        let max: string | undefined;
+        for (let i = 0; i < 100 && max === undefined; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          for (const d of existsSync(base) ? readdirSync(base) : []) {
+            const k = join(base, d, "kindling");
+            for (const s of existsSync(k) ? readdirSync(k, { withFileTypes: true }) : []) {
+              if (s.isDirectory()) max = readFileSync(join(k, s.name, "pids.max"), "utf8").trim();
+            }
+          }
+        }
+        expect(await done).toBe(0);
+        expect(Buffer.concat(out).toString()).toBe("created=10 error=none\njoined=10\n");
+        expect(max).toBe("41"); // --pids 40, plus the sandbox's init
+        const left = existsSync(base) ? readdirSync(base).filter((d) => d.startsWith(`${child.pid}.`)) : [];
+        expect(left).toEqual([]);
+      },
+    );
 
     it("sees no host path beyond its mounts, in namespaces of its own", () => {
       const r = run([hello], { env: { KINDLING_JAIL_PROBE: "ls,ns" } });
