@@ -580,6 +580,7 @@ struct JailChild {
   unsigned long nsflags;
   bool empty_root, want_listener, has_filter, no_new_privs, host_root;
   int highest;  // the program's fds are 0..highest-4: init's own fds go above
+  const char* cwd;  // the program's working directory when its root is the host's (else ignored)
   long max_tasks;
   const std::vector<int64_t>* rlimits;  // [resource, soft, hard]...: set in init, inherited by the program
   unsigned seccomp_flags;
@@ -609,7 +610,7 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
   for (int fd = lo; fd <= hi && fd < 65536; fd++) close(fd);
 }
 
-[[noreturn]] void JailProgram(const JailChild& c, int exefd, int procfd) {
+[[noreturn]] void JailProgram(const JailChild& c, int exefd, int procfd, bool host_fs) {
   const std::vector<int>& src = *c.src;
   for (size_t i = 0; i < src.size(); i++) {
     if (src[i] < 0) {
@@ -619,6 +620,7 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
     }
   }
   close(c.statusw);
+  if (c.cwd != nullptr && host_fs && chdir(c.cwd) < 0) JailFail(c.errw, 2, errno);
   // Nothing of the host's but fds 0..n-1 survives execveat.
   syscall(SYS_close_range, static_cast<unsigned>(src.size()), ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
   // This process's host pid: /proc/self of the host's procfs (opened before the pivot) names it.
@@ -727,11 +729,12 @@ int JailTakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
 struct JailProgramArgs {
   const JailChild* c;
   int exefd, procfd;
+  bool host_fs;
 };
 
 int JailProgramEntry(void* p) {
   auto* a = static_cast<JailProgramArgs*>(p);
-  JailProgram(*a->c, a->exefd, a->procfd);
+  JailProgram(*a->c, a->exefd, a->procfd, a->host_fs);
 }
 
 [[noreturn]] void JailInit(const JailChild& c) {
@@ -815,7 +818,7 @@ int JailProgramEntry(void* p) {
   const size_t stack_size = 256 * 1024;
   void* stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) JailFail(c.errw, 19, errno);
-  JailProgramArgs args = {&c, exefd, procfd};
+  JailProgramArgs args = {&c, exefd, procfd, root == kRootHost};
   long pid = clone(JailProgramEntry, static_cast<char*>(stack) + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   if (pid < 0) JailFail(c.errw, 19, errno);
   munmap(stack, stack_size);
@@ -864,7 +867,7 @@ bool WriteProcFile(pid_t pid, const char* name, const std::string& text) {
 
 Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& file, std::vector<char*>& argv,
                         std::vector<char*>& envp, const std::vector<int>& fds, struct sock_fprog* prog,
-                        bool has_filter, unsigned seccomp_flags, bool no_new_privs) {
+                        bool has_filter, unsigned seccomp_flags, bool no_new_privs, const char* cwd) {
   const bool want_listener = has_filter && (seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) != 0;
   const bool host_root = geteuid() == 0;
   long uid_opt = jail.Has("uid") && jail.Get("uid").IsNumber() ? jail.Get("uid").As<Napi::Number>().Int64Value() : -1;
@@ -953,6 +956,7 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
   c.host_root = host_root;
   c.max_tasks = max_tasks;
   c.highest = highest;
+  c.cwd = cwd;
   c.rlimits = &rlimits;
   c.seccomp_flags = seccomp_flags;
   c.prog = prog;
@@ -1096,6 +1100,7 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
   j.Set("namespaces", nsa);
   j.Set("root", Napi::String::New(env, root == kRootPivot ? "pivot_root" : root == kRootChroot ? "chroot" : "host"));
   if (root == kRootHost && empty_root) notes.push_back("no mount namespace: the program sees the host's root");
+  if (root != kRootHost && cwd != nullptr) notes.push_back("cwd ignored: the program's root is empty");
   j.Set("uid", Napi::Number::New(env, static_cast<double>(uid)));
   j.Set("gid", Napi::Number::New(env, static_cast<double>(gid)));
   j.Set("capabilitiesDropped", Napi::Boolean::New(env, host_root || (flags & CLONE_NEWUSER) != 0));
@@ -1154,7 +1159,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (o.Has("jail") && o.Get("jail").IsObject()) {
     if (traceme) return ThrowType(env, "spawn: traceme and jail do not go together (init would be the tracer)");
     return SpawnJailed(env, o.Get("jail").As<Napi::Object>(), file, argv, envp, fds, &prog, !filter.empty(),
-                       seccomp_flags, no_new_privs);
+                       seccomp_flags, no_new_privs, has_cwd ? cwd.c_str() : nullptr);
   }
 
   int errpipe[2];

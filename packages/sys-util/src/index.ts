@@ -340,7 +340,8 @@ export interface SpawnOptions {
   /**
    * Jail the child (true: the defaults of JailOptions): an init of its own runs
    * the program as pid 2 in new namespaces, unprivileged, in an empty root,
-   * under a task limit. `cwd` is then ignored (the root is empty). End it with
+   * under a task limit. `cwd` applies only with `emptyRoot: false` (else
+   * `jail.notes` says it was ignored). End it with
    * `endJail` after waiting for `initPid`.
    */
   jail?: JailOptions | boolean;

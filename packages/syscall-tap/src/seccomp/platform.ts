@@ -176,7 +176,7 @@ export interface SeccompSpawnOptions {
   file: string;
   argv: string[];
   env?: string[];
-  /** The child's host working directory (not when jailed: its root is empty; the server serves paths). */
+  /** The child's host working directory (jailed: only with `emptyRoot: false`; an empty root has none). */
   cwd?: string;
   /** fds[i] becomes the child's fd i (default [0, 1, 2]). */
   fds?: number[];

@@ -5,7 +5,8 @@
  *   threads N      creates up to N threads (64 KiB stacks) that stay; prints how many and the errno
  *   daemon [hang]  a double-forked, setsid'd grandchild that sleeps forever; then exits (or hangs)
  *   maps           whether /proc/self/maps names this program's stack and its own file
- *   procpid        the Pid: and PPid: lines of /proc/self/status, and where /proc/self points
+ *   procpid        the Pid: line of /proc/self/status, where /proc/self points, getpid
+ *   cwd            the working directory
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -133,6 +134,11 @@ int main(int argc, char **argv) {
     ssize_t l = readlink("/proc/self", self, sizeof self - 1);
     self[l > 0 ? l : 0] = 0;
     printf("status_pid=%d self=%s getpid=%d\n", p ? atoi(p + 5) : -1, self, getpid());
+    return 0;
+  }
+  if (strcmp(mode, "cwd") == 0) {
+    char b[256];
+    printf("cwd=%s\n", getcwd(b, sizeof b) ? b : en(errno));
     return 0;
   }
   if (strcmp(mode, "maps") == 0) {

@@ -112,6 +112,29 @@ describe.skipIf(cc.missing !== null)("the seccomp child's jail", () => {
     expectGone(r);
   });
 
+  it("cwd: kept where the root is the host's, and said to be ignored where the root is empty", () => {
+    const exe = build("confine/jail_probe", "cc");
+    const run = (jail: { emptyRoot: boolean }) => {
+      const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
+      const out = nfs.openSync(`${dir}/out`, "w");
+      const proc = SeccompPlatform.spawn({
+        file: exe,
+        argv: [exe, "cwd"],
+        env: [],
+        cwd: "/usr",
+        fds: [-1, out, out],
+        jail,
+      });
+      nfs.closeSync(out);
+      proc.run(new PassThrough());
+      const text = nfs.readFileSync(`${dir}/out`, "latin1");
+      nfs.rmSync(dir, { recursive: true, force: true });
+      return { text, notes: proc.jail!.notes };
+    };
+    expect(run({ emptyRoot: false })).toEqual({ text: "cwd=/usr\n", notes: [] });
+    expect(run({ emptyRoot: true })).toEqual({ text: "cwd=/\n", notes: ["cwd ignored: the program's root is empty"] });
+  });
+
   it("the host kernel sees an unprivileged process: no capabilities, no_new_privs, a non-root uid, its own namespaces", () => {
     const exe = build("confine/jail_probe", "cc");
     const seen: Record<string, string>[] = [];
