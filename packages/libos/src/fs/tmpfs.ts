@@ -31,7 +31,7 @@ export interface TmpfsOptions {
    * The sandbox's byte budget, shared by all its tmpfs mounts (and its pipes,
    * threads...): file data, names, symlink targets and a fixed cost per inode
    * are charged to it (ENOSPC when it is spent). Default: a budget of its own
-   * of `maxBytes` (1 GiB).
+   * (`maxBytes` for the data, and 1 GiB more for the metadata).
    */
   budget?: ByteBudget;
   /** Files, directories and symlinks it may hold (ENOSPC beyond); default 2^20. */
@@ -85,8 +85,9 @@ export class Tmpfs implements FileSystem {
 
   constructor(options: TmpfsOptions = {}) {
     this.maxBytes = options.maxBytes ?? (options.budget ? Number.POSITIVE_INFINITY : DEFAULT_BUDGET_BYTES);
-    this.budget =
-      options.budget ?? new ByteBudget(Number.isFinite(this.maxBytes) ? this.maxBytes : DEFAULT_BUDGET_BYTES);
+    // Alone, a budget of its own: its data cap (maxBytes counts data only) and room for its metadata.
+    const own = Number.isFinite(this.maxBytes) ? this.maxBytes + DEFAULT_BUDGET_BYTES : DEFAULT_BUDGET_BYTES;
+    this.budget = options.budget ?? new ByteBudget(own);
     this.maxInodes = options.maxInodes ?? 1 << 20;
     this.root = new TmpInode(this, S_IFDIR | ((options.rootMode ?? 0o1777) & 0o7777), {
       uid: options.uid ?? 0,
