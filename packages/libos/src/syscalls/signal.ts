@@ -7,9 +7,9 @@ import type { Libos, Task } from "../kernel.js";
 import {
   altStackFlags,
   hostTid,
-  programTid,
   MINSIGSTKSZ,
   NSIG,
+  programTid,
   restoreFrame,
   SA_KNOWN,
   SI_TKILL,
