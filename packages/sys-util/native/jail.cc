@@ -181,8 +181,9 @@ void NoopHandler(int) {}
     Fail(errfd, 16, errno);
   }
   close(errfd);
-  // Hold nothing the program's readers or writers wait on.
-  for (int fd = 0; fd < 3; fd++) close(fd);
+  // Hold nothing the program's readers or writers wait on (stderr stays, for the report below).
+  close(0);
+  close(1);
   for (;;) {
     siginfo_t si;
     int s = sigwaitinfo(&fwd, &si);
@@ -194,7 +195,17 @@ void NoopHandler(int) {}
     int status;
     pid_t r;
     while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (r == child) _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      if (r != child) continue;
+      if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+        // A trap its own handler could not report (taken with signals blocked, as glibc does
+        // around clone): say so here.
+        static const char msg[] =
+            "kindling: --jail: the supervisor was stopped by its seccomp policy (SIGSYS) in a system call "
+            "it made with signals blocked; `strace -f` shows which\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+      }
+      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }
 }

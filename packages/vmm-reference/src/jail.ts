@@ -33,6 +33,7 @@ import {
 import { constants, tmpdir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { applyFilterAllThreads, compileJson, syscallNumber, syscallTable } from "@kindling/seccompiler";
 import { type JailOp, jailReportSigsys, jailSpawn, jailWait, SysError } from "@kindling/sys-util";
 import { syscallRaw } from "@kindling/sys-util/unsafe";
@@ -101,7 +102,8 @@ export function installSupervisorJail(platform: "kvm" | "seccomp"): void {
  * Test hooks: KINDLING_JAIL_PROBE makes the jailed CLI try, right after the
  * filter, something the jail must prevent, and report it on stderr:
  * `socket` (socket(AF_INET)), `ptrace` (PTRACE_ATTACH to pid 1), `spawn`
- * (child_process), `ls` (list /).
+ * (child_process), `ls` (list / and /etc), `ns` (its namespaces), `threads`
+ * (a worker thread).
  */
 function probe(): void {
   const what = process.env.KINDLING_JAIL_PROBE;
@@ -119,6 +121,14 @@ function probe(): void {
     } else if (p === "socket") say(`socket = ${syscallRaw(syscallNumber("socket", "x86_64") as number, 2, 1, 0)}`);
     else if (p === "ptrace") say(`ptrace = ${syscallRaw(syscallNumber("ptrace", "x86_64") as number, 16, 1, 0, 0)}`);
     else if (p === "spawn") say(`spawn = ${spawnSync("/bin/true").status}`);
+    // A new thread after the filter: clone3 says ENOSYS, glibc falls back to clone.
+    else if (p === "threads") {
+      const w = new Worker("require('node:worker_threads').parentPort.postMessage(1)", { eval: true });
+      w.once("message", () => {
+        say("threads = ok");
+        void w.terminate();
+      });
+    }
   }
 }
 
