@@ -31,6 +31,7 @@
  * at random. The sandbox is its only reference.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOGFD 500     /* the log: a dup of stdout no random call may close */
@@ -150,6 +152,11 @@ static sigjmp_buf back;
 static volatile int faults, streak; /* all faults; faults since the last call that returned */
 static void on_fault(int sig) {
   (void)sig;
+  /*
+   * Another thread (the mutator, or one a random clone made) ends and the loop goes on.
+   * Asked of the kernel, not kept in memory, which the calls overwrite at random.
+   */
+  if (raw(SYS_gettid, 0, 0, 0, 0, 0, 0) != raw(SYS_getpid, 0, 0, 0, 0, 0, 0)) raw(SYS_exit, 0, 0, 0, 0, 0, 0);
   faults++;
   /*
    * A call that broke what the loop needs (unmapped its stack or scratch, made its data
@@ -213,6 +220,47 @@ static void refill(void) {
 static long calls = 2000;
 static volatile long ncall;
 
+/*
+ * The mutator (SEED % 3 == 2): a second thread that keeps rewriting the scratch
+ * area and the iovecs the calls point into, so a check of program memory and the
+ * use that follows it see different bytes (the clone3 TOCTOU of issue 9 is one
+ * such race). It yields now and then: on kvm threads run one at a time.
+ * Scheduling makes these seeds less reproducible.
+ */
+static void *mutator(void *arg) {
+  /* Process signals (the SIGALRM that ends a blocked call) must go to the calling thread. */
+  sigset_t all;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  pthread_sigmask(SIG_BLOCK, &all, 0);
+  uint64_t st = (uint64_t)arg | 1;
+  long seen = -1;
+  struct timespec ts, since = {0, 0};
+  for (unsigned long k = 0;; k++) {
+    st ^= st >> 12;
+    st ^= st << 25;
+    st ^= st >> 27;
+    uint64_t v = st * 0x2545F4914F6CDD1DULL;
+    /* Not the last 4 KiB of scratch: the paths live there. */
+    unsigned char *p = k & 7 ? scratch + (v >> 16) % (SCRATCH - 4096) : (unsigned char *)&iov[(v >> 8) % 8];
+    memcpy(p, &v, 8);
+    if (k % 4096 == 0) {
+      raw(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+      /* The calling thread is gone (a random call ended it) or stuck for 2 s: end the run. */
+      raw(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0);
+      if (ncall != seen) {
+        seen = ncall;
+        since = ts;
+      } else if (ts.tv_sec - since.tv_sec > 2) {
+        raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+      }
+    }
+  }
+  return 0;
+}
+
+
 int main(int argc, char **argv) {
   if (argc < 2) return 99;
   uint64_t seed = 0;
@@ -235,6 +283,10 @@ int main(int argc, char **argv) {
   for (int k = 0; k < (int)sizeof longpath - 1; k += 200) longpath[k] = '/';
   refill();
   setup_signals();
+  if (seed % 3 == 2) {
+    pthread_t t;
+    if (pthread_create(&t, 0, mutator, (void *)(seed * 0x9E3779B97F4A7C15ULL)) != 0) return 96;
+  }
 
   struct itimerval tick = {.it_interval = {0, 0}, .it_value = {0, 50000}};
   if (sigsetjmp(back, 1)) {
