@@ -64,7 +64,7 @@ function lastCall(r: SeedResult): number {
   return 0;
 }
 
-/** How long a platform's run may take: its seeds (each ends within its 5 s timeout) and starting the runner. */
+/** How long a platform's run may take: its seeds (each ends within its 3 s timeout) and starting the runner. */
 const budget = (SEEDS ? SEEDS.length * 10 : SECONDS + 10) * 1000 + 90_000;
 
 describe.skipIf(skip)("random system calls cannot break the host", () => {
@@ -103,7 +103,7 @@ describe.skipIf(skip)("random system calls cannot break the host", () => {
           c.stderr.on("data", (d: Buffer) => {
             stderr = (stderr + d.toString()).slice(-16_000);
           });
-          // Each seed's sandbox has a 5 s timeout; beyond this the host side hangs.
+          // Each seed's sandbox has a 3 s timeout; beyond this the host side hangs.
           const timer = setTimeout(() => c.kill("SIGKILL"), budget - 30_000);
           c.on("close", (status, signal) => {
             clearTimeout(timer);
