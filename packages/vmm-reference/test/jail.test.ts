@@ -70,10 +70,18 @@ describe("the supervisor policy", () => {
   });
 
   it("forbids what a jailed supervisor must never do, on both platforms", () => {
+    const enosysProgram = new BpfProgram(compileJson(policyText).get("enosys")!.program);
     for (const name of FILTERS) {
       const program = new BpfProgram(compileJson(policyText).get(name)!.program);
-      const decide = (call: string, args: bigint[] = []) =>
-        program.run({ nr: syscallNumber(call, "x86_64")!, arch: AUDIT_ARCH_X86_64, args }).action;
+      // Both filters are installed: the kernel takes the strictest action (trap before errno before allow).
+      const decide = (call: string, args: bigint[] = []) => {
+        const data = { nr: syscallNumber(call, "x86_64")!, arch: AUDIT_ARCH_X86_64, args };
+        const a = program.run(data).action;
+        const b = enosysProgram.run(data).action;
+        return a === "trap" || b === "trap" ? "trap" : a === "allow" ? b : a;
+      };
+      // clone3: ENOSYS (so glibc falls back to clone), not a trap that would beat it.
+      expect(decide("clone3")).toEqual({ errno: 38 });
       for (const call of [
         "execve",
         "execveat",
@@ -233,6 +241,12 @@ describe.skipIf(skip)("kindling run --jail", () => {
       );
       expect(spawned.stderr).not.toContain("kindling-jail-probe: spawn =");
       expect(spawned.status).toBe(159);
+    });
+
+    it("can start a thread after the filter (clone3 answers ENOSYS, glibc falls back to clone)", () => {
+      const r = run([hello], { env: { KINDLING_JAIL_PROBE: "threads" } });
+      expect(r.stderr).toContain("kindling-jail-probe: threads = ok\n");
+      expect(r.status).toBe(42);
     });
 
     it("the same probe succeeds without the filter (the test can fail)", () => {
