@@ -113,6 +113,7 @@ function probe(): void {
     if (p === "ls") {
       say(`/ = ${JSON.stringify(readdirSync("/").sort())}`);
       if (existsSync("/etc")) say(`/etc = ${JSON.stringify(readdirSync("/etc").sort())}`);
+      if (existsSync("/sys/fs/cgroup")) say(`/sys/fs/cgroup = ${JSON.stringify(readdirSync("/sys/fs/cgroup").sort())}`);
     } else if (p === "ns") {
       const ns = Object.fromEntries(
         ["user", "mnt", "pid", "net", "ipc", "uts"].map((k) => [k, readlinkSync(`/proc/self/ns/${k}`)]),
