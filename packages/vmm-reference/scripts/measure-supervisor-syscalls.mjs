@@ -91,7 +91,22 @@ for (const [i, argv] of runs.entries()) {
   const out = join(work, "trace.txt");
   const r = spawnSync(
     "strace",
-    ["-f", "-qq", "--decode-pids=pidns", "-e", "trace=all", "-e", "signal=none", "-e", "raw=ioctl", "-o", out, process.execPath, cli, ...argv],
+    [
+      "-f",
+      "-qq",
+      "--decode-pids=pidns",
+      "-e",
+      "trace=all",
+      "-e",
+      "signal=none",
+      "-e",
+      "raw=ioctl",
+      "-o",
+      out,
+      process.execPath,
+      cli,
+      ...argv,
+    ],
     {
       env: { ...process.env, KINDLING_JAIL_MEASURE: "1", ...probe },
       stdio: ["ignore", "ignore", "pipe"],
