@@ -796,9 +796,11 @@ int JailProgramEntry(void* p) {
     // In a user namespace the sandbox's ids are its root (mapped to them on the host); its
     // creator (this process's parent) keeps every capability over it, e.g. to set its rlimits.
     const unsigned uid = userns ? 0 : ids[0], gid = userns ? 0 : ids[1];
-    if (c.host_root && setgroups(0, nullptr) < 0) JailFail(c.errw, 13, errno);
-    if (setresgid(gid, gid, gid) < 0) JailFail(c.errw, 14, errno);
-    if (setresuid(uid, uid, uid) < 0) JailFail(c.errw, 16, errno);
+    // Raw system calls: glibc's set*id wrappers signal every thread glibc believes exists
+    // (__nptl_setxid), and after a raw clone that list is the parent's: they wait forever.
+    if (c.host_root && syscall(SYS_setgroups, 0, nullptr) < 0) JailFail(c.errw, 13, errno);
+    if (syscall(SYS_setresgid, gid, gid, gid) < 0) JailFail(c.errw, 14, errno);
+    if (syscall(SYS_setresuid, uid, uid, uid) < 0) JailFail(c.errw, 16, errno);
     // Until the program's execveat: reach its file whatever its mode (cleared at exec).
     if (CapSet((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH)) < 0) JailFail(c.errw, 17, errno);
   }

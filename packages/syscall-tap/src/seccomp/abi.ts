@@ -59,6 +59,7 @@ export const BPF_RET_K = 0x06;
 export const SYS_poll = 7;
 export const SYS_exit = 60;
 export const SYS_kill = 62;
+export const SYS_pidfd_send_signal = 424;
 export const SYS_process_vm_readv = 310;
 export const SYS_process_vm_writev = 311;
 

@@ -55,6 +55,7 @@ import {
   SECCOMP_USER_NOTIF_FLAG_CONTINUE,
   SYS_exit,
   SYS_kill,
+  SYS_pidfd_send_signal,
   SYS_poll,
 } from "./abi.js";
 import { notifyFilter } from "./bpf.js";
@@ -477,13 +478,24 @@ export class SeccompProcess {
     this.#recvMode = waitMode === "recv" || (waitMode === "auto" && recvWakesOnExit());
     this.waitMode = this.#recvMode ? "recv" : "poll";
     this.#listener = listenerFd;
-    this.#pidfd = pidfdOpen(pid);
+    try {
+      this.#pidfd = pidfdOpen(pid);
+    } catch (e) {
+      // Jailed, the program's parent is its init, which reaps it at once: a program that ended
+      // before its first served call (a fault in its start-up) is already gone. That is an exit.
+      if (!(this.#jailed && e instanceof SysError && e.code === "ESRCH")) throw e;
+      this.#pidfd = -1;
+    }
     this.#main = new SeccompTask(pid, this, false);
     this.#tasks.set(pid, this.#main);
     this.#pollDv.setInt32(0, listenerFd, true);
     this.#pollDv.setInt16(4, POLLIN, true);
     this.#pollDv.setInt32(8, this.#pidfd, true);
     this.#pollDv.setInt16(12, POLLIN, true);
+    if (this.#pidfd < 0) {
+      this.#reap();
+      return;
+    }
     if (syncWakeUp) {
       ioctlRaw(listenerFd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
     }
@@ -738,7 +750,8 @@ export class SeccompProcess {
   /** Sends a signal to the process (default SIGKILL; jailed, SIGKILL ends the whole sandbox). */
   kill(signal = 9): void {
     if (this.#exit) return;
-    native().syscall(SYS_kill, this.pid, signal);
+    // Through the pidfd: a pid number the program no longer holds may already name another host process.
+    if (this.#pidfd >= 0) native().syscall(SYS_pidfd_send_signal, this.#pidfd, signal, 0, 0);
     if (signal === 9 && this.#jailed) native().syscall(SYS_kill, this.#jailed.initPid!, 9);
   }
 

@@ -18,7 +18,9 @@ describe.each(compilers)("kvm divergences ($cc)", ({ cc, missing: ccMissing }) =
       const native = runNative([exe], { cwd: makeTree("kvm-div-native") });
       expect(native.status).toBe(0);
       // The native run is the reference: it must show the #GP it is the reference for.
-      expect(native.stdout).toMatch(/^in_imm_10 +SIGSEGV code 128 addr 0 0 rip at\+0 err 0x0 trapno 13 flags 0x10000$/m);
+      expect(native.stdout).toMatch(
+        /^in_imm_10 +SIGSEGV code 128 addr 0 0 rip at\+0 err 0x0 trapno 13 flags 0x10000$/m,
+      );
       expect(native.stdout).toMatch(/^int 0x80 nr 0x7fff -> -38$/m);
       const got = runSandbox([exe], { cwd: makeTree("kvm-div-sandbox"), platform });
       expect(got).toEqual(native);
