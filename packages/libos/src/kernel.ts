@@ -282,7 +282,10 @@ export class Libos implements SyscallServer {
     this.options = options;
     this.maxTasks = options.maxTasks ?? 1024;
     if (!Number.isSafeInteger(this.maxTasks) || this.maxTasks < 1) {
-      throw new LibosError("EINVAL", `new Libos(options): maxTasks must be a positive integer, not ${options.maxTasks}`);
+      throw new LibosError(
+        "EINVAL",
+        `new Libos(options): maxTasks must be a positive integer, not ${options.maxTasks}`,
+      );
     }
     const exe = options.exe ?? options.argv?.[0] ?? "";
     this.comm = exe.slice(exe.lastIndexOf("/") + 1).slice(0, 15);

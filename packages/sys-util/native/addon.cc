@@ -491,8 +491,12 @@ long MonotonicMs() {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
+// Takes the child's listener (its fd `lfd`) with pidfd_getfd once its filter is in place, then
+// lets the child go on (`*handoff`). Returns the listener or -1; `*pidfd` is the child's pidfd
+// (-1 if it could not be opened), for the caller to close.
+int FetchListener(pid_t pid, int lfd, int errfd, int* handoff, int* pidfd_out) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  *pidfd_out = pidfd;
   if (pidfd < 0) {
     __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
     return -1;
@@ -510,6 +514,13 @@ int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
   }
   if (listener >= 0) fcntl(listener, F_SETFD, FD_CLOEXEC);
   __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);  // the child may go on to execve
+  return listener;
+}
+
+int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
+  int pidfd;
+  int listener = FetchListener(pid, lfd, errfd, handoff, &pidfd);
+  if (pidfd < 0) return -1;
   while (listener >= 0) {
     struct pollfd p[2] = {{errfd, POLLIN, 0}, {listener, POLLIN, 0}};
     int r = poll(p, 2, -1);
@@ -673,23 +684,9 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
 // exec failure's exit (the failure is on the shared page by then) or already the program's own
 // first call, which stays pending for the platform. Returns the listener or -1.
 int JailTakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
-    return -1;
-  }
-  int listener = -1;
-  // Until the child's filter is in place (10 s at most: a loaded machine may not run it soon).
-  for (long start = MonotonicMs(); listener < 0 && MonotonicMs() - start < 10000;) {
-    listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, lfd, 0));
-    if (listener >= 0) break;
-    if (errno != EBADF) break;
-    struct pollfd p[2] = {{errfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
-    if (poll(p, 2, 0) > 0) break;
-    sched_yield();
-  }
-  if (listener >= 0) fcntl(listener, F_SETFD, FD_CLOEXEC);
-  __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
+  int pidfd;
+  int listener = FetchListener(pid, lfd, errfd, handoff, &pidfd);
+  if (pidfd < 0) return -1;
   bool exec_let_through = false;
   while (listener >= 0) {
     struct pollfd p[3] = {{pidfd, POLLIN, 0}, {listener, POLLIN, 0}, {errfd, POLLIN, 0}};

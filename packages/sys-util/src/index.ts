@@ -7,7 +7,7 @@
  */
 import { constants as bufferConstants } from "node:buffer";
 import { check, rethrow, SysError, UsageError } from "./errors.js";
-import { type NativeBinding, type NativeSpawnOptions, native } from "./native.js";
+import { type NativeBinding, type NativeJailReport, type NativeSpawnOptions, native } from "./native.js";
 import { closeProcsFd, makePidsCgroup, removeCgroup } from "./pids-cgroup.js";
 
 export * from "./constants.js";
@@ -371,24 +371,11 @@ export interface JailOptions {
 }
 
 /** What a jailed spawn applied; `notes` says what the kernel refused and what was done instead. */
-export interface JailReport {
-  /** The namespaces made: of "user", "pid", "mount", "ipc", "uts", "net". */
-  namespaces: string[];
-  pidNamespace: boolean;
-  /** "pivot_root" (an empty root), "chroot" (the same, where "/" is no mount point), "host" (none). */
-  root: "pivot_root" | "chroot" | "host";
-  /** The program's host uid and gid. */
-  uid: number;
-  gid: number;
-  /** Every capability set empty and the bounding set dropped, securebits locked. */
-  capabilitiesDropped: boolean;
-  noNewPrivs: boolean;
-  maxTasks: number;
+export interface JailReport extends Omit<NativeJailReport, "cgroup"> {
   /** How the task limit is enforced. */
   taskLimit: Array<"cgroup" | "rlimit">;
   /** The sandbox's pids cgroup (removed by endJail). */
   cgroup?: string;
-  notes: string[];
 }
 
 export interface SpawnedProcess {

@@ -4,6 +4,25 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Raw surface of the addon. Integer results follow the kernel: >= 0 or -errno. */
+/** What the native jailed spawn applied (sys-util's JailReport adds how the task limit holds). */
+export interface NativeJailReport {
+  /** The namespaces made: of "user", "pid", "mount", "ipc", "uts", "net". */
+  namespaces: string[];
+  pidNamespace: boolean;
+  /** "pivot_root" (an empty root), "chroot" (the same, where "/" is no mount point), "host" (none). */
+  root: "pivot_root" | "chroot" | "host";
+  /** The program's host uid and gid. */
+  uid: number;
+  gid: number;
+  /** Every capability set empty and the bounding set dropped, securebits locked. */
+  capabilitiesDropped: boolean;
+  noNewPrivs: boolean;
+  maxTasks: number;
+  /** Whether the child joined the pids cgroup it was given. */
+  cgroup: boolean;
+  notes: string[];
+}
+
 export interface NativeBinding {
   mmap(len: number | bigint, prot: number, flags: number, fd: number, offset: number | bigint): ArrayBuffer;
   munmap(buf: ArrayBuffer): number;
@@ -47,18 +66,7 @@ export interface NativeBinding {
     listenerFd: number;
     initPid?: number;
     statusFd?: number;
-    jail?: {
-      namespaces: string[];
-      pidNamespace: boolean;
-      root: "pivot_root" | "chroot" | "host";
-      uid: number;
-      gid: number;
-      capabilitiesDropped: boolean;
-      noNewPrivs: boolean;
-      maxTasks: number;
-      cgroup: boolean;
-      notes: string[];
-    };
+    jail?: NativeJailReport;
   };
   waitpid(pid: number, options: number): [number, number];
   seccompInstall(program: Uint8Array, flags: number): number;
