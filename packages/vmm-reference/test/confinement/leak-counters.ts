@@ -1,10 +1,14 @@
 /**
  * Host resources of this process, counted from /proc: what a sandbox that
  * ends must give back (fds, threads, mappings, memfds, memory) and the host
- * processes it must not leave behind.
+ * processes it must not leave behind; and how a test starts one of this
+ * folder's runners (fuzz-runner.ts, sandbox-runner.ts, cli-runner.ts) as a
+ * child Node process, whose threads and processes are then its own.
  */
 import * as nfs from "node:fs";
-import { basename } from "node:path";
+import { createRequire } from "node:module";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface HostCounts {
   /** Open fds (entries of /proc/self/fd, less the one readdir itself uses). */
@@ -130,4 +134,27 @@ export function describeCounts(before: HostCounts, after: HostCounts): string {
   }
   rows.push(`descendants [${before.descendants.join(",")}] → [${after.descendants.join(",")}]`);
   return rows.join("\n");
+}
+
+/** The repository's root: the runners' cwd, so its vitest config applies. */
+export const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
+
+/** vite-node (vitest's own dependency) runs a TypeScript runner with the repo's source conditions. */
+const viteNode = ((): string | null => {
+  try {
+    const fromVitest = createRequire(createRequire(import.meta.url).resolve("vitest/package.json"));
+    return join(dirname(fromVitest.resolve("vite-node/package.json")), "vite-node.mjs");
+  } catch {
+    return null;
+  }
+})();
+
+/** Why no runner can be started here, or null. */
+export const runnerMissing: string | null = viteNode === null ? "vite-node (a vitest dependency) not found" : null;
+
+/** Node's arguments to run the runner `name` of this folder with `args` (spawn it with cwd `repoRoot`). */
+export function runnerArgs(name: string, args: string[]): string[] {
+  if (viteNode === null) throw new Error(runnerMissing!);
+  const runner = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  return [viteNode, "--config", join(repoRoot, "vitest.config.ts"), runner, ...args];
 }

@@ -13,25 +13,12 @@
 // reads (what Node's spawn gives), a FIFO whose writer never writes.
 import { type ChildProcess, execFileSync, type StdioOptions, spawn } from "node:child_process";
 import * as nfs from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { build, compilers, platforms, workDir } from "../conformance/harness.js";
+import { repoRoot, runnerArgs, runnerMissing } from "./leak-counters.js";
 
-const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
-const runner = fileURLToPath(new URL("./cli-runner.ts", import.meta.url));
 const cc = compilers.find((c) => c.cc === "cc")!;
-
-function viteNode(): string | null {
-  try {
-    const fromVitest = createRequire(createRequire(import.meta.url).resolve("vitest/package.json"));
-    return join(dirname(fromVitest.resolve("vite-node/package.json")), "vite-node.mjs");
-  } catch {
-    return null;
-  }
-}
-const vn = viteNode();
 
 interface Outcome {
   /** main()'s status and wall time, from the runner; null when it never reported. */
@@ -44,7 +31,7 @@ interface Outcome {
 /** Runs `kindling run ...args` in a child with `stdio` (fd 3 is the runner's report); kills it after `limitMs`. */
 function kindling(args: string[], stdio: StdioOptions, limitMs: number, onSpawn?: (c: ChildProcess) => void) {
   return new Promise<Outcome>((resolve) => {
-    const child = spawn(process.execPath, [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, ...args], {
+    const child = spawn(process.execPath, runnerArgs("cli-runner.ts", args), {
       cwd: repoRoot,
       stdio,
     });
@@ -90,7 +77,7 @@ function expectStoppedAtDeadline(o: Outcome): void {
 describe.each(platforms)(
   "--timeout holds while the program waits on the host's stdio ($platform)",
   ({ platform, missing }) => {
-    const skip = missing ?? cc.missing ?? (vn === null ? "vite-node (a vitest dependency) not found" : null);
+    const skip = missing ?? cc.missing ?? runnerMissing;
     const run = (exe: string) => ["run", "--platform", platform, "--timeout", "2", exe];
 
     it.skipIf(skip !== null)("a program writing forever to a FIFO nobody reads", { timeout: 120_000 }, async () => {

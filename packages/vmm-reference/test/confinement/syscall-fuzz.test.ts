@@ -14,36 +14,21 @@
  */
 import { spawn } from "node:child_process";
 import * as nfs from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { SYSCALL_NAMES } from "@kindling/libos";
 import { describe, expect, it } from "vitest";
 import { build, compilers, platforms } from "../conformance/harness.js";
 import type { FuzzJob, SeedResult } from "./fuzz-runner.js";
-import { descendantsOf, processesRunning } from "./leak-counters.js";
+import { descendantsOf, processesRunning, repoRoot, runnerArgs, runnerMissing } from "./leak-counters.js";
 
 const SECONDS = Number(process.env.KINDLING_FUZZ_SECONDS ?? 20);
 const FIRST_SEED = Number(process.env.KINDLING_FUZZ_SEED ?? 1);
 const SEEDS = process.env.KINDLING_FUZZ_SEEDS?.split(",").map(Number);
 const CALLS = Number(process.env.KINDLING_FUZZ_CALLS ?? 2000);
 
-const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
-const runner = fileURLToPath(new URL("./fuzz-runner.ts", import.meta.url));
-
-/** vite-node (vitest's own dependency) runs the TypeScript runner with the repo's source conditions. */
-function viteNode(): string | null {
-  try {
-    const fromVitest = createRequire(createRequire(import.meta.url).resolve("vitest/package.json"));
-    return join(dirname(fromVitest.resolve("vite-node/package.json")), "vite-node.mjs");
-  } catch {
-    return null;
-  }
-}
-const vn = viteNode();
 const ccs = compilers.filter((c) => c.missing === null).map((c) => c.cc);
-const skip = vn === null ? "vite-node (a vitest dependency) not found" : ccs.length === 0 ? "no C compiler" : null;
+const skip = runnerMissing ?? (ccs.length === 0 ? "no C compiler" : null);
 if (skip) console.warn(`syscall fuzz skipped: ${skip}`);
 
 /** A log line "<i> <nr> <args>" with the call's name, for a person reading a failure. */
@@ -91,14 +76,10 @@ describe.skipIf(skip)("random system calls cannot break the host", () => {
         };
         // Asynchronous, so vitest's worker keeps answering its parent during a long run.
         const child = await new Promise<{ status: number | null; signal: string | null; stderr: string }>((done) => {
-          const c = spawn(
-            process.execPath,
-            [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, JSON.stringify(job)],
-            {
-              cwd: repoRoot,
-              stdio: ["ignore", "ignore", "pipe"],
-            },
-          );
+          const c = spawn(process.execPath, runnerArgs("fuzz-runner.ts", [JSON.stringify(job)]), {
+            cwd: repoRoot,
+            stdio: ["ignore", "ignore", "pipe"],
+          });
           let stderr = "";
           c.stderr.on("data", (d: Buffer) => {
             stderr = (stderr + d.toString()).slice(-16_000);

@@ -8,25 +8,10 @@
 // the host's threads: the program's on seccomp, the runner's on kvm.
 import { spawn, spawnSync } from "node:child_process";
 import * as nfs from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { build, compilers, platforms } from "../conformance/harness.js";
-import { processesRunning } from "./leak-counters.js";
+import { processesRunning, repoRoot, runnerArgs, runnerMissing } from "./leak-counters.js";
 
-const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
-const runner = fileURLToPath(new URL("./sandbox-runner.ts", import.meta.url));
-
-function viteNode(): string | null {
-  try {
-    const fromVitest = createRequire(createRequire(import.meta.url).resolve("vitest/package.json"));
-    return join(dirname(fromVitest.resolve("vite-node/package.json")), "vite-node.mjs");
-  } catch {
-    return null;
-  }
-}
-const vn = viteNode();
 const cc = compilers.find((c) => c.cc === "cc")!;
 
 function threadsOf(pid: number): number {
@@ -39,18 +24,14 @@ function threadsOf(pid: number): number {
 }
 
 describe.each(platforms)("a task limit on $platform", ({ platform, missing }) => {
-  const skip = missing ?? cc.missing ?? (vn === null ? "vite-node (a vitest dependency) not found" : null);
+  const skip = missing ?? cc.missing ?? runnerMissing;
   it.skipIf(skip !== null)("5000 pthread_create stop at 1023 threads with EAGAIN", { timeout: 180_000 }, async () => {
     const exe = build("confine/task_limit", "cc");
     const job = { platform, argv: [exe, "5000", "1500"], tree: `task-limit-${platform}` };
-    const child = spawn(
-      process.execPath,
-      [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, JSON.stringify(job)],
-      {
-        cwd: repoRoot,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = spawn(process.execPath, runnerArgs("sandbox-runner.ts", [JSON.stringify(job)]), {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => {
@@ -101,17 +82,13 @@ function runInChild(
   tree: string,
 ): { stdout: string; status: number; maxRssKb: number } {
   const job = { platform, argv, tree };
-  const r = spawnSync(
-    process.execPath,
-    [vn!, "--config", join(repoRoot, "vitest.config.ts"), runner, JSON.stringify(job)],
-    {
-      cwd: repoRoot,
-      encoding: "utf8",
-      maxBuffer: 16 << 20,
-      timeout: 110_000,
-      killSignal: "SIGKILL",
-    },
-  );
+  const r = spawnSync(process.execPath, runnerArgs("sandbox-runner.ts", [JSON.stringify(job)]), {
+    cwd: repoRoot,
+    encoding: "utf8",
+    maxBuffer: 16 << 20,
+    timeout: 110_000,
+    killSignal: "SIGKILL",
+  });
   const line = r.stdout.split("\n").find((l) => l.startsWith('{"result"'));
   if (r.status !== 0 || line === undefined) throw new Error(`runner failed (${r.status}): ${r.stderr.slice(-4000)}`);
   const j = JSON.parse(line) as { result: { stdout: string; status: number }; maxRssKb: number };
@@ -119,7 +96,7 @@ function runInChild(
 }
 
 describe.each(platforms)("thread churn on $platform", ({ platform, missing }) => {
-  const skip = missing ?? cc.missing ?? (vn === null ? "vite-node (a vitest dependency) not found" : null);
+  const skip = missing ?? cc.missing ?? runnerMissing;
   // Cooperative threads (kvm) cost about 2 ms each here: fewer.
   const n = platform === "kvm" ? 5000 : 40000;
   it.skipIf(skip !== null)(`${n} threads made and joined one by one hold no host memory`, { timeout: 240_000 }, () => {
