@@ -7,22 +7,10 @@
 // SandboxError with a code, never another exception.
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
-import { kvmAvailable, main, Sandbox, SandboxError } from "@kindling/vmm-reference";
+import { kvmAvailable, Sandbox, SandboxError } from "@kindling/vmm-reference";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ccMissing, compile, scratchDir } from "./programs.js";
-
-async function kindling(args: string[]): Promise<{ status: number; err: string; out: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on("data", (c) => o.push(c));
-  err.on("data", (c) => e.push(c));
-  const status = await main(args, { out, err } as never);
-  return { status, err: Buffer.concat(e).toString(), out: Buffer.concat(o).toString() };
-}
+import { ccMissing, compile, kindling, scratchDir } from "./programs.js";
 
 const STACK = /\n\s+at |^\s*at .*:\d+:\d+\)?$|node:internal/m;
 

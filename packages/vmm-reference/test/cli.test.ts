@@ -1,20 +1,8 @@
 import { chmodSync, lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
-import { kvmAvailable, main, normalizeStrace, parseSize } from "@kindling/vmm-reference";
+import { kvmAvailable, normalizeStrace, parseSize } from "@kindling/vmm-reference";
 import { describe, expect, it } from "vitest";
-import { ccMissing, compile, scratchDir } from "./programs.js";
-
-async function kindling(args: string[]): Promise<{ status: number; err: string; out: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errChunks: Buffer[] = [];
-  out.on("data", (c) => chunks.push(c));
-  err.on("data", (c) => errChunks.push(c));
-  const status = await main(args, { out, err } as never);
-  return { status, err: Buffer.concat(errChunks).toString(), out: Buffer.concat(chunks).toString() };
-}
+import { ccMissing, compile, kindling, scratchDir } from "./programs.js";
 
 describe("kindling CLI: bad input follows the shell's conventions", () => {
   it("a missing program is 127", async () => {

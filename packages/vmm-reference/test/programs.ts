@@ -2,6 +2,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { main } from "@kindling/vmm-reference";
 
 /** Why C test programs cannot be built here, or null. */
 export const ccMissing: string | null = (() => {
@@ -38,4 +40,16 @@ export function scratchDir(name: string): string {
   const d = join(dir, name);
   mkdirSync(d, { recursive: true });
   return d;
+}
+
+/** Runs the kindling CLI's main() in this process with `args`, capturing what it writes to stdout and stderr. */
+export async function kindling(args: string[]): Promise<{ status: number; err: string; out: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const o: Buffer[] = [];
+  const e: Buffer[] = [];
+  out.on("data", (c) => o.push(c));
+  err.on("data", (c) => e.push(c));
+  const status = await main(args, { out, err } as never);
+  return { status, err: Buffer.concat(e).toString(), out: Buffer.concat(o).toString() };
 }

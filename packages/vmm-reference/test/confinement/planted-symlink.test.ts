@@ -9,23 +9,11 @@
 // is refused (125) with a message naming the link; the outside is untouched.
 import * as nfs from "node:fs";
 import { join, relative } from "node:path";
-import { PassThrough } from "node:stream";
-import { main } from "@kindling/vmm-reference";
 import { describe, expect, it } from "vitest";
 import { build, compilers, hashTree, platforms, workDir } from "../conformance/harness.js";
+import { kindling } from "../programs.js";
 
 const cc = compilers.find((c) => c.cc === "cc")!;
-
-async function kindling(args: string[]): Promise<{ status: number; err: string; out: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on("data", (c) => o.push(c));
-  err.on("data", (c) => e.push(c));
-  const status = await main(args, { out, err } as never);
-  return { status, err: Buffer.concat(e).toString(), out: Buffer.concat(o).toString() };
-}
 
 describe.each(platforms)("operator paths with planted symlinks, on $platform", ({ platform, missing }) => {
   const skip = missing ?? cc.missing;
