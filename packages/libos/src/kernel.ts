@@ -161,6 +161,10 @@ export class Task {
   sigmask = 0n;
   /** The mask to restore after a handler that interrupted rt_sigsuspend (saved in its frame). */
   savedMask: bigint | undefined;
+  /** Signals chosen for this task while another ran (SignalState.claim). */
+  claim = 0n;
+  /** Woken from a wait by a signal (threads.ts): its call returns -EINTR, or starts again if no handler runs. */
+  interrupted = false;
   /** sigaltstack: ss_sp, ss_size, ss_flags. */
   altSp = 0;
   altSize = 0;

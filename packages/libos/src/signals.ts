@@ -201,6 +201,19 @@ export class SignalState {
   readonly info: (SigInfo | undefined)[] = new Array(NSIG + 1).fill(undefined);
   /** True when some pending signal is not blocked by the task's mask: checked on every syscall return. */
   deliverable = false;
+  /**
+   * Signals a thread other than the running one was chosen for (woken for them, or
+   * not yet run): Linux's complete_signal picks one thread and wakes only it, so
+   * no other thread takes them meanwhile. Tasks with a claim, and their union.
+   */
+  private readonly claimants = new Set<Task>();
+  private claimed = 0n;
+  /**
+   * Set by the cooperative scheduler (threads.ts): chooses the thread for a
+   * signal the running task `cur` raised (`target` for a thread-directed one)
+   * and wakes it when it waits. Absent with one thread.
+   */
+  route: ((cur: Task, sig: number, target: Task | undefined) => void) | undefined;
 
   constructor() {
     for (let i = 0; i <= NSIG; i++) this.actions.push({ handler: SIG_DFL, flags: 0, restorer: 0n, mask: 0n });
@@ -213,17 +226,62 @@ export class SignalState {
     return a.handler === SIG_DFL && (defaultAction(sig) === "ignore" || defaultAction(sig) === "stop");
   }
 
-  update(task: Task): void {
-    this.deliverable = (this.pending & ~task.sigmask) !== 0n;
+  /** The pending signals `task` may take now: not blocked by it, not chosen for another thread. */
+  readyFor(task: Task): bigint {
+    return this.pending & ~task.sigmask & ~(this.claimed & ~task.claim);
   }
 
-  /** Generates signal `sig` for the process (kill, tgkill, raise). */
-  raise(task: Task, sig: number, info: SigInfo): void {
+  update(task: Task): void {
+    this.deliverable = this.readyFor(task) !== 0n;
+  }
+
+  /** Reserves the signals `bits` for `task` (see `claimants`). */
+  claim(task: Task, bits: bigint): void {
+    task.claim |= bits;
+    this.claimants.add(task);
+    this.claimed |= bits;
+  }
+
+  /** `task` runs now (or has ended): its claims end; it takes them itself when it runs. */
+  release(task: Task): void {
+    if (task.claim === 0n) return;
+    task.claim = 0n;
+    this.claimants.delete(task);
+    let all = 0n;
+    for (const x of this.claimants) all |= x.claim;
+    this.claimed = all;
+  }
+
+  /**
+   * Generates signal `sig`: for the process (kill, timers) or, with `target`, for
+   * one thread (tgkill, tkill, SIGPIPE). `task` is the running task.
+   */
+  raise(task: Task, sig: number, info: SigInfo, target?: Task): void {
     // Blocked signals are never ignored at generation: the disposition may change before they are unblocked.
-    if (this.isIgnored(sig) && (task.sigmask & sigbit(sig)) === 0n) return;
+    if (this.isIgnored(sig) && ((target ?? task).sigmask & sigbit(sig)) === 0n) return;
     this.pending |= sigbit(sig);
     this.info[sig] = info;
+    this.route?.(task, sig, target);
     this.update(task);
+  }
+
+  /**
+   * Whether a task woken from a wait by a signal should execute its call again
+   * rather than return -EINTR: when, by the time it runs, no signal it takes
+   * runs a handler (another thread took it, or its disposition is now to ignore
+   * it), as Linux restarts a call (-ERESTARTNOHAND) that no handler interrupted.
+   */
+  restartsWait(task: Task): boolean {
+    const ready = this.readyFor(task);
+    for (let sig = 1; sig <= NSIG; sig++) {
+      if ((ready & sigbit(sig)) === 0n) continue;
+      const act = this.actions[sig];
+      if (act.handler === SIG_IGN) continue;
+      if (act.handler !== SIG_DFL) return false;
+      const d = defaultAction(sig);
+      if (d !== "ignore" && d !== "stop") return false; // it ends the process
+    }
+    return true;
   }
 
   /** Drops pending instances of `sig` (after its disposition became "ignore"). */
@@ -254,7 +312,7 @@ export class SignalState {
       return ret;
     }
     while (!k.exited) {
-      const ready = this.pending & ~task.sigmask;
+      const ready = this.readyFor(task);
       if (ready === 0n) break;
       let sig = 1;
       while ((ready & sigbit(sig)) === 0n) sig++;

@@ -11,6 +11,7 @@ import { type Registers, Resume, type TaskControl } from "@kindling/syscall-tap"
 import type { Outcome } from "./dispatch.js";
 import { EINTR } from "./errno.js";
 import type { Libos, Task } from "./kernel.js";
+import { defaultAction, SIG_DFL, sigbit } from "./signals.js";
 
 export interface SavedContext {
   regs: Registers;
@@ -40,10 +41,45 @@ export class Scheduler {
   /** The budget charge of each thread added (returned when it exits). */
   readonly #charges = new Map<Task, number>();
 
-  constructor(main: Task) {
+  constructor(main: Task, k: Libos) {
     main.state = "running";
     this.tasks.push(main);
     this.current = main;
+    k.signals.route = (cur, sig, target) => this.route(k, cur, sig, target);
+  }
+
+  /**
+   * Chooses the thread that takes signal `sig` (Linux's complete_signal and
+   * wants_signal): a thread-directed one goes to its `target`; a process-directed
+   * one to the main thread if it does not block it, else the running thread if
+   * it does not, else the first thread that does not. A thread other than the
+   * running one gets a claim on the signal, and is woken from its wait (-EINTR).
+   */
+  private route(k: Libos, cur: Task, sig: number, target: Task | undefined): void {
+    const bit = sigbit(sig);
+    const takes = (x: Task) => x.state !== "dead" && (x.sigmask & bit) === 0n;
+    let to = target;
+    if (to === undefined) {
+      const main = this.tasks[0];
+      if (main !== undefined && main.tid === k.pid && takes(main)) to = main;
+      else if (takes(cur)) to = cur;
+      else to = this.tasks.find(takes);
+    }
+    // No thread takes it now: it stays pending for the first one that unblocks it.
+    if (to === undefined || !takes(to)) return;
+    if (to === cur && cur.state === "running") return;
+    // A signal whose default action ends the process ends it at once (complete_signal's
+    // sig_fatal): no claim, so the running thread takes it too if it does not block it.
+    const act = k.signals.actions[sig];
+    const d = defaultAction(sig);
+    if (!(act.handler === SIG_DFL && (d === "term" || d === "core"))) k.signals.claim(to, bit);
+    if (to.state === "blocked") this.interrupt(to);
+  }
+
+  /** Ends `x`'s wait for a signal: -EINTR, unless no handler runs when it resumes (see load). */
+  private interrupt(x: Task): void {
+    this.ready(x, -EINTR);
+    x.interrupted = true;
   }
 
   /** Live tasks other than the running one. */
@@ -71,6 +107,20 @@ export class Scheduler {
   /** Puts `task` on the vCPU: its registers (rax = its pending result), bases, extended state. */
   private load(k: Libos, t: TaskControl, task: Task, out: Outcome): void {
     const c = task.ctx!;
+    k.signals.release(task);
+    if (task.interrupted) {
+      task.interrupted = false;
+      if (k.signals.restartsWait(task)) {
+        // No handler interrupts the wait (another thread took the signal, or it is
+        // ignored now): the task executes its `syscall` again, as Linux restarts it.
+        if (task.savedMask !== undefined) {
+          task.sigmask = task.savedMask; // rt_sigsuspend sets its mask again
+          task.savedMask = undefined;
+        }
+        c.regs.rip = BigInt.asUintN(64, c.regs.rip - 2n);
+        task.result = Number(BigInt.asIntN(64, c.regs.rax)); // rax: the call's number
+      }
+    }
     t.setRegisters({ ...c.regs, rax: BigInt.asUintN(64, BigInt(task.result)) });
     t.setFsBase(c.fsBase);
     t.setGsBase(c.gsBase);
@@ -134,6 +184,7 @@ export class Scheduler {
     const task = this.current;
     task.state = "dead";
     task.ctx = undefined;
+    k.signals.release(task);
     this.tasks.splice(this.tasks.indexOf(task), 1);
     const charged = this.#charges.get(task);
     if (charged !== undefined) {
@@ -222,7 +273,7 @@ export class Scheduler {
     if (pending === 0n) return false;
     for (const x of this.tasks) {
       if (x.state === "blocked" && (pending & ~x.sigmask) !== 0n) {
-        this.ready(x, -EINTR);
+        this.interrupt(x);
         return true;
       }
     }

@@ -203,7 +203,11 @@ export function writeFrom(d: FileDescription, mem: ProgramMemory, addr: number, 
 }
 
 function brokenPipe(k: Libos, t: TaskControl, r: number): number {
-  if (r === -EPIPE) k.signals.raise(k.task(t), SIGPIPE, { signo: SIGPIPE, code: 0, pid: k.pid, uid: k.ruid });
+  if (r === -EPIPE) {
+    // SIGPIPE goes to the writing thread (send_sig to current).
+    const task = k.task(t);
+    k.signals.raise(task, SIGPIPE, { signo: SIGPIPE, code: 0, pid: k.pid, uid: k.ruid }, task);
+  }
   return r;
 }
 

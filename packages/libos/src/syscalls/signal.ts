@@ -37,23 +37,23 @@ function validSignal(sig: number): boolean {
   return sig >= 1 && sig <= NSIG;
 }
 
-/** Raises `sig` on the process from itself (kill/tgkill to self). */
-function sendToSelf(k: Libos, t: TaskControl, task: Task, sig: number, code: number): number {
+/**
+ * Raises `sig` on the process from itself: process-directed (kill), or for the
+ * thread `target` (tgkill, tkill), which takes it unless it blocks it (the
+ * pending set is the process's, so then another thread may).
+ */
+function sendToSelf(k: Libos, t: TaskControl, task: Task, sig: number, code: number, target?: Task): number {
   if (sig === 0) return 0;
   const tid = hostTid(t);
   if (tid >= 0) return syscallRaw(SYS_tkill, tid, sig); // the host kernel delivers it
-  k.signals.raise(task, sig, { signo: sig, code, pid: k.pid, uid: k.ruid });
+  k.signals.raise(task, sig, { signo: sig, code, pid: k.pid, uid: k.ruid }, target);
   return 0;
 }
 
-/**
- * True when `tid` is a live thread of the process. A signal for another thread
- * is raised on the process and reaches the running thread (an approximation of
- * thread-directed delivery with cooperative threads).
- */
-function isThread(k: Libos, task: Task, tid: number): boolean {
-  if (tid === task.tid) return true;
-  return k.sched?.tasks.some((x) => x.tid === tid) ?? false;
+/** The live thread `tid` of the process, or undefined. */
+function threadOf(k: Libos, task: Task, tid: number): Task | undefined {
+  if (tid === task.tid) return task;
+  return k.sched?.tasks.find((x) => x.tid === tid && x.state !== "dead");
 }
 
 /** On a platform whose kernel owns signal state (seccomp), the call runs there. */
@@ -262,18 +262,20 @@ export function register(table: SyscallTable): void {
     const sig = ev.argI32(2);
     if (tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
-    if (tgid !== k.pid || !isThread(k, task, tid)) return -ESRCH;
+    const target = tgid === k.pid ? threadOf(k, task, tid) : undefined;
+    if (target === undefined) return -ESRCH;
     if (tgid === programTid(t) && tid === tgid && native(t, out)) return 0;
-    return sendToSelf(k, t, task, sig, SI_TKILL);
+    return sendToSelf(k, t, task, sig, SI_TKILL, target);
   });
   define(table, "tkill", (k, t, ev, out) => {
     const tid = ev.argI32(0);
     const sig = ev.argI32(1);
     if (tid <= 0 || sig < 0 || sig > NSIG) return -EINVAL;
     const task = k.task(t);
-    if (!isThread(k, task, tid)) return -ESRCH;
+    const target = threadOf(k, task, tid);
+    if (target === undefined) return -ESRCH;
     if (tid === programTid(t) && native(t, out)) return 0;
-    return sendToSelf(k, t, task, sig, SI_TKILL);
+    return sendToSelf(k, t, task, sig, SI_TKILL, target);
   });
   for (const name of [
     "rt_sigaction",

@@ -106,7 +106,7 @@ function spawnThread(
     return 0;
   }
   const parent = k.task(t);
-  if (k.sched === undefined) k.sched = new Scheduler(parent);
+  if (k.sched === undefined) k.sched = new Scheduler(parent, k);
   const ctx = Scheduler.capture(t);
   ctx.regs.rax = 0n;
   if (stack !== 0n) ctx.regs.rsp = stack;
