@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleCli } from "./bundle-cli.mjs";
+import { NEVER } from "./supervisor-never.mjs";
 
 // seccompiler's syscall table, from its build (bundle-cli builds from sources; the table is generated data).
 const seccompiler = await import(new URL("../../seccompiler/dist/index.js", import.meta.url).href);
@@ -289,21 +290,8 @@ function policy() {
   const filter = (platform) => {
     const reviewed = { ...REVIEWED.common, ...(platform === "seccomp" ? REVIEWED.seccomp : {}) };
     const names = new Set([...calls[platform].keys(), ...Object.keys(reviewed)]);
-    // Never: calls that start processes, change identity or namespaces, or open sockets.
-    for (const n of [
-      "execve",
-      "execveat",
-      "fork",
-      "vfork",
-      "ptrace",
-      "socket",
-      "socketpair",
-      "connect",
-      "bind",
-      "listen",
-    ]) {
-      names.delete(n);
-    }
+    // Never: calls that start or trace processes, or open sockets.
+    for (const n of NEVER) names.delete(n);
     names.delete("clone3");
     names.delete("clone");
     names.delete("ioctl");
