@@ -60,8 +60,17 @@ function statusOf(pid: number): Record<string, string> {
   return o;
 }
 
-/** Runs `argv` under the pass-through server with its output in a pipe; returns exit, output, jail. */
-function runNative(exe: string, args: string[], opts: { maxTasks?: number; timeoutMs?: number } = {}) {
+/** Runs `argv` under the pass-through server with its output in a file; returns exit, output, jail. */
+function runNative(
+  exe: string,
+  args: string[],
+  opts: {
+    maxTasks?: number;
+    timeoutMs?: number;
+    cwd?: string;
+    jail?: Parameters<typeof SeccompPlatform.spawn>[0]["jail"];
+  } = {},
+) {
   const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
   const outPath = `${dir}/out`;
   const out = nfs.openSync(outPath, "w");
@@ -75,6 +84,8 @@ function runNative(exe: string, args: string[], opts: { maxTasks?: number; timeo
       env: [],
       fds: [-1, out, out],
       ...(opts.maxTasks !== undefined ? { maxTasks: opts.maxTasks } : {}),
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      ...(opts.jail !== undefined ? { jail: opts.jail } : {}),
     });
   } finally {
     nfs.closeSync(out);
@@ -115,21 +126,8 @@ describe.skipIf(cc.missing !== null)("the seccomp child's jail", () => {
   it("cwd: kept where the root is the host's, and said to be ignored where the root is empty", () => {
     const exe = build("confine/jail_probe", "cc");
     const run = (jail: { emptyRoot: boolean }) => {
-      const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
-      const out = nfs.openSync(`${dir}/out`, "w");
-      const proc = SeccompPlatform.spawn({
-        file: exe,
-        argv: [exe, "cwd"],
-        env: [],
-        cwd: "/usr",
-        fds: [-1, out, out],
-        jail,
-      });
-      nfs.closeSync(out);
-      proc.run(new PassThrough());
-      const text = nfs.readFileSync(`${dir}/out`, "latin1");
-      nfs.rmSync(dir, { recursive: true, force: true });
-      return { text, notes: proc.jail!.notes };
+      const r = runNative(exe, ["cwd"], { cwd: "/usr", jail });
+      return { text: r.stdout, notes: r.jail.notes };
     };
     expect(run({ emptyRoot: false })).toEqual({ text: "cwd=/usr\n", notes: [] });
     expect(run({ emptyRoot: true })).toEqual({ text: "cwd=/\n", notes: ["cwd ignored: the program's root is empty"] });
@@ -243,28 +241,16 @@ describe.skipIf(cc.missing !== null)("the seccomp child's jail", () => {
   });
 
   it("without namespaces (as where the kernel refuses them) it says so, and still ends every process of its uid", () => {
-    const exe = build("confine/jail_probe", "cc");
-    const dir = nfs.mkdtempSync("/tmp/kindling-jail-");
-    const out = nfs.openSync(`${dir}/out`, "w");
-    const proc = SeccompPlatform.spawn({
-      file: exe,
-      argv: [exe, "daemon"],
-      env: [],
-      fds: [-1, out, out],
-      jail: { namespaces: false },
-    });
-    nfs.closeSync(out);
-    const jail = proc.jail!;
+    const r = runNative(build("confine/jail_probe", "cc"), ["daemon"], { jail: { namespaces: false } });
+    const jail = r.jail;
     expect(jail.namespaces).toEqual([]);
     expect(jail.pidNamespace).toBe(false);
     expect(jail.root).toBe("host");
     expect(jail.notes.join("\n")).toMatch(/no mount namespace/);
     expect(jail.capabilitiesDropped).toBe(true);
     expect(jail.uid).toBeGreaterThanOrEqual(2 ** 20);
-    const exit = proc.run(new PassThrough());
-    expect(nfs.readFileSync(`${dir}/out`, "latin1")).toBe("daemon=up\n");
-    nfs.rmSync(dir, { recursive: true, force: true });
-    expect(exit.exitCode).toBe(0);
+    expect(r.stdout).toBe("daemon=up\n");
+    expect(r.exit.exitCode).toBe(0);
     // No pid namespace to take the daemon along: init (a subreaper) kills its uid's processes.
     expect(processesOf(jail.uid)).toEqual([]);
   });
