@@ -51,9 +51,12 @@ export class Scheduler {
   /**
    * Chooses the thread that takes signal `sig` (Linux's complete_signal and
    * wants_signal): a thread-directed one goes to its `target`; a process-directed
-   * one to the main thread if it does not block it, else the running thread if
-   * it does not, else the first thread that does not. A thread other than the
-   * running one gets a claim on the signal, and is woken from its wait (-EINTR).
+   * one to the main thread if it does not block it and waits (or the running
+   * thread blocks it), else the running thread if it does not block it, else the
+   * first thread that does not. (Linux picks a main thread that merely waits for
+   * a CPU too, but here it would wait for the running thread to yield: the
+   * running thread takes it at once instead.) A thread other than the running
+   * one gets a claim on the signal, and is woken from its wait (-EINTR).
    */
   private route(k: Libos, cur: Task, sig: number, target: Task | undefined): void {
     const bit = sigbit(sig);
@@ -61,8 +64,9 @@ export class Scheduler {
     let to = target;
     if (to === undefined) {
       const main = this.tasks[0];
-      if (main !== undefined && main.tid === k.pid && takes(main)) to = main;
-      else if (takes(cur)) to = cur;
+      if (main !== undefined && main.tid === k.pid && takes(main) && (main.state === "blocked" || !takes(cur))) {
+        to = main;
+      } else if (takes(cur)) to = cur;
       else to = this.tasks.find(takes);
     }
     // No thread takes it now: it stays pending for the first one that unblocks it.

@@ -143,6 +143,19 @@ describe("process signals with threads", () => {
     expect(s.h.task.regs.rip).toBe(HANDLER);
   });
 
+  it("the running thread takes a process signal at once when the main thread only waits for the vCPU", () => {
+    const s = start();
+    handle(s, SIGUSR1);
+    spawn(s);
+    at(s, 0x400200n);
+    s.h.call("sched_yield"); // main is runnable, not waiting
+    expect(s.h.call("gettid")).toBe(101);
+    at(s, 0x400a00n);
+    expect(s.h.call("kill", 100, SIGUSR1)).toBe(0);
+    expect(s.h.task.regs.rip).toBe(HANDLER);
+    expect(s.h.call("gettid")).toBe(101);
+  });
+
   it("a woken wait whose signal no longer runs a handler executes its call again (no spurious EINTR)", () => {
     const s = start();
     handle(s, SIGUSR1);
