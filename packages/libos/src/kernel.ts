@@ -165,6 +165,8 @@ export class Task {
   claim = 0n;
   /** Woken from a wait by a signal (threads.ts): its call returns -EINTR, or starts again if no handler runs. */
   interrupted = false;
+  /** Its wait is a pipe's: a handler with SA_RESTART makes the call start again (threads.ts). */
+  waitRestartable = false;
   /** sigaltstack: ss_sp, ss_size, ss_flags. */
   altSp = 0;
   altSize = 0;

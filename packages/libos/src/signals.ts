@@ -267,17 +267,19 @@ export class SignalState {
 
   /**
    * Whether a task woken from a wait by a signal should execute its call again
-   * rather than return -EINTR: when, by the time it runs, no signal it takes
-   * runs a handler (another thread took it, or its disposition is now to ignore
-   * it), as Linux restarts a call (-ERESTARTNOHAND) that no handler interrupted.
+   * rather than return -EINTR, decided when it runs: when no signal it takes
+   * then runs a handler (another thread took it, or it is ignored now), as Linux
+   * restarts a call no handler interrupted; and, for a `restartable` wait (a
+   * pipe's, -ERESTARTSYS in Linux), when the handler that runs has SA_RESTART.
+   * The registers then point at `syscall` again, which the handler's frame saves.
    */
-  restartsWait(task: Task): boolean {
+  restartsWait(task: Task, restartable: boolean): boolean {
     const ready = this.readyFor(task);
     for (let sig = 1; sig <= NSIG; sig++) {
       if ((ready & sigbit(sig)) === 0n) continue;
       const act = this.actions[sig];
       if (act.handler === SIG_IGN) continue;
-      if (act.handler !== SIG_DFL) return false;
+      if (act.handler !== SIG_DFL) return restartable && (act.flags & SA_RESTART) !== 0;
       const d = defaultAction(sig);
       if (d !== "ignore" && d !== "stop") return false; // it ends the process
     }

@@ -114,9 +114,10 @@ export class Scheduler {
     k.signals.release(task);
     if (task.interrupted) {
       task.interrupted = false;
-      if (k.signals.restartsWait(task)) {
+      if (k.signals.restartsWait(task, task.waitRestartable)) {
         // No handler interrupts the wait (another thread took the signal, or it is
-        // ignored now): the task executes its `syscall` again, as Linux restarts it.
+        // ignored now), or one with SA_RESTART interrupts a pipe's: the task executes
+        // its `syscall` again (after the handler), as Linux restarts it.
         if (task.savedMask !== undefined) {
           task.sigmask = task.savedMask; // rt_sigsuspend sets its mask again
           task.savedMask = undefined;
@@ -155,21 +156,25 @@ export class Scheduler {
     task.futexBitset = wait.bitset;
     task.wakeAt = wait.wakeAt;
     task.timeoutResult = wait.timeoutResult;
+    task.waitRestartable = false;
     return this.run(k, t, out);
   }
 
   /**
    * The running task waits until `ready()` (a pipe another thread will fill or
    * drain): once it is, the task executes its `syscall` again (rax still holds
-   * the call's number), as Linux restarts a call. A signal ends the wait with -EINTR.
+   * the call's number), as Linux restarts a call. A signal ends the wait with
+   * -EINTR, or, when `restartable` (a pipe's wait) and the handler has
+   * SA_RESTART, the call runs again after the handler.
    */
-  blockUntil(k: Libos, t: TaskControl, out: Outcome, ready: () => boolean): number {
+  blockUntil(k: Libos, t: TaskControl, out: Outcome, ready: () => boolean, restartable = false): number {
     const task = this.current;
     task.ctx = Scheduler.capture(t);
     task.state = "blocked";
     task.futexAddr = -1;
     task.wakeAt = Number.POSITIVE_INFINITY;
     task.waitReady = ready;
+    task.waitRestartable = restartable;
     return this.run(k, t, out);
   }
 

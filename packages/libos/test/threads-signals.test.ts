@@ -6,7 +6,8 @@
  */
 import { MCONTEXT_OFFSET } from "@kindling/libos";
 import { describe, expect, it } from "vitest";
-import { SCRATCH, setup } from "./core-setup.js";
+import { FakeClock, SCRATCH, setup } from "./core-setup.js";
+import { FsHarness, MEM_BASE } from "./fs-harness.js";
 
 const CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x80000 | 0x100000 | 0x200000;
 const FUTEX = SCRATCH + 0x100;
@@ -174,4 +175,53 @@ describe("process signals with threads", () => {
     expect(s.h.task.regs.rip).toBe(0x400900n - 2n); // back on its `syscall`
     expect(s.h.task.regs.rax).toBe(34n);
   });
+
+  for (const restart of [true, false]) {
+    it(`a pipe read in a thread interrupted by a process signal ${restart ? "runs again after an SA_RESTART handler" : "returns -EINTR without SA_RESTART"}`, () => {
+      const clock = new FakeClock();
+      const f = new FsHarness({}, { clock, sleep: clock.sleep });
+      try {
+        f.h.task.regs = {
+          ...f.h.task.regs,
+          rip: 0x14000n,
+          rcx: 0x400100n,
+          r11: 0x246n,
+          rsp: BigInt(MEM_BASE + 0x300000),
+        };
+        const fds = f.alloc(8);
+        expect(f.call("pipe2", fds, 0)).toBe(0);
+        const rfd = f.mem.readU32(fds);
+        const act = f.alloc(32);
+        f.mem.writeBigU64(act, HANDLER);
+        f.mem.writeBigU64(act + 8, BigInt(0x04000000 | (restart ? 0x10000000 : 0)));
+        f.mem.writeBigU64(act + 16, 0x401100n);
+        expect(f.call("rt_sigaction", SIGUSR1, act, 0, 8)).toBe(0);
+        const tids = f.alloc(8);
+        expect(f.call("clone", CLONE_THREAD_FLAGS, BigInt(MEM_BASE + 0x200000), tids, tids + 4, 0)).toBe(43);
+        f.call("sched_yield");
+        expect(f.call("gettid")).toBe(43);
+        const buf = f.alloc(8);
+        f.h.task.regs = { ...f.h.task.regs, rcx: 0x400b00n, rax: 0n }; // read
+        f.call("read", rfd, buf, 1); // the pipe is empty: the thread waits, main runs
+        expect(f.call("gettid")).toBe(42);
+        const set = f.alloc(8);
+        f.mem.writeBigU64(set, 1n << BigInt(SIGUSR1 - 1));
+        expect(f.call("rt_sigprocmask", 0, set, 0, 8)).toBe(0);
+        expect(f.call("kill", 42, SIGUSR1)).toBe(0);
+        f.call("sched_yield");
+        expect(f.call("gettid")).toBe(43);
+        expect(f.h.task.regs.rip).toBe(HANDLER);
+        const frame = Number(f.h.task.regs.rsp) + MCONTEXT_OFFSET;
+        if (restart) {
+          expect(f.mem.readBigU64(frame + RIP * 8)).toBe(0x400b00n - 2n); // back on `syscall` after the handler
+          expect(f.mem.readBigU64(frame + RAX * 8)).toBe(0n); // read's number
+        } else {
+          expect(f.mem.readBigU64(frame + RIP * 8)).toBe(0x400b00n);
+          expect(f.mem.readBigU64(frame + RAX * 8)).toBe(EINTR_U64);
+        }
+      } finally {
+        f.dispose();
+      }
+    });
+  }
 });

@@ -83,7 +83,7 @@ export class SandboxFs implements VfsContract {
     // A write that already put bytes returns them (a short write): the call cannot be resumed midway.
     if (k.sched !== undefined && k.sched.others > 0) {
       if (partial) return false;
-      k.sched.blockUntil(k, t, out, ready);
+      k.sched.blockUntil(k, t, out, ready, true); // -ERESTARTSYS: SA_RESTART runs it again
       return "intr";
     }
     const r = k.block(t, Number.POSITIVE_INFINITY);
