@@ -7,6 +7,8 @@
 // `errno` and `syscall`, which TypeScript converts the same way.
 #include <napi.h>
 
+#include "throw.h"
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -65,13 +67,7 @@ uint64_t ToU64(const Napi::Value& v) {
   return 0;
 }
 
-Napi::Value ThrowErrno(Napi::Env env, const char* syscall_name, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + " failed: " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall_name));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+using kindling::ThrowErrno;
 
 Napi::Value ThrowType(Napi::Env env, const char* msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();

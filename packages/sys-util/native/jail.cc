@@ -9,6 +9,8 @@
 // (no malloc, no locks) on strings prepared before the clone.
 #include <napi.h>
 
+#include "throw.h"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -31,13 +33,7 @@ namespace kindling_jail {
 
 namespace {
 
-Napi::Value Throw(Napi::Env env, const char* what, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, what));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+using kindling::ThrowErrno;
 
 enum OpKind { kDir = 0, kSymlink = 1, kBind = 2, kTmpfs = 3, kProc = 4 };
 
@@ -281,12 +277,12 @@ Napi::Value JailSpawn(const Napi::CallbackInfo& info) {
   envp.push_back(nullptr);
 
   int syncp[2], errp[2];
-  if (pipe2(syncp, O_CLOEXEC) < 0) return Throw(env, "pipe2", errno);
+  if (pipe2(syncp, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);
   if (pipe2(errp, O_CLOEXEC) < 0) {
     int err = errno;
     close(syncp[0]);
     close(syncp[1]);
-    return Throw(env, "pipe2", err);
+    return ThrowErrno(env, "pipe2", err);
   }
   const unsigned long flags =
       CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP | SIGCHLD;
@@ -297,7 +293,7 @@ Napi::Value JailSpawn(const Napi::CallbackInfo& info) {
     close(syncp[1]);
     close(errp[0]);
     close(errp[1]);
-    return Throw(env, "clone", err);
+    return ThrowErrno(env, "clone", err);
   }
   if (pid == 0) {
     ResetSignals();
@@ -329,9 +325,9 @@ Napi::Value JailSpawn(const Napi::CallbackInfo& info) {
     int status;
     while (waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
     }
-    if (!mapped) return Throw(env, "jail: write uid_map/gid_map", map_err ? map_err : EPIPE);
+    if (!mapped) return ThrowErrno(env, "jail: write uid_map/gid_map", map_err ? map_err : EPIPE);
     int step = msg[0] >= 0 && msg[0] < static_cast<int>(sizeof kSteps / sizeof kSteps[0]) ? msg[0] : 0;
-    return Throw(env, (std::string("jail: ") + kSteps[step]).c_str(), msg[1]);
+    return ThrowErrno(env, (std::string("jail: ") + kSteps[step]).c_str(), msg[1]);
   }
   return Napi::Number::New(env, static_cast<double>(pid));
 }
@@ -345,7 +341,7 @@ Napi::Value JailWait(const Napi::CallbackInfo& info) {
   bool timed_out = false;
   if (timeout >= 0) {
     int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) return Throw(env, "pidfd_open", errno);
+    if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -368,7 +364,7 @@ Napi::Value JailWait(const Napi::CallbackInfo& info) {
   do {
     r = waitpid(pid, &status, 0);
   } while (r < 0 && errno == EINTR);
-  if (r < 0) return Throw(env, "waitpid", errno);
+  if (r < 0) return ThrowErrno(env, "waitpid", errno);
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, status));
   out.Set(1u, Napi::Boolean::New(env, timed_out));
@@ -418,7 +414,7 @@ Napi::Value JailReportSigsys(const Napi::CallbackInfo& info) {
   sa.sa_sigaction = SigsysHandler;
   sa.sa_flags = SA_SIGINFO;
   sigfillset(&sa.sa_mask);
-  if (sigaction(SIGSYS, &sa, nullptr) < 0) return Throw(env, "sigaction", errno);
+  if (sigaction(SIGSYS, &sa, nullptr) < 0) return ThrowErrno(env, "sigaction", errno);
   return env.Undefined();
 }
 
