@@ -13,6 +13,7 @@ export default defineConfig({
   },
   test: {
     include: ["packages/*/test/**/*.test.ts", "bench/test/**/*.test.ts", "scripts/test/**/*.test.ts"],
+    setupFiles: ["./scripts/test/yield-between-tests.ts"],
     pool: "forks",
     // gc() lets tests check finalizer behaviour of native mappings.
     poolOptions: { forks: { execArgv: ["--expose-gc"] } },

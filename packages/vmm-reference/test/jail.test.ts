@@ -5,7 +5,7 @@
  * jail starts a copy of it); each run is compared with the same run without
  * --jail.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -150,28 +150,45 @@ describe.skipIf(skip)("kindling run --jail", () => {
     );
   });
 
-  function kindling(args: string[], opts: { env?: Record<string, string>; input?: string; timeout?: number } = {}) {
-    const r = spawnSync(process.execPath, [cli, ...args], {
-      encoding: "utf8",
-      input: opts.input ?? "",
-      env: { ...process.env, ...opts.env },
-      timeout: opts.timeout ?? 60_000,
+  // Asynchronous: a synchronous child would block this worker's event loop for the whole file
+  // (over a minute), and vitest's RPC to the worker times out.
+  function kindling(
+    args: string[],
+    opts: { env?: Record<string, string>; input?: string; timeout?: number } = {},
+  ): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, ...args], {
+        env: { ...process.env, ...opts.env },
+        stdio: ["pipe", "pipe", "pipe"],
+        timeout: opts.timeout ?? 60_000,
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (c: string) => {
+        stdout += c;
+      });
+      child.stderr.setEncoding("utf8").on("data", (c: string) => {
+        stderr += c;
+      });
+      child.on("error", reject);
+      child.on("close", (status) => resolve({ status, stdout, stderr }));
+      child.stdin.on("error", () => {});
+      child.stdin.end(opts.input ?? "");
     });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   describe.each(platforms)("on %s", (platform) => {
     const run = (args: string[], o?: Parameters<typeof kindling>[1]) =>
       kindling(["run", "--jail", "--platform", platform, ...args], o);
 
-    it("passes stdio and the exit status through", () => {
-      const r = run([hello, "jailed"], { input: "a line\n" });
+    it("passes stdio and the exit status through", async () => {
+      const r = await run([hello, "jailed"], { input: "a line\n" });
       expect(r.stderr).toBe("");
       expect(r.stdout).toBe("read a line\nhi jailed\n");
       expect(r.status).toBe(42);
     });
 
-    it("runs busybox and the corpus as it does without --jail", { timeout: 400_000 }, () => {
+    it("runs busybox and the corpus as it does without --jail", { timeout: 400_000 }, async () => {
       const tree = makeTree(`jail-${platform}`);
       const cc = compilers.find((c) => !c.missing)!.cc;
       const cases: string[][] = [[busybox!, "sh", "-c", "echo hi; ls /data; wc -c < /data/hello.txt; exit 3"]];
@@ -189,13 +206,13 @@ describe.skipIf(skip)("kindling run --jail", () => {
           "--env",
           "LANG=C",
         ];
-        const plain = kindling(["run", ...base, ...argv]);
-        const jailed = kindling(["run", "--jail", ...base, ...argv]);
+        const plain = await kindling(["run", ...base, ...argv]);
+        const jailed = await kindling(["run", "--jail", ...base, ...argv]);
         expect({ argv, ...jailed }).toEqual({ argv, ...plain });
       }
     });
 
-    it.skipIf(!existsSync(join(pkg, "build", "demo", "kindling-demo")))("runs the demo", () => {
+    it.skipIf(!existsSync(join(pkg, "build", "demo", "kindling-demo")))("runs the demo", async () => {
       const demo = [
         "--mount",
         `${join(pkg, "demo", "data")}:/data`,
@@ -203,8 +220,8 @@ describe.skipIf(skip)("kindling run --jail", () => {
         "/tmp",
         join(pkg, "build", "demo", "kindling-demo"),
       ];
-      const plain = kindling(["run", "--platform", platform, ...demo]);
-      const jailed = run(demo);
+      const plain = await kindling(["run", "--platform", platform, ...demo]);
+      const jailed = await run(demo);
       expect(jailed.status).toBe(0);
       expect(jailed.status).toBe(plain.status);
       // The demo prints timings: compare its lines without numbers.
@@ -212,24 +229,24 @@ describe.skipIf(skip)("kindling run --jail", () => {
       expect(shape(jailed.stdout)).toBe(shape(plain.stdout));
     });
 
-    it("holds --timeout", () => {
+    it("holds --timeout", async () => {
       const t0 = Date.now();
-      const r = run(["--timeout", "1", busybox!, "sleep", "20"]);
+      const r = await run(["--timeout", "1", busybox!, "sleep", "20"]);
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(r.status).toBe(137);
       expect(r.stderr).toContain("timeout");
     });
 
-    it("stops the supervisor at a forbidden call: socket(AF_INET), ptrace, starting a process", () => {
+    it("stops the supervisor at a forbidden call: socket(AF_INET), ptrace, starting a process", async () => {
       for (const [probe, call, nr] of [
         ["socket", "socket", 41],
         ["ptrace", "ptrace", 101],
       ] as const) {
-        const r = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: probe } });
+        const r = await run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: probe } });
         expect(r.stderr).toContain(`the supervisor made system call ${call} (${nr}), which its policy does not allow`);
         expect(r.status).toBe(159);
       }
-      const spawned = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "spawn" } });
+      const spawned = await run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "spawn" } });
       // Whichever call of child_process comes first (epoll_create1, pipe2, clone, ...) stops it.
       expect(spawned.stderr).toMatch(
         /the supervisor made system call [a-z0-9_]+ \(\d+\), which its policy does not allow/,
@@ -238,19 +255,19 @@ describe.skipIf(skip)("kindling run --jail", () => {
       expect(spawned.status).toBe(159);
     });
 
-    it("can start a thread after the filter (clone3 answers ENOSYS, glibc falls back to clone)", () => {
-      const r = run([hello], { env: { KINDLING_JAIL_PROBE: "threads" } });
+    it("can start a thread after the filter (clone3 answers ENOSYS, glibc falls back to clone)", async () => {
+      const r = await run([hello], { env: { KINDLING_JAIL_PROBE: "threads" } });
       expect(r.stderr).toContain("kindling-jail-probe: threads = ok\n");
       expect(r.status).toBe(42);
     });
 
-    it("the same probe succeeds without the filter (the test can fail)", () => {
-      const r = run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "socket", KINDLING_JAIL_MEASURE: "1" } });
+    it("the same probe succeeds without the filter (the test can fail)", async () => {
+      const r = await run([busybox!, "true"], { env: { KINDLING_JAIL_PROBE: "socket", KINDLING_JAIL_MEASURE: "1" } });
       expect(r.stderr).toMatch(/kindling-jail-probe: socket = \d+\n/);
       expect(r.status).toBe(0);
     });
 
-    it("refuses operator paths that are symlinks as it does outside, and shows nothing they point to", () => {
+    it("refuses operator paths that are symlinks as it does outside, and shows nothing they point to", async () => {
       const dir = scratchDir(`jail-links-${platform}`);
       const trace = join(dir, "trace");
       const mount = join(dir, "mount");
@@ -260,8 +277,8 @@ describe.skipIf(skip)("kindling run --jail", () => {
       symlinkSync("/etc", mount);
       const passwd = readFileSync("/etc/passwd");
       for (const args of [[`--strace=${trace}`], ["--mount", `${mount}:/x:rw`]]) {
-        const plain = kindling(["run", "--platform", platform, ...args, hello]);
-        const jailed = run([...args, hello]);
+        const plain = await kindling(["run", "--platform", platform, ...args, hello]);
+        const jailed = await run([...args, hello]);
         expect(plain.status).toBe(125);
         expect(jailed).toEqual(plain);
         expect(jailed.stderr).toContain("is a symbolic link");
@@ -270,7 +287,7 @@ describe.skipIf(skip)("kindling run --jail", () => {
       // A trace file that is not a symlink works and is written on the host.
       const real = join(dir, "real-trace");
       rmSync(real, { force: true });
-      expect(run([`--strace=${real}`, hello]).status).toBe(42);
+      expect((await run([`--strace=${real}`, hello])).status).toBe(42);
       expect(readFileSync(real, "utf8")).toContain(`write(1, "hi ?\\n", 5) = 5`);
     });
 
@@ -317,8 +334,8 @@ describe.skipIf(skip)("kindling run --jail", () => {
         },
       );
 
-    it("sees no host path beyond its mounts, in namespaces of its own", () => {
-      const r = run([hello], { env: { KINDLING_JAIL_PROBE: "ls,ns" } });
+    it("sees no host path beyond its mounts, in namespaces of its own", async () => {
+      const r = await run([hello], { env: { KINDLING_JAIL_PROBE: "ls,ns" } });
       expect(r.status).toBe(42);
       const top = JSON.parse(/kindling-jail-probe: \/ = (.*)\n/.exec(r.stderr)![1]) as string[];
       // Only what the plan puts there: the tmpfs, procfs, /dev, the paths of Node, its
