@@ -231,7 +231,12 @@ export function planJailRoot(exposures: readonly Exposure[]): JailOp[] {
       }
       // The object itself: already visible read-only through a bind above it?
       if (covered(cur) && !x.writable && !x.device) return;
-      if (binds.includes(cur)) return;
+      if (binds.includes(cur)) {
+        // The same path exposed twice (a `:rw` mount of the code root): the writable one wins, as outside.
+        const op = ops.find((o) => o.kind === "bind" && o.path === cur);
+        if (op?.kind === "bind" && x.writable) op.writable = true;
+        return;
+      }
       ops.push({
         kind: "bind",
         path: cur,
