@@ -148,16 +148,19 @@ export class SandboxFs implements VfsContract {
     this.ctx = this.ns.context();
     for (const m of options.mounts ?? []) this.mount(m);
     if (options.dev ?? true) {
-      this.ns.mount(
-        "/dev",
-        createDevfs({
-          random: (b) => (this.#k ? this.#k.random(b) : (options.random ?? hostRandom)(b)),
-          tty: (flags) => (this.#tty ? this.#tty.reopen(flags) : null),
-        }),
-      );
+      const dev = createDevfs({
+        random: (b) => (this.#k ? this.#k.random(b) : (options.random ?? hostRandom)(b)),
+        tty: (flags) => (this.#tty ? this.#tty.reopen(flags) : null),
+      });
+      dev.budget = this.budget; // open listings are host memory
+      this.ns.mount("/dev", dev);
       this.ns.mount("/dev/shm", new Tmpfs({ rootMode: 0o1777, budget: this.budget }));
     }
-    if (options.proc ?? true) this.#proc = this.ns.mount("/proc", createProcfs(this.#processView()));
+    if (options.proc ?? true) {
+      const proc = createProcfs(this.#processView());
+      proc.budget = this.budget; // open listings and texts are host memory (/proc/self/fd grows with the fds)
+      this.#proc = this.ns.mount("/proc", proc);
+    }
     if (options.cwd) this.ns.chdir(this.ctx, this.ctx.root, options.cwd);
   }
 

@@ -1,7 +1,8 @@
 // Synthetic file systems: directories, text files and symlinks computed on
 // demand (procfs), and device nodes (devfs). Read-only except devices.
 
-import { EACCES, EINVAL, ENOSPC, EPERM } from "../errno.js";
+import type { ByteBudget } from "../budget.js";
+import { EACCES, EINVAL, ENOMEM, ENOSPC, EPERM } from "../errno.js";
 import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./constants.js";
 import { makeDev } from "./layout.js";
 import { fsClock } from "./time.js";
@@ -26,6 +27,12 @@ export class SynthFs implements FileSystem {
   readonly root: SynthDir;
   #inos = new Map<string, number>();
   readonly mountTime = fsClock.now();
+  /**
+   * The sandbox's byte budget: the snapshots open descriptions hold (a
+   * directory's listing, a file's text) are charged to it, as a program
+   * can hold thousands of them (/proc/self/fd listings grow with the fds).
+   */
+  budget: ByteBudget | null = null;
   constructor(
     readonly type: string,
     children: () => Map<string, SynthNode>,
@@ -157,11 +164,13 @@ export class SynthDir extends Inode {
     fail(EACCES);
   }
   open(flags: number): FileDescription {
-    return new DirectoryDescription(flags, this, () => [
+    const d = new DirectoryDescription(flags, this, () => [
       { name: ".", ino: this.ino, type: S_IFDIR },
       { name: "..", ino: this.parent().ino, type: S_IFDIR },
       ...this.readdir(),
     ]);
+    d.budget = this.fs.budget;
+    return d;
   }
 }
 
@@ -186,7 +195,9 @@ export class SynthFile extends Inode {
   open(flags: number): FileDescription {
     const c = this.content();
     const bytes = typeof c === "string" ? Buffer.from(c, "latin1") : c;
-    return new BytesDescription(flags, this, bytes);
+    const budget = this.fs.budget;
+    if (budget && !budget.charge(bytes.byteLength)) fail(ENOMEM);
+    return new BytesDescription(flags, this, bytes, budget);
   }
 }
 
@@ -196,8 +207,13 @@ export class BytesDescription extends FileDescription {
     flags: number,
     inode: Inode | null,
     readonly bytes: Uint8Array,
+    /** Charged bytes.byteLength by the opener, returned when the last reference goes. */
+    private readonly budget: ByteBudget | null = null,
   ) {
     super(flags, inode);
+  }
+  protected override release(): void {
+    this.budget?.release(this.bytes.byteLength);
   }
   override read(dst: Uint8Array): number {
     const n = this.pread(dst, this.offset);

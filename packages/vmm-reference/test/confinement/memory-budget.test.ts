@@ -63,6 +63,15 @@ const floods: Flood[] = [
     also: [/^pipe stopped by ENFILE after \d+$/m],
   },
   {
+    // Each open /proc/self/fd listing's snapshot has an entry per open fd: n of them hold n*n.
+    name: "proc_listing_flood",
+    memory: 16 * MiB,
+    args: ["4000"],
+    stop: /^getdents stopped by ENOMEM after (\d+)$/m,
+    most: (m) => m / 65536, // snapshots of ~4000 entries of ~70 bytes each
+    also: [/^after close: getdents ok$/m],
+  },
+  {
     // On kvm the threads are contexts the libos holds: the budget stops them (the task
     // limit is raised out of the way). On seccomp they are host threads: the task limit does.
     name: "thread_flood",
