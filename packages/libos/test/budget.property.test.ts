@@ -504,3 +504,43 @@ describe("tmpfs file data in chunks against a model (property)", () => {
     );
   });
 });
+
+describe("procfs snapshots are charged", () => {
+  it("an open listing and an open text hold their bytes until the last close (a dup shares one charge); ENOMEM when they do not fit", () => {
+    const budget = new ByteBudget(256 << 10);
+    const t = new FsHarness({ budget });
+    const buf = t.alloc(64);
+    const base = budget.used;
+    const text = t.open("/proc/self/status");
+    expect(text).toBeGreaterThanOrEqual(0);
+    const withText = budget.used;
+    expect(withText).toBeGreaterThan(base + FD_COST); // the fd and the status text
+    const dir = t.open("/proc/self/fd", 0o200000);
+    expect(t.call("getdents64", dir, buf, 64)).toBeGreaterThan(0);
+    const dup = t.call("dup", dir);
+    const held = budget.used;
+    expect(held).toBeGreaterThan(withText + FD_COST);
+    t.call("close", dir);
+    t.call("close", text);
+    expect(budget.used).toBeGreaterThan(base);
+    t.call("close", dup);
+    expect(budget.used).toBe(base); // each snapshot released once, not twice
+    // Many listings each holding the others' entries: refused at the budget, never beyond it.
+    const fds: number[] = [];
+    let r = 0;
+    for (let i = 0; i < 400 && r >= 0; i++) {
+      const fd = t.open("/proc/self/fd", 0o200000);
+      if (fd < 0) break;
+      fds.push(fd);
+    }
+    for (const fd of fds) {
+      r = t.call("getdents64", fd, buf, 64);
+      if (r < 0) break;
+    }
+    expect(r).toBe(ENOMEM);
+    expect(budget.used).toBeLessThanOrEqual(256 << 10);
+    for (const fd of fds) t.call("close", fd);
+    expect(budget.used).toBe(base);
+    t.dispose();
+  });
+});
