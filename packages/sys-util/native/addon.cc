@@ -476,11 +476,6 @@ Napi::Value ThreadTimerDelete(const Napi::CallbackInfo& info) {
 // fork + exec with the filter installed in the child just before exec. With
 // SECCOMP_FILTER_FLAG_NEW_LISTENER the child's listener fd is passed back over a
 // socketpair. An exec failure is reported through a CLOEXEC pipe as an error.
-// Takes the child's seccomp listener (fd `lfd` in the child) with pidfd_getfd,
-// then lets the child's own pre-exec calls through: every notification until
-// the CLOEXEC error pipe reports exec success (EOF) or failure (a message) is
-// the spawn code's execve or its failure report, answered with CONTINUE.
-// Returns the listener or -1.
 long MonotonicMs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -513,32 +508,47 @@ int FetchListener(pid_t pid, int lfd, int errfd, int* handoff, int* pidfd_out) {
   return listener;
 }
 
-int TakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
+// The child's listener, then exactly one notification let through (CONTINUE): the spawn code's
+// exec (`exec_nr`). Another notification is the failed exec's report and exit (the failure is on
+// the shared page, handoff[1], by then) or already the new program's first call, which stays
+// pending for the platform. The error pipe's EOF is not enough to stop at: another thread's fork
+// (or a jailed spawn's init) may hold a copy of its write end after the exec, and the calls the
+// program made meanwhile would run unserved. Returns the listener or -1.
+int TakeListener(pid_t pid, int lfd, int errfd, int* handoff, long exec_nr) {
   int pidfd;
   int listener = FetchListener(pid, lfd, errfd, handoff, &pidfd);
   if (pidfd < 0) return -1;
+  bool exec_let_through = false;
   while (listener >= 0) {
-    struct pollfd p[2] = {{errfd, POLLIN, 0}, {listener, POLLIN, 0}};
-    int r = poll(p, 2, -1);
+    struct pollfd p[3] = {{pidfd, POLLIN, 0}, {listener, POLLIN, 0}, {errfd, POLLIN, 0}};
+    int r = poll(p, 3, -1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
-    // The pipe first: EOF (exec done) comes before the new program's first call.
-    if (p[0].revents & (POLLIN | POLLHUP)) break;
-    if (p[1].revents & POLLIN) {
-      struct seccomp_notif req;
-      memset(&req, 0, sizeof req);
-      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
-        if (errno == EINTR || errno == ENOENT) continue;
-        break;
-      }
-      struct seccomp_notif_resp resp;
-      memset(&resp, 0, sizeof resp);
-      resp.id = req.id;
-      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-      ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
-    } else if (p[1].revents & (POLLHUP | POLLERR)) {
+    if (p[0].revents & POLLIN) break;  // the child died (its failure is on the page or the pipe)
+    // The error pipe's EOF: the exec is done (a program that makes no call is not waited for).
+    if (exec_let_through && (p[2].revents & (POLLIN | POLLHUP))) break;
+    if (!(p[1].revents & POLLIN)) {
+      if (p[1].revents & (POLLHUP | POLLERR)) break;
+      continue;
+    }
+    bool failed = __atomic_load_n(handoff + 1, __ATOMIC_ACQUIRE) != 0;
+    if (exec_let_through && !failed) break;  // the program's first call: the platform's to serve
+    struct seccomp_notif req;
+    memset(&req, 0, sizeof req);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
       break;
     }
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    if (static_cast<pid_t>(req.pid) == pid && (failed || (!exec_let_through && req.data.nr == exec_nr))) {
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      exec_let_through = true;
+    } else {
+      resp.error = -EPERM;  // nothing else is the spawn code's
+    }
+    ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
   }
   close(pidfd);
   return listener;
@@ -673,50 +683,6 @@ void CloseFrom(int lo, int hi) {  // closes [lo, hi]
   syscall(SYS_exit_group, 127);
   for (;;) {
   }
-}
-
-// The jailed program's listener: taken with pidfd_getfd as TakeListener does; then exactly one
-// notification, the program's execveat, is let through (CONTINUE). Another notification is the
-// exec failure's exit (the failure is on the shared page by then) or already the program's own
-// first call, which stays pending for the platform. Returns the listener or -1.
-int JailTakeListener(pid_t pid, int lfd, int errfd, int* handoff) {
-  int pidfd;
-  int listener = FetchListener(pid, lfd, errfd, handoff, &pidfd);
-  if (pidfd < 0) return -1;
-  bool exec_let_through = false;
-  while (listener >= 0) {
-    struct pollfd p[3] = {{pidfd, POLLIN, 0}, {listener, POLLIN, 0}, {errfd, POLLIN, 0}};
-    int r = poll(p, 3, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
-    if (p[0].revents & POLLIN) break;  // the child died (its failure is on the page)
-    // The error pipe's EOF: the exec is done (a program that makes no call is not waited for).
-    if (exec_let_through && (p[2].revents & (POLLIN | POLLHUP))) break;
-    if (!(p[1].revents & POLLIN)) {
-      if (p[1].revents & (POLLHUP | POLLERR)) break;
-      continue;
-    }
-    bool failed = __atomic_load_n(handoff + 1, __ATOMIC_ACQUIRE) != 0;
-    if (exec_let_through && !failed) break;  // the program's first call: the platform's to serve
-    struct seccomp_notif req;
-    memset(&req, 0, sizeof req);
-    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
-      if (errno == EINTR || errno == ENOENT) continue;
-      break;
-    }
-    struct seccomp_notif_resp resp;
-    memset(&resp, 0, sizeof resp);
-    resp.id = req.id;
-    if (static_cast<pid_t>(req.pid) == pid && (failed || (!exec_let_through && req.data.nr == SYS_execveat))) {
-      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-      exec_let_through = true;
-    } else {
-      resp.error = -EPERM;  // nothing else is the spawn code's
-    }
-    ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
-  }
-  close(pidfd);
-  return listener;
 }
 
 struct JailProgramArgs {
@@ -1051,7 +1017,7 @@ Napi::Value SpawnJailed(Napi::Env env, Napi::Object jail, const std::string& fil
       root = msg.a;
     } else if (msg.step == 0 && hostpid < 0) {
       hostpid = msg.b;
-      if (want_listener) listener = JailTakeListener(hostpid, msg.a, errp[0], handoff);
+      if (want_listener) listener = TakeListener(hostpid, msg.a, errp[0], handoff, SYS_execveat);
       else __atomic_store_n(handoff, 1, __ATOMIC_RELEASE);
     } else {
       failed = true;
@@ -1227,7 +1193,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       }
     }
     execve(file.c_str(), argv.data(), envp.data());
-    ChildFail(errpipe[1], 7, errno);
+    int err = errno;
+    // Under the listener the parent lets one call through (the execve): the failure on the shared
+    // page tells it the report and exit that follow are this code's, not the program's.
+    if (want_listener) __atomic_store_n(handoff + 1, err == 0 ? EINVAL : err, __ATOMIC_RELEASE);
+    ChildFail(errpipe[1], 7, err);
   }
   // Parent.
   for (int s : src) if (s >= 0) close(s);
@@ -1239,7 +1209,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     n = read(errpipe[0], msg, sizeof msg);
   } while (n < 0 && errno == EINTR);
   if (want_listener && n == sizeof msg && msg[0] == 0) {
-    listener = TakeListener(pid, msg[1], errpipe[0], handoff);
+    listener = TakeListener(pid, msg[1], errpipe[0], handoff, SYS_execve);
     do {
       n = read(errpipe[0], msg, sizeof msg);
     } while (n < 0 && errno == EINTR);
