@@ -684,8 +684,11 @@ export class SeccompProcess {
   }
 
   #killTask(tid: number): void {
-    // Killing any thread with SIGKILL ends the whole thread group.
-    native().syscall(SYS_kill, tid === this.pid ? this.pid : tid, 9);
+    // Killing any thread with SIGKILL ends the whole thread group. The main process through its
+    // pidfd; another task by tid only while its notification is pending (it cannot have ended and
+    // been reaped, its tid taken by another host process): jailed, no pid here is our child.
+    if (tid === this.pid) this.kill(9);
+    else if (this.notificationValid()) native().syscall(SYS_kill, tid, 9);
   }
 
   #reap(): void {
@@ -835,12 +838,14 @@ export const SeccompPlatform = {
     try {
       proc = new SeccompProcess(child.pid, child.listenerFd, options.syncWakeUp ?? true, options.waitMode, child);
     } catch (e) {
-      native().syscall(SYS_kill, child.pid, 9);
       let died: { status: number } | undefined;
       if (child.initPid !== undefined) {
+        // Not child.pid: the program is init's child, reaped by it at once, so its pid may already
+        // name another host process. Killing init ends the program (namespace, or PDEATHSIG).
         native().syscall(SYS_kill, child.initPid, 9);
         died = reapJailed(child);
       } else {
+        native().syscall(SYS_kill, child.pid, 9);
         waitpid(child.pid, 0);
       }
       close(child.listenerFd);
