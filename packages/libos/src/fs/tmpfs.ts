@@ -51,6 +51,19 @@ const MAX_FILE = Number.MAX_SAFE_INTEGER;
  * so the host never holds much more than the charged bytes.
  */
 export const CHUNK = 1 << 16;
+
+/** Walks [pos, pos + len) chunk by chunk: chunk i, the offset in it, the bytes taken there, the bytes before. */
+function spans(pos: number, len: number, f: (i: number, off: number, take: number, done: number) => void): void {
+  for (let done = 0; done < len; ) {
+    const at = pos + done;
+    const i = Math.floor(at / CHUNK);
+    const off = at - i * CHUNK;
+    const take = Math.min(CHUNK - off, len - done);
+    f(i, off, take, done);
+    done += take;
+  }
+}
+
 /**
  * What the host holds for one inode besides its data (the TmpInode object,
  * its times, its empty data array or its children map), charged to the
@@ -487,18 +500,12 @@ export class TmpInode extends Inode {
 
   /** Copies [pos, pos + dst.length) of the data (zeros in holes and past the stored bytes). */
   readAt(dst: Uint8Array, pos: number): void {
-    let done = 0;
-    while (done < dst.byteLength) {
-      const at = pos + done;
-      const i = Math.floor(at / CHUNK);
-      const off = at - i * CHUNK;
-      const take = Math.min(CHUNK - off, dst.byteLength - done);
+    spans(pos, dst.byteLength, (i, off, take, done) => {
       const c = this.chunks.get(i);
       const have = c === undefined ? 0 : Math.max(0, Math.min(take, c.byteLength - off));
       if (have > 0) dst.set(c!.subarray(off, off + have), done);
       if (have < take) dst.fill(0, done + have, done + take);
-      done += take;
-    }
+    });
   }
 
   /** Stores `src` at `pos`: all of it, or nothing and ENOSPC when its chunks do not fit. */
@@ -537,15 +544,7 @@ export class TmpInode extends Inode {
       this.stored += cap - (old?.byteLength ?? 0);
       this.chunks.set(i, next);
     }
-    let done = 0;
-    while (done < src.byteLength) {
-      const at = pos + done;
-      const i = Math.floor(at / CHUNK);
-      const off = at - i * CHUNK;
-      const take = Math.min(CHUNK - off, src.byteLength - done);
-      this.chunks.get(i)!.set(src.subarray(done, done + take), off);
-      done += take;
-    }
+    spans(pos, src.byteLength, (i, off, take, done) => this.chunks.get(i)!.set(src.subarray(done, done + take), off));
   }
 
   override open(flags: number, _ctx: OpenContext): FileDescription {
