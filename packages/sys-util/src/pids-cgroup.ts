@@ -13,6 +13,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { threadId } from "node:worker_threads";
+import { native } from "./native.js";
+
+const SYS_pidfd_open = 434;
+const SYS_pidfd_send_signal = 424;
 
 /** Where pids cgroups can be made: cgroup v1's pids hierarchy, else the v2 root. */
 const BASES = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"];
@@ -106,18 +110,29 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * could not be removed.
  */
 export function removeCgroup(path: string): boolean {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    let procs: string[];
+  const members = (): string[] | null => {
     try {
-      procs = readFileSync(`${path}/cgroup.procs`, "latin1").split("\n").filter(Boolean);
+      return readFileSync(`${path}/cgroup.procs`, "latin1").split("\n").filter(Boolean);
     } catch {
-      return !existsSync(path);
+      return null;
     }
-    for (const p of procs) {
-      try {
-        process.kill(Number(p), "SIGKILL");
-      } catch {
-        /* gone meanwhile */
+  };
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const procs = members();
+    if (procs === null) return !existsSync(path);
+    // Not kill(pid): a member that exited since the read (its parent, often the host's init,
+    // reaps it at once) may have left its pid to another host process. A pidfd opened before a
+    // second read that still lists the pid names that member; a signal through it reaches it
+    // or nothing. cgroup v2's cgroup.kill does it all in the kernel where it exists.
+    try {
+      writeFileSync(`${path}/cgroup.kill`, "1");
+    } catch {
+      const fds = procs.map((p) => [p, native().syscall(SYS_pidfd_open, Number(p), 0)] as const);
+      const still = new Set(members() ?? []);
+      for (const [p, fd] of fds) {
+        if (fd < 0) continue;
+        if (still.has(p)) native().syscall(SYS_pidfd_send_signal, fd, 9, 0, 0);
+        closeSync(fd);
       }
     }
     try {
