@@ -319,7 +319,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option("--cpu-limit <seconds>", "CPU-time limit", parseSeconds)
     .option("--pids <n>", "most tasks (threads and processes) at once (default 1024)", parsePids)
     .addOption(new Option("--platform <name>", "where the program runs").choices(["kvm", "seccomp"]))
-    .option("--strace [file]", "trace every system call (to stderr; --strace=FILE: to FILE)")
+    .option(
+      "--strace [file]",
+      "trace the system calls the libos serves (to stderr; --strace=FILE: to FILE; on seccomp the memory calls run natively, untraced)",
+    )
     .option("--stats", "print system call counts and times at exit")
     .option("--jail", "jail kindling itself: new namespaces with only what it needs, and a seccomp filter")
     .addOption(new Option("--jailed").hideHelp())
@@ -331,7 +334,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .command("demo")
     .description("run the bundled demo program (greets, reads a mounted file, measures the sandbox)")
     .addOption(new Option("--platform <name>", "where the program runs").choices(["kvm", "seccomp"]))
-    .option("--strace [file]", "trace every system call")
+    .option("--strace [file]", "trace the system calls the libos serves")
     .option("--stats", "print system call counts and times at exit")
     .action((flags: Partial<RunFlags>) => {
       const data = join(packageRoot, "demo", "data");
