@@ -526,7 +526,10 @@ int TakeListener(pid_t pid, int lfd, int errfd, int* handoff, long exec_nr) {
     if (r < 0) break;
     if (p[0].revents & POLLIN) break;  // the child died (its failure is on the page or the pipe)
     // The error pipe's EOF: the exec is done (a program that makes no call is not waited for).
-    if (exec_let_through && (p[2].revents & (POLLIN | POLLHUP))) break;
+    // Also before any exec was let through: a caller's filter may run execve natively, and the
+    // pipe closes only at the exec (close-on-exec) or the child's death, never earlier; a copy
+    // another thread holds can only delay the EOF, never fake it.
+    if (p[2].revents & (POLLIN | POLLHUP)) break;
     if (!(p[1].revents & POLLIN)) {
       if (p[1].revents & (POLLHUP | POLLERR)) break;
       continue;
